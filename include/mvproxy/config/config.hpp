@@ -1,0 +1,66 @@
+#pragma once
+// The daemon's settings (SPEC §2). Filled by config::parse (flags, then --config YAML
+// under them), validated before any socket is opened, then shared read-only.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mvproxy::config {
+
+enum class peer_discovery_mode { static_list, lease };
+enum class log_format { text, json };
+
+struct static_peer {
+  std::string id;
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+struct config {
+  // Listener (clients and peers alike).
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t secure_port = 7443;
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  std::string client_ca_file;                      // optional
+  std::string requestheader_client_ca_file;        // trusted peers / front proxies
+  std::vector<std::string> requestheader_allowed_names;  // empty: any CN
+
+  // Local apiserver.
+  std::string upstream = "https://127.0.0.1:6443";
+  std::string upstream_ca_file;
+  std::string proxy_client_cert_file;
+  std::string proxy_client_key_file;
+
+  // Peers.
+  std::string peer_ca_file;
+  std::string peer_server_name = "kubernetes.default.svc";
+  std::string peer_advertise_ip;
+  std::uint16_t peer_advertise_port = 0;  // 0: same as secure_port
+  peer_discovery_mode peer_discovery = peer_discovery_mode::lease;
+  std::vector<static_peer> peers;  // --peers, own entry already removed
+  std::string lease_namespace = "kube-system";
+  std::chrono::milliseconds lease_duration{15'000};
+  std::chrono::milliseconds lease_renew_interval{5'000};
+  std::chrono::milliseconds discovery_sync_interval{10'000};
+
+  std::map<std::string, bool> feature_gates{{"UnknownVersionInteroperabilityProxy", true}};
+  bool mixed_version_proxy_enabled() const {
+    auto it = feature_gates.find("UnknownVersionInteroperabilityProxy");
+    return it == feature_gates.end() || it->second;
+  }
+
+  std::string server_id;  // default: derived from the host name
+  std::string kubeconfig;  // optional
+  std::string admin_address = "127.0.0.1:7444";
+  std::string config_file;
+  unsigned workers = 0;  // 0 before defaults are applied; then hardware_concurrency
+  log_format log_fmt = log_format::text;
+  int verbosity = 0;  // -v
+  std::chrono::milliseconds shutdown_grace_period{30'000};
+};
+
+}  // namespace mvproxy::config
