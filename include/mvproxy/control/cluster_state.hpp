@@ -1,0 +1,93 @@
+#pragma once
+// The cluster as this sidecar knows it: the local apiserver's discovery model and every
+// peer with its address and model. Control-plane tasks publish a new immutable
+// `cluster_view` (copy, change, swap); the data plane reads the current one with one
+// atomic load per request and never sees a half-made update. Peer health is the one
+// thing the data plane writes: it lives in a long-lived `peer_runtime` per peer id,
+// shared by successive views.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mvproxy/discovery/model.hpp"
+#include "mvproxy/membership/peer_health.hpp"
+#include "mvproxy/membership/peer_set.hpp"
+
+namespace mvproxy::control {
+
+struct sync_status {
+  std::chrono::system_clock::time_point last_success{};  // last 200 or 304
+  std::chrono::system_clock::time_point last_attempt{};
+  std::string etag;    // of the /apis document
+  std::string source;  // "aggregated v2", "aggregated v2beta1", "legacy"
+  std::string last_error;  // empty after a success
+  std::uint64_t syncs = 0;
+  std::uint64_t errors = 0;
+};
+
+class peer_runtime {
+ public:
+  explicit peer_runtime(std::string id, membership::ejection_policy p = {})
+      : id_(std::move(id)), health_(p) {}
+  const std::string& id() const { return id_; }
+  bool healthy(std::chrono::steady_clock::time_point now) const {
+    return now.time_since_epoch().count() >= ejected_until_.load(std::memory_order_relaxed);
+  }
+  void on_success();
+  void on_failure(std::chrono::steady_clock::time_point now);
+  std::atomic<int>& in_flight() { return in_flight_; }
+  int in_flight_count() const { return in_flight_.load(std::memory_order_relaxed); }
+  int consecutive_failures() const;
+
+ private:
+  std::string id_;
+  mutable std::mutex mu_;
+  membership::peer_health health_;
+  std::atomic<std::int64_t> ejected_until_{0};  // steady_clock ticks; mirror of health_
+  std::atomic<int> in_flight_{0};
+};
+
+struct peer_info {
+  membership::peer_endpoint endpoint;
+  discovery::server_model_ptr model;  // null until its first discovery sync
+  sync_status sync;
+  std::shared_ptr<peer_runtime> runtime;
+};
+
+struct cluster_view {
+  std::string own_id;
+  discovery::server_model_ptr local;  // null until the first local sync finished
+  sync_status local_sync;
+  std::vector<peer_info> peers;       // ordered by server id
+  std::uint64_t generation = 0;       // bumped whenever a model or the peer set changes
+
+  const peer_info* find_peer(std::string_view id) const;
+};
+
+class cluster_state {
+ public:
+  explicit cluster_state(std::string own_id);
+  std::shared_ptr<const cluster_view> current() const {
+    return view_.load(std::memory_order_acquire);
+  }
+  // Copies the current view, lets `change` edit the copy, publishes it. Serialized.
+  // `change` returns true when models or membership changed (bumps generation).
+  void update(const std::function<bool(cluster_view&)>& change);
+  // The runtime for a peer id, created on first use and kept across restarts of that
+  // peer's Lease so ejection history survives re-publication.
+  std::shared_ptr<peer_runtime> runtime_for(const std::string& id);
+
+ private:
+  std::atomic<std::shared_ptr<const cluster_view>> view_;
+  std::mutex write_mu_;
+  std::map<std::string, std::shared_ptr<peer_runtime>> runtimes_;
+};
+
+}  // namespace mvproxy::control
