@@ -49,35 +49,41 @@ std::chrono::nanoseconds parse_duration(std::string_view s, bool allow_negative)
   if (s == "0") return std::chrono::nanoseconds{0};
   if (s.empty()) throw std::invalid_argument("invalid duration");
 
+  // Go's algorithm step by step (including its float for the fraction), so a value
+  // means here exactly what it means to a Kubernetes component.
   std::uint64_t total = 0;
   while (!s.empty()) {
     if (!is_digit(s.front()) && s.front() != '.') throw std::invalid_argument("invalid duration");
-    // Integer part.
     std::uint64_t whole = 0;
-    bool overflow = false;
-    std::size_t int_digits = 0;
+    bool pre = false;
     while (!s.empty() && is_digit(s.front())) {
-      if (whole > (max_magnitude - 9) / 10) overflow = true;
+      if (whole > max_magnitude / 10) throw std::invalid_argument("duration out of range");
       whole = whole * 10 + static_cast<std::uint64_t>(s.front() - '0');
+      if (whole > max_magnitude) throw std::invalid_argument("duration out of range");
       s.remove_prefix(1);
-      ++int_digits;
+      pre = true;
     }
-    if (overflow) throw std::invalid_argument("duration out of range");
-    // Fraction: digits past 18 cannot change a nanosecond count, so they are dropped.
-    std::uint64_t frac = 0, scale = 1;
-    std::size_t frac_digits = 0;
+    // Fraction digits that no longer fit are ignored, as Go does.
+    std::uint64_t frac = 0;
+    double scale = 1;
+    bool post = false;
     if (!s.empty() && s.front() == '.') {
       s.remove_prefix(1);
+      bool overflow = false;
       while (!s.empty() && is_digit(s.front())) {
-        if (scale < 1'000'000'000'000'000'000ULL) {
-          frac = frac * 10 + static_cast<std::uint64_t>(s.front() - '0');
-          scale *= 10;
-        }
+        auto d = static_cast<std::uint64_t>(s.front() - '0');
         s.remove_prefix(1);
-        ++frac_digits;
+        post = true;
+        if (overflow) continue;
+        if (frac > (max_magnitude - 1) / 10 || frac * 10 + d > max_magnitude) {
+          overflow = true;
+          continue;
+        }
+        frac = frac * 10 + d;
+        scale *= 10;
       }
     }
-    if (int_digits == 0 && frac_digits == 0) throw std::invalid_argument("invalid duration");
+    if (!pre && !post) throw std::invalid_argument("invalid duration");
     std::size_t unit_len = 0;
     while (unit_len < s.size() && s[unit_len] != '.' && !is_digit(s[unit_len])) ++unit_len;
     if (unit_len == 0) throw std::invalid_argument("missing unit in duration");
@@ -87,13 +93,17 @@ std::chrono::nanoseconds parse_duration(std::string_view s, bool allow_negative)
                                   "\" in duration");
     }
     s.remove_prefix(unit_len);
-    unsigned __int128 part = static_cast<unsigned __int128>(whole) * unit +
-                             static_cast<unsigned __int128>(frac) * unit / scale;
-    // Summed in 128 bits so an overflow is seen rather than wrapped.
-    unsigned __int128 sum = static_cast<unsigned __int128>(total) + part;
-    if (sum > max_magnitude - (negative ? 0 : 1)) throw std::invalid_argument("duration out of range");
-    total = static_cast<std::uint64_t>(sum);
+    if (whole > max_magnitude / unit) throw std::invalid_argument("duration out of range");
+    std::uint64_t v = whole * unit;
+    if (frac > 0) {
+      v += static_cast<std::uint64_t>(static_cast<double>(frac) *
+                                      (static_cast<double>(unit) / scale));
+      if (v > max_magnitude) throw std::invalid_argument("duration out of range");
+    }
+    if (v > max_magnitude - total) throw std::invalid_argument("duration out of range");
+    total += v;
   }
+  if (!negative && total > max_magnitude - 1) throw std::invalid_argument("duration out of range");
   if (negative) {
     return std::chrono::nanoseconds{total == max_magnitude ? std::numeric_limits<std::int64_t>::min()
                                                            : -static_cast<std::int64_t>(total)};
