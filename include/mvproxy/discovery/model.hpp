@@ -23,7 +23,7 @@ struct group_version_kind {
 struct subresource_info {
   std::string name;  // "status", "scale", "exec", ...
   group_version_kind response_kind;
-  std::vector<std::string> accepted_types;  // aggregated discovery only
+  std::vector<group_version_kind> accepted_types;  // aggregated discovery only
   std::vector<std::string> verbs;
   bool operator==(const subresource_info&) const = default;
 };
