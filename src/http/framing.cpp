@@ -1,5 +1,6 @@
 #include "mvproxy/http/framing.hpp"
 
+#include <algorithm>
 #include <limits>
 
 namespace mvproxy::http {
@@ -71,10 +72,11 @@ head_scan head_scanner::fail(head_state state, std::string_view reason) {
 head_scan head_scanner::feed(std::string_view buf) {
   if (result_.state != head_state::need_more) return result_;
   while (true) {
-    auto lf = buf.find('\n', next_line_);
+    auto lf = buf.find('\n', std::max(next_line_, scanned_to_));
     // Judged on where the line ends, so the verdict is the same whether the bytes come
     // at once or one by one.
     if (lf == std::string_view::npos) {
+      scanned_to_ = buf.size();  // a long line fed piecemeal is searched once, not again per piece
       if (buf.size() > max_head_bytes_) return fail(head_state::too_large, "request head too large");
       return result_;
     }

@@ -56,7 +56,8 @@ class head_scanner {
   bool end_of_head();
 
   std::size_t max_head_bytes_;
-  std::size_t next_line_ = 0;  // offset of the first line not yet examined
+  std::size_t next_line_ = 0;   // offset of the first line not yet examined
+  std::size_t scanned_to_ = 0;  // bytes already searched for the end of that line
   bool seen_request_line_ = false;
   bool http10_ = false;
   std::optional<std::uint64_t> content_length_;
