@@ -26,13 +26,18 @@ std::shared_ptr<ssl::context> make_client_tls_context(const tls_client_files& f)
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   ctx->set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                    ssl::context::no_tlsv1_1);
-  if (f.ca_file.empty())
-    ctx->set_default_verify_paths();
-  else
+  if (!f.ca_file.empty())
     ctx->load_verify_file(f.ca_file);
+  else if (!f.ca_pem.empty())
+    ctx->add_certificate_authority(asio::buffer(f.ca_pem));
+  else
+    ctx->set_default_verify_paths();
   if (!f.cert_file.empty()) {
     ctx->use_certificate_chain_file(f.cert_file);
     ctx->use_private_key_file(f.key_file, ssl::context::pem);
+  } else if (!f.cert_pem.empty()) {
+    ctx->use_certificate_chain(asio::buffer(f.cert_pem));
+    ctx->use_private_key(asio::buffer(f.key_pem), ssl::context::pem);
   }
   ctx->set_verify_mode(ssl::verify_peer);
   return ctx;

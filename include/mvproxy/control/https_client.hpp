@@ -27,6 +27,10 @@ struct tls_client_files {
   std::string ca_file;    // verify the server against this bundle; empty: system store
   std::string cert_file;  // client certificate; empty: none
   std::string key_file;
+  // PEM in memory (kubeconfig *-data fields); used where the matching file is empty.
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;
 };
 
 // Reads the files now (so renewed certificates are picked up by the next connection).

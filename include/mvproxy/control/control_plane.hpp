@@ -1,0 +1,45 @@
+#pragma once
+// The sidecar's control plane, on a thread of its own: keeps the local apiserver's
+// discovery in sync, keeps peer membership (static list or Leases), keeps each peer's
+// discovery in sync, and publishes all of it through `cluster_state`. The data plane
+// only reads the published views.
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "mvproxy/config/config.hpp"
+#include "mvproxy/control/cluster_state.hpp"
+
+namespace mvproxy::metrics {
+class registry;
+}
+
+namespace mvproxy::control {
+
+class control_plane {
+ public:
+  // `registry` may be null (no metrics).
+  control_plane(const config::config& cfg, cluster_state& state, metrics::registry* registry);
+  ~control_plane();
+  control_plane(const control_plane&) = delete;
+  control_plane& operator=(const control_plane&) = delete;
+
+  void start();
+  // Graceful: deletes the own Lease (lease mode, bounded by `deadline`), then stops.
+  void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));
+
+  // True once the first local discovery sync has finished.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // Wakes the sync loops now (tests, SIGHUP).
+  void sync_now();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::atomic<bool> ready_{false};
+  std::thread thread_;
+};
+
+}  // namespace mvproxy::control
