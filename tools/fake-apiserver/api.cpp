@@ -1,0 +1,640 @@
+#include "api.hpp"
+
+#include "accept.hpp"
+#include "patch.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <random>
+
+namespace fake_apiserver {
+namespace {
+
+std::string group_version(const std::string& group, const std::string& version) {
+  return group.empty() ? version : group + "/" + version;
+}
+
+std::string qualified(const std::string& group, const std::string& resource) {
+  return group.empty() ? resource : resource + "." + group;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::optional<std::string> unbase64(const std::string& in) {
+  if (in.empty() || in.size() % 4 != 0) return std::nullopt;
+  std::string out(in.size() / 4 * 3 + 1, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  size_t len = static_cast<size_t>(n);
+  for (size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) --len;  // padding
+  out.resize(len);
+  return out;
+}
+
+std::string name_suffix() {
+  static std::mt19937 rng{std::random_device{}()};
+  static const std::string alphabet = "bcdfghjklmnpqrstvwxz2456789";
+  std::uniform_int_distribution<size_t> d(0, alphabet.size() - 1);
+  std::string s;
+  for (int i = 0; i < 5; ++i) s += alphabet[d(rng)];
+  return s;
+}
+
+response bad_request(const std::string& message) {
+  return status_response(400, "BadRequest", message);
+}
+
+response forbidden(const request_info& info, const user_info& user) {
+  std::string resource = info.resource;
+  if (!info.subresource.empty()) resource += "/" + info.subresource;
+  std::string reason = "User \"" + user.name + "\" cannot " + info.verb + " resource \"" +
+                       resource + "\" in API group \"" + info.group + "\"";
+  reason += info.ns.empty() ? " at the cluster scope" : " in the namespace \"" + info.ns + "\"";
+  std::string what = qualified(info.group, info.resource);
+  std::string message = info.name.empty() ? what + " is forbidden: " + reason
+                                          : what + " \"" + info.name + "\" is forbidden: " + reason;
+  json details = {{"kind", info.resource}};
+  if (!info.name.empty()) details["name"] = info.name;
+  if (!info.group.empty()) details["group"] = info.group;
+  return status_response(403, "Forbidden", message, details);
+}
+
+response conflict(const request_info& info) {
+  json details = {{"name", info.name}, {"kind", info.resource}};
+  if (!info.group.empty()) details["group"] = info.group;
+  return status_response(409, "Conflict",
+                         "Operation cannot be fulfilled on " + qualified(info.group, info.resource) +
+                             " \"" + info.name +
+                             "\": the object has been modified; please apply your changes to "
+                             "the latest version and try again",
+                         details);
+}
+
+response already_exists(const request_info& info, const std::string& name) {
+  json details = {{"name", name}, {"kind", info.resource}};
+  if (!info.group.empty()) details["group"] = info.group;
+  return status_response(409, "AlreadyExists",
+                         qualified(info.group, info.resource) + " \"" + name + "\" already exists",
+                         details);
+}
+
+response invalid(const std::string& kind, const std::string& name, const std::string& field,
+                 const std::string& detail, const std::string& group) {
+  json details = {{"name", name},
+                  {"kind", kind},
+                  {"causes",
+                   {{{"reason", "FieldValueRequired"}, {"message", "Required value: " + detail},
+                     {"field", field}}}}};
+  if (!group.empty()) details["group"] = group;
+  return status_response(422, "Invalid",
+                         kind + " \"" + name + "\" is invalid: " + field +
+                             ": Required value: " + detail,
+                         details);
+}
+
+// The representation negotiated for reads: plain JSON or a meta.k8s.io Table.
+struct read_format {
+  std::optional<std::string> table_api_version;
+};
+
+std::optional<read_format> negotiate_read(const std::string& accept) {
+  std::vector<media_offer> offers = {
+      {"application", "json", {}},
+      {"application", "json", {{"g", "meta.k8s.io"}, {"v", "v1"}, {"as", "Table"}}},
+      {"application", "json", {{"g", "meta.k8s.io"}, {"v", "v1beta1"}, {"as", "Table"}}},
+  };
+  auto chosen = negotiate(accept, offers);
+  if (!chosen) return std::nullopt;
+  read_format f;
+  if (*chosen == 1) f.table_api_version = "meta.k8s.io/v1";
+  if (*chosen == 2) f.table_api_version = "meta.k8s.io/v1beta1";
+  return f;
+}
+
+response not_acceptable() {
+  return status_response(406, "NotAcceptable",
+                         "only the following media types are accepted: application/json, "
+                         "application/json;as=Table;v=v1;g=meta.k8s.io, "
+                         "application/json;as=Table;v=v1beta1;g=meta.k8s.io");
+}
+
+json with_type(json obj, const std::string& api_version, const std::string& kind) {
+  obj["apiVersion"] = api_version;
+  obj["kind"] = kind;
+  return obj;
+}
+
+std::optional<json> parse_object(const std::string& body, std::string& error) {
+  try {
+    json j = json::parse(body);
+    if (!j.is_object()) {
+      error = "the body of the request was not a JSON object";
+      return std::nullopt;
+    }
+    if (!j.contains("metadata") || !j["metadata"].is_object()) j["metadata"] = json::object();
+    return j;
+  } catch (const json::exception& e) {
+    error = std::string("the body of the request was in an unknown format: ") + e.what();
+    return std::nullopt;
+  }
+}
+
+// Objects a fresh apiserver fills in that kubectl relies on.
+void default_new_object(const std::string& group, const std::string& resource, json& obj) {
+  if (group.empty() && resource == "namespaces") {
+    obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = obj["metadata"]["name"];
+    if (!obj.contains("spec")) obj["spec"] = {{"finalizers", {"kubernetes"}}};
+    obj["status"] = {{"phase", "Active"}};
+  } else if (group.empty() && resource == "pods" && !obj.contains("status")) {
+    // No kubelet here: pods are "running" as soon as they exist, so exec works.
+    obj["status"] = {{"phase", "Running"}, {"startTime", now_rfc3339()}};
+  }
+}
+
+}  // namespace
+
+std::string api_request::header(const std::string& lower_name) const {
+  for (const auto& [n, v] : headers)
+    if (n == lower_name) return v;
+  return "";
+}
+
+std::string render_bookmark(const watch_plan& plan, uint64_t resource_version) {
+  json obj = {{"kind", plan.kind},
+              {"apiVersion", plan.api_version},
+              {"metadata", {{"resourceVersion", std::to_string(resource_version)}}}};
+  return json({{"type", "BOOKMARK"}, {"object", obj}}).dump() + "\n";
+}
+
+std::optional<std::string> render_watch_event(const watch_plan& plan, const watch_event& ev) {
+  if (ev.gr != plan.gr) return std::nullopt;
+  auto visible = [&](const json& obj) {
+    if (obj.is_null()) return false;
+    const json& meta = obj["metadata"];
+    if (!plan.ns.empty() && meta.value("namespace", "") != plan.ns) return false;
+    return plan.labels.matches(meta.value("labels", json::object())) && plan.fields.matches(obj);
+  };
+  bool now = ev.type != "DELETED" && visible(ev.object);
+  bool before = ev.type != "ADDED" && visible(ev.previous);
+  std::string type;
+  if (ev.type == "DELETED") {
+    if (!before) return std::nullopt;
+    type = "DELETED";
+  } else if (now && before) {
+    type = "MODIFIED";
+  } else if (now) {
+    type = "ADDED";
+  } else if (before) {
+    type = "DELETED";  // it left the selection
+  } else {
+    return std::nullopt;
+  }
+  json obj = with_type(ev.object, plan.api_version, plan.kind);
+  if (plan.table_api_version)
+    obj = make_table({obj}, {{"resourceVersion", obj["metadata"].value("resourceVersion", "")}},
+                     plan.include, *plan.table_api_version, std::chrono::system_clock::now());
+  return json({{"type", type}, {"object", obj}}).dump() + "\n";
+}
+
+api_result api_handler::handle(const api_profile& profile, const api_request& req) {
+  auto query = parse_query(req.query);
+  request_info info = classify(req.method, req.path, query);
+  if (!info.is_resource) {
+    api_result r;
+    r.resp = non_resource(profile, req, info);
+    r.info = info;
+    return r;
+  }
+  return resource(profile, req, info, query);
+}
+
+response api_handler::non_resource(const api_profile& profile, const api_request& req,
+                                   const request_info& info) {
+  const std::string& p = info.path;
+  if (req.method != "GET" && req.method != "HEAD") return not_served();
+  if (p == "/version" || p == "/version/") return json_response(200, profile.version_document());
+  for (const char* h : {"/healthz", "/livez", "/readyz"}) {
+    if (p == h || p.rfind(std::string(h) + "/", 0) == 0) {
+      response r;
+      r.content_type = "text/plain; charset=utf-8";
+      r.body = "ok";
+      r.headers.push_back({"X-Content-Type-Options", "nosniff"});
+      return r;
+    }
+  }
+  std::string trimmed = p.size() > 1 && p.back() == '/' ? p.substr(0, p.size() - 1) : p;
+  if (auto d = profile.discovery(trimmed, req.header("accept"), req.header("if-none-match")))
+    return *d;
+  return not_served();
+}
+
+api_result api_handler::resource(const api_profile& profile, const api_request& req,
+                                 request_info info, const query_map& query) {
+  api_result out;
+  out.info = info;
+  const resource_info* res = profile.find(info.group, info.version, info.resource);
+  if (!res) {
+    out.resp = not_served();
+    return out;
+  }
+  const std::vector<std::string>* verbs = &res->verbs;
+  if (!info.subresource.empty()) {
+    const auto* sub = res->find_subresource(info.subresource);
+    if (!sub || info.name.empty()) {
+      out.resp = not_served();
+      return out;
+    }
+    verbs = &sub->verbs;
+  }
+  if (!res->namespaced && info.resource != "namespaces") info.ns.clear();
+  // A namespaced object is addressed inside its namespace; otherwise no route matches.
+  if (res->namespaced && info.ns.empty() && (!info.name.empty() || info.verb == "create")) {
+    out.resp = not_served();
+    return out;
+  }
+  if (info.verb.empty()) {
+    out.resp = status_response(405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource");
+    return out;
+  }
+  // exec is a "create" on pods/exec (POST) or a "get" (GET) in RBAC; kubectl uses both.
+  bool is_exec = info.subresource == "exec" && info.group.empty() && info.resource == "pods";
+  std::string verb_needed = info.verb;
+  if (is_exec) verb_needed = has(*verbs, info.verb) ? info.verb : "create";
+  if (!has(*verbs, verb_needed) && !(info.verb == "watch" && has(*verbs, "watch"))) {
+    out.resp = status_response(405, "MethodNotAllowed",
+                               "the server does not allow this method on the requested resource");
+    return out;
+  }
+  if (is_denied(auth_, req.user)) {
+    out.resp = forbidden(info, req.user);
+    return out;
+  }
+
+  const std::string gv = group_version(info.group, info.version);
+  const group_resource gr{info.group, info.resource};
+  const std::string ns_for_store = res->namespaced ? info.ns : "";
+
+  // Review resources are computed from the caller, never stored.
+  if (info.group == "authentication.k8s.io" && info.resource == "selfsubjectreviews") {
+    json user = {{"username", req.user.name}, {"groups", req.user.groups}};
+    if (!req.user.uid.empty()) user["uid"] = req.user.uid;
+    if (!req.user.extra.empty()) user["extra"] = req.user.extra;
+    out.resp = json_response(201, {{"kind", "SelfSubjectReview"},
+                                   {"apiVersion", gv},
+                                   {"metadata", {{"creationTimestamp", nullptr}}},
+                                   {"status", {{"userInfo", user}}}});
+    return out;
+  }
+  if (info.group == "authorization.k8s.io" && info.resource == "selfsubjectaccessreviews") {
+    std::string error;
+    auto body = parse_object(req.body, error);
+    if (!body) {
+      out.resp = bad_request(error);
+      return out;
+    }
+    json review = *body;
+    review["apiVersion"] = gv;
+    review["kind"] = "SelfSubjectAccessReview";
+    review["metadata"] = {{"creationTimestamp", nullptr}};
+    review["status"] = {{"allowed", true}};
+    out.resp = json_response(201, review);
+    return out;
+  }
+
+  if (is_exec) {
+    if (store_.get(gr, ns_for_store, info.name).status != object_store::outcome::ok) {
+      out.resp = object_not_found(info.group, info.resource, info.name);
+      return out;
+    }
+    exec_plan plan;
+    auto range = query.equal_range("command");
+    for (auto it = range.first; it != range.second; ++it) plan.command.push_back(it->second);
+    plan.stdin_requested = query_true(query, "stdin");
+    plan.stdout_requested = query_true(query, "stdout");
+    plan.stderr_requested = query_true(query, "stderr");
+    plan.tty = query_true(query, "tty");
+    if (plan.command.empty()) {
+      out.resp = bad_request("you must specify at least 1 command");
+      return out;
+    }
+    out.exec = plan;
+    return out;
+  }
+  if (!info.subresource.empty() && info.subresource != "status") {
+    out.resp = status_response(405, "MethodNotAllowed",
+                               "fake-apiserver does not implement the " + info.subresource +
+                                   " subresource");
+    return out;
+  }
+
+  std::string error;
+  auto label_sel = parse_label_selector(query_value(query, "labelSelector"), error);
+  if (!label_sel) {
+    out.resp = bad_request("unable to parse requirement: " + error);
+    return out;
+  }
+  auto field_sel = parse_field_selector(query_value(query, "fieldSelector"), error);
+  if (!field_sel) {
+    out.resp = bad_request(error);
+    return out;
+  }
+  auto selected = [&](const json& obj) {
+    return label_sel->matches(obj["metadata"].value("labels", json::object())) &&
+           field_sel->matches(obj);
+  };
+
+  if (info.verb == "get" || info.verb == "list" || info.verb == "watch") {
+    auto format = negotiate_read(req.header("accept"));
+    if (!format) {
+      out.resp = not_acceptable();
+      return out;
+    }
+    include_object include = parse_include_object(query_value(query, "includeObject"));
+    if (info.verb == "get") {
+      auto r = store_.get(gr, ns_for_store, info.name);
+      if (r.status != object_store::outcome::ok) {
+        out.resp = object_not_found(info.group, info.resource, info.name);
+        return out;
+      }
+      json obj = with_type(r.object, gv, res->kind);
+      if (format->table_api_version)
+        obj = make_table({obj}, {{"resourceVersion", obj["metadata"]["resourceVersion"]}}, include,
+                         *format->table_api_version, std::chrono::system_clock::now());
+      out.resp = json_response(200, obj);
+      return out;
+    }
+    if (info.verb == "watch") {
+      watch_plan plan;
+      plan.gr = gr;
+      plan.api_version = gv;
+      plan.kind = res->kind;
+      plan.ns = ns_for_store;
+      plan.labels = *label_sel;
+      plan.fields = *field_sel;
+      if (!info.name.empty())
+        plan.fields.requirements.push_back({"metadata.name", false, info.name});
+      plan.bookmarks = query_true(query, "allowWatchBookmarks");
+      plan.table_api_version = format->table_api_version;
+      plan.include = include;
+      std::string timeout = query_value(query, "timeoutSeconds");
+      if (!timeout.empty()) {
+        try {
+          plan.timeout = std::chrono::seconds(std::stoll(timeout));
+        } catch (const std::exception&) {
+          out.resp = bad_request("invalid timeoutSeconds \"" + timeout + "\"");
+          return out;
+        }
+      }
+      std::string rv = query_value(query, "resourceVersion");
+      std::string send_initial = query_value(query, "sendInitialEvents");
+      bool initial = rv.empty() || rv == "0" ? send_initial != "false" : send_initial == "true";
+      uint64_t now_rv = store_.resource_version();
+      if (initial) {
+        for (const auto& obj : store_.list(gr, ns_for_store)) {
+          if (!selected(obj)) continue;
+          watch_event ev{"ADDED", obj, nullptr, now_rv, gr};
+          if (auto line = render_watch_event(plan, ev)) plan.initial_lines.push_back(*line);
+        }
+        if (send_initial == "true" && plan.bookmarks) {
+          json obj = {{"kind", plan.kind},
+                      {"apiVersion", gv},
+                      {"metadata",
+                       {{"resourceVersion", std::to_string(now_rv)},
+                        {"annotations", {{"k8s.io/initial-events-end", "true"}}}}}};
+          plan.initial_lines.push_back(json({{"type", "BOOKMARK"}, {"object", obj}}).dump() + "\n");
+        }
+        plan.since = now_rv;
+      } else {
+        uint64_t since = 0;
+        try {
+          since = std::stoull(rv);
+        } catch (const std::exception&) {
+          out.resp = bad_request("invalid resource version \"" + rv + "\"");
+          return out;
+        }
+        std::vector<watch_event> history;
+        if (!store_.events_since(gr, since, history)) {
+          json err = failure_status(410, "Expired", "too old resource version: " + rv + " (" +
+                                                        std::to_string(now_rv) + ")");
+          plan.initial_lines.push_back(json({{"type", "ERROR"}, {"object", err}}).dump() + "\n");
+          plan.timeout = std::chrono::seconds(0);
+        }
+        for (const auto& ev : history)
+          if (auto line = render_watch_event(plan, ev)) plan.initial_lines.push_back(*line);
+        plan.since = std::max(since, now_rv);
+      }
+      out.watch = std::move(plan);
+      out.resp.status = 200;
+      return out;
+    }
+    // list
+    std::vector<json> items;
+    for (auto& obj : store_.list(gr, ns_for_store))
+      if (selected(obj)) items.push_back(obj);
+    std::string cont = query_value(query, "continue");
+    size_t start = 0;
+    if (!cont.empty()) {
+      auto decoded = unbase64(cont);
+      json token;
+      try {
+        if (decoded) token = json::parse(*decoded);
+      } catch (const json::exception&) {
+      }
+      if (!token.is_object() || !token.contains("ns") || !token.contains("name")) {
+        out.resp = bad_request("continue key is not valid: malformed continue token");
+        return out;
+      }
+      auto after = std::make_pair(token["ns"].get<std::string>(), token["name"].get<std::string>());
+      while (start < items.size() &&
+             std::make_pair(items[start]["metadata"].value("namespace", ""),
+                            items[start]["metadata"].value("name", "")) <= after)
+        ++start;
+    }
+    size_t limit = 0;
+    std::string limit_s = query_value(query, "limit");
+    if (!limit_s.empty()) {
+      try {
+        limit = static_cast<size_t>(std::stoull(limit_s));
+      } catch (const std::exception&) {
+        limit = 0;
+      }
+    }
+    size_t end = limit == 0 ? items.size() : std::min(items.size(), start + limit);
+    json meta = {{"resourceVersion", std::to_string(store_.resource_version())}};
+    if (end < items.size()) {
+      const json& last = items[end - 1]["metadata"];
+      meta["continue"] = base64(json({{"ns", last.value("namespace", "")},
+                                      {"name", last.value("name", "")}})
+                                    .dump());
+      meta["remainingItemCount"] = items.size() - end;
+    }
+    std::vector<json> page(items.begin() + static_cast<long>(start),
+                           items.begin() + static_cast<long>(end));
+    if (format->table_api_version) {
+      for (auto& obj : page) obj = with_type(obj, gv, res->kind);
+      out.resp = json_response(200, make_table(page, meta, include, *format->table_api_version,
+                                               std::chrono::system_clock::now()));
+      return out;
+    }
+    json list = {{"kind", res->kind + "List"}, {"apiVersion", gv}, {"metadata", meta},
+                 {"items", json::array()}};
+    for (auto& obj : page) {
+      // Typed lists carry no kind/apiVersion on their items.
+      obj.erase("kind");
+      obj.erase("apiVersion");
+      list["items"].push_back(std::move(obj));
+    }
+    out.resp = json_response(200, list);
+    return out;
+  }
+
+  if (info.verb == "create") {
+    auto obj = parse_object(req.body, error);
+    if (!obj) {
+      out.resp = bad_request(error);
+      return out;
+    }
+    auto& meta = (*obj)["metadata"];
+    std::string body_ns = meta.value("namespace", "");
+    if (res->namespaced && !body_ns.empty() && body_ns != info.ns) {
+      out.resp = bad_request(
+          "the namespace of the provided object does not match the namespace sent on the request");
+      return out;
+    }
+    std::string name = meta.value("name", "");
+    if (name.empty()) {
+      std::string generate = meta.value("generateName", "");
+      if (generate.empty()) {
+        out.resp = invalid(res->kind, "", "metadata.name", "name or generateName is required",
+                           info.group);
+        return out;
+      }
+      name = generate + name_suffix();
+      meta["name"] = name;
+    }
+    if (res->namespaced && !store_.namespace_exists(info.ns)) {
+      out.resp = object_not_found("", "namespaces", info.ns);
+      return out;
+    }
+    meta.erase("resourceVersion");
+    default_new_object(info.group, info.resource, *obj);
+    auto r = store_.create(gr, ns_for_store, with_type(*obj, gv, res->kind));
+    if (r.status == object_store::outcome::already_exists) {
+      out.resp = already_exists(info, name);
+      return out;
+    }
+    out.resp = json_response(201, r.object);
+    return out;
+  }
+
+  if (info.verb == "delete" || info.verb == "deletecollection") {
+    std::vector<json> deleted;
+    if (info.verb == "delete") {
+      auto r = store_.remove(gr, ns_for_store, info.name);
+      if (r.status != object_store::outcome::ok) {
+        out.resp = object_not_found(info.group, info.resource, info.name);
+        return out;
+      }
+      out.resp = json_response(200, with_type(r.object, gv, res->kind));
+      return out;
+    }
+    for (const auto& obj : store_.list(gr, ns_for_store)) {
+      if (!selected(obj)) continue;
+      auto r = store_.remove(gr, ns_for_store, obj["metadata"].value("name", ""));
+      if (r.status == object_store::outcome::ok) {
+        r.object.erase("kind");
+        r.object.erase("apiVersion");
+        deleted.push_back(r.object);
+      }
+    }
+    out.resp = json_response(200, {{"kind", res->kind + "List"},
+                                   {"apiVersion", gv},
+                                   {"metadata", {{"resourceVersion",
+                                                  std::to_string(store_.resource_version())}}},
+                                   {"items", deleted}});
+    return out;
+  }
+
+  // update / patch
+  auto current = store_.get(gr, ns_for_store, info.name);
+  json updated;
+  std::string content_type = req.header("content-type");
+  content_type = content_type.substr(0, content_type.find(';'));
+  bool apply = info.verb == "patch" && content_type == "application/apply-patch+yaml";
+  if (current.status != object_store::outcome::ok && !apply) {
+    out.resp = object_not_found(info.group, info.resource, info.name);
+    return out;
+  }
+  if (info.verb == "update") {
+    auto obj = parse_object(req.body, error);
+    if (!obj) {
+      out.resp = bad_request(error);
+      return out;
+    }
+    std::string body_name = (*obj)["metadata"].value("name", "");
+    if (!body_name.empty() && body_name != info.name) {
+      out.resp = bad_request("the name of the object (" + body_name +
+                             ") does not match the name on the URL (" + info.name + ")");
+      return out;
+    }
+    updated = *obj;
+  } else {
+    auto patched = apply_patch(content_type, current.status == object_store::outcome::ok
+                                                 ? current.object
+                                                 : json{{"metadata", {{"name", info.name}}}},
+                               req.body);
+    if (!patched.ok()) {
+      out.resp = status_response(patched.code, patched.reason, patched.message);
+      return out;
+    }
+    updated = patched.object;
+  }
+  if (info.subresource == "status") {
+    // Only status changes through the status subresource.
+    json merged = current.object;
+    merged["status"] = updated.value("status", json::object());
+    if (updated["metadata"].contains("resourceVersion"))
+      merged["metadata"]["resourceVersion"] = updated["metadata"]["resourceVersion"];
+    updated = merged;
+  }
+  if (apply && current.status != object_store::outcome::ok) {
+    if (res->namespaced && !store_.namespace_exists(info.ns)) {
+      out.resp = object_not_found("", "namespaces", info.ns);
+      return out;
+    }
+    updated["metadata"]["name"] = info.name;
+    updated["metadata"].erase("resourceVersion");
+    default_new_object(info.group, info.resource, updated);
+    auto r = store_.create(gr, ns_for_store, with_type(updated, gv, res->kind));
+    out.resp = json_response(201, r.object);
+    return out;
+  }
+  auto r = store_.update(gr, ns_for_store, info.name, with_type(updated, gv, res->kind));
+  if (r.status == object_store::outcome::conflict) {
+    out.resp = conflict(info);
+    return out;
+  }
+  if (r.status != object_store::outcome::ok) {
+    out.resp = object_not_found(info.group, info.resource, info.name);
+    return out;
+  }
+  out.resp = json_response(200, r.object);
+  return out;
+}
+
+}  // namespace fake_apiserver

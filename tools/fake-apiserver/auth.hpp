@@ -1,0 +1,58 @@
+#pragma once
+// Authentication and the deny-list authorizer, as kube-apiserver chains them:
+// requestheader (front proxy) → client certificate → static bearer token.
+// Pure: takes what the TLS layer verified and the request headers.
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fake_apiserver {
+
+struct user_info {
+  std::string name;
+  std::string uid;
+  std::vector<std::string> groups;
+  std::map<std::string, std::vector<std::string>> extra;
+};
+
+struct token_entry {
+  std::string token;
+  user_info user;
+};
+
+// Parses a --token-auth-file (CSV: token,user,uid,"group1,group2"); blank lines and
+// lines starting with '#' are skipped. nullopt + error naming the line when malformed.
+std::optional<std::vector<token_entry>> parse_token_file(std::string_view text,
+                                                         std::string& error);
+
+// What the TLS layer learned about the client certificate.
+struct client_cert {
+  bool present = false;
+  bool chains_to_client_ca = false;
+  bool chains_to_requestheader_ca = false;
+  std::string subject_cn;
+  std::vector<std::string> subject_o;
+  std::string issuer_cn;
+};
+
+struct auth_config {
+  std::vector<token_entry> tokens;
+  std::set<std::string> requestheader_allowed_names;  // empty: any CN from that CA
+  std::set<std::string> deny_users;
+  std::set<std::string> deny_groups;
+};
+
+// Header names lower-case; repeated headers appear repeatedly.
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+std::optional<user_info> authenticate(const auth_config& config, const client_cert& cert,
+                                      const header_list& headers);
+
+bool is_denied(const auth_config& config, const user_info& user);
+
+}  // namespace fake_apiserver
