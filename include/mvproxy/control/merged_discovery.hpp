@@ -1,0 +1,57 @@
+#pragma once
+// Peer-aggregated discovery documents (SPEC §5): the merge of the local apiserver's
+// model and every healthy, synced peer's, walked in server-id order (this sidecar's own
+// id included) so that every sidecar serves byte-identical documents. Rendered once per
+// change of inputs and shared by all requests until the next change.
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/discovery/negotiate.hpp"
+
+namespace mvproxy::metrics {
+class counter;
+class registry;
+}  // namespace mvproxy::metrics
+
+namespace mvproxy::control {
+
+struct merged_document {
+  std::string body;
+  std::string etag;  // quoted upper-case hex SHA-512 of body
+  std::string_view content_type;
+};
+
+enum class discovery_root { api, apis };
+
+class merged_discovery {
+ public:
+  explicit merged_discovery(metrics::registry* registry = nullptr);
+
+  // The merged document for GET /api or /apis in `format`; null when the local model
+  // is not synced yet (the caller passes the request to the local apiserver).
+  std::shared_ptr<const merged_document> get(const cluster_view& view, discovery_root root,
+                                             discovery::discovery_format format);
+
+  // The inputs of the current merge, for /debug/peers: server ids in merge order.
+  std::string describe_inputs(const cluster_view& view) const;
+
+ private:
+  struct rendered {
+    std::string key;
+    // [root][format]: api/apis × legacy/v2/v2beta1
+    std::array<std::shared_ptr<const merged_document>, 6> docs;
+  };
+  std::string key_for(const cluster_view& view) const;
+
+  std::mutex mu_;
+  std::shared_ptr<const rendered> current_;
+  metrics::counter* hits_ = nullptr;
+  metrics::counter* misses_ = nullptr;
+};
+
+}  // namespace mvproxy::control

@@ -1,0 +1,105 @@
+#include "mvproxy/control/merged_discovery.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "mvproxy/discovery/merge.hpp"
+#include "mvproxy/discovery/render.hpp"
+#include "mvproxy/metrics/registry.hpp"
+
+namespace mvproxy::control {
+
+namespace {
+
+std::size_t slot(discovery_root root, discovery::discovery_format f) {
+  return static_cast<std::size_t>(root) * 3 + static_cast<std::size_t>(f);
+}
+
+// The servers that take part in the merge, in server-id order: the local apiserver
+// under this sidecar's id, and each healthy peer whose discovery has been read.
+std::vector<std::pair<std::string_view, const discovery::server_model*>> merge_inputs(
+    const cluster_view& v) {
+  std::vector<std::pair<std::string_view, const discovery::server_model*>> in;
+  if (v.local) in.emplace_back(v.own_id, v.local.get());
+  auto now = std::chrono::steady_clock::now();
+  for (auto& p : v.peers)
+    if (p.model && (!p.runtime || p.runtime->healthy(now)))
+      in.emplace_back(p.endpoint.id, p.model.get());
+  std::stable_sort(in.begin(), in.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  return in;
+}
+
+}  // namespace
+
+merged_discovery::merged_discovery(metrics::registry* registry) {
+  if (!registry) return;
+  hits_ = &registry
+               ->add_counter("aggregator_discovery_peer_aggregated_cache_hits_total",
+                             "Peer-aggregated discovery requests served from the merged cache.")
+               .with({});
+  misses_ = &registry
+                 ->add_counter("aggregator_discovery_peer_aggregated_cache_misses_total",
+                               "Peer-aggregated discovery requests that had to merge and render.")
+                 .with({});
+}
+
+std::string merged_discovery::key_for(const cluster_view& view) const {
+  // The models are immutable and replaced on change, so their addresses identify them.
+  std::string key;
+  for (auto& [id, model] : merge_inputs(view)) {
+    key.append(id);
+    key.push_back('@');
+    key.append(std::to_string(reinterpret_cast<std::uintptr_t>(model)));
+    key.push_back(';');
+  }
+  return key;
+}
+
+std::string merged_discovery::describe_inputs(const cluster_view& view) const {
+  std::string out;
+  for (auto& [id, model] : merge_inputs(view)) {
+    if (!out.empty()) out += ",";
+    out.append(id);
+  }
+  return out;
+}
+
+std::shared_ptr<const merged_document> merged_discovery::get(const cluster_view& view,
+                                                             discovery_root root,
+                                                             discovery::discovery_format format) {
+  if (!view.local) return nullptr;
+  std::string key = key_for(view);
+  std::lock_guard lock(mu_);
+  if (current_ && current_->key == key) {
+    if (hits_) hits_->inc();
+    return current_->docs[slot(root, format)];
+  }
+  if (misses_) misses_->inc();
+  std::vector<const discovery::server_model*> models;
+  for (auto& [id, model] : merge_inputs(view)) models.push_back(model);
+  auto merged = discovery::merge_models(std::span<const discovery::server_model* const>(models));
+
+  auto next = std::make_shared<rendered>();
+  next->key = std::move(key);
+  using discovery::discovery_format;
+  auto make = [&](discovery_root r, discovery_format f, std::string body) {
+    auto d = std::make_shared<merged_document>();
+    d->etag = discovery::etag_for(body);
+    d->body = std::move(body);
+    d->content_type = discovery::content_type_for(f);
+    next->docs[slot(r, f)] = std::move(d);
+  };
+  for (auto f : {discovery_format::aggregated_v2, discovery_format::aggregated_v2beta1}) {
+    auto v = f == discovery_format::aggregated_v2 ? discovery::aggregated_version::v2
+                                                  : discovery::aggregated_version::v2beta1;
+    make(discovery_root::apis, f, discovery::render_aggregated_apis(merged, v));
+    make(discovery_root::api, f, discovery::render_aggregated_api(merged, v));
+  }
+  make(discovery_root::apis, discovery_format::legacy, discovery::render_group_list(merged));
+  make(discovery_root::api, discovery_format::legacy, discovery::render_api_versions(merged));
+  current_ = next;
+  return current_->docs[slot(root, format)];
+}
+
+}  // namespace mvproxy::control
