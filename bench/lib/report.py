@@ -1,0 +1,119 @@
+"""Medians over rounds, ratios against nginx and haproxy from the same run, the
+issue's targets, and the Markdown/JSON that bench/run writes."""
+import statistics
+
+# (key, label, unit, better): better is "higher" or "lower".
+FIGURES = [
+    ("local_rps", "(a) GET ~1 KiB, local route: requests/s", "req/s", "higher"),
+    ("local_p50_ms", "(a) GET ~1 KiB, local route: latency p50", "ms", "lower"),
+    ("local_p99_ms", "(a) GET ~1 KiB, local route: latency p99", "ms", "lower"),
+    ("peer_rps", "(a) GET ~1 KiB, peer route (two hops): requests/s", "req/s", "higher"),
+    ("peer_p50_ms", "(a) GET ~1 KiB, peer route (two hops): latency p50", "ms", "lower"),
+    ("peer_p99_ms", "(a) GET ~1 KiB, peer route (two hops): latency p99", "ms", "lower"),
+    ("list_mbps", "(b) LIST ~50 MiB streamed: throughput", "MB/s", "higher"),
+    ("list_peak_rss_mib", "(b) LIST: proxy peak RSS (VmHWM)", "MiB", "lower"),
+    ("list_rss_growth_mib", "(b) LIST: proxy RSS growth (peak − before)", "MiB", "lower"),
+    ("watches", "(c) idle watches held open", "", "higher"),
+    ("watch_kib", "(c) memory per watch (RSS growth ÷ watches)", "KiB", "lower"),
+    ("watch_fanout_ms", "(c) one event reaches every watcher", "ms", "lower"),
+    ("watch_open_s", "(c) time to open all watches", "s", "lower"),
+    ("newconn_cps", "(d) new TLS connections/s (1 request each)", "conn/s", "higher"),
+]
+PROXIES = ["mvproxy", "nginx", "haproxy"]
+
+
+def medians(rounds):
+    """{target: {figure: [values or error strings]}} -> {target: {figure: median or str}}."""
+    out = {}
+    for target, figs in rounds.items():
+        out[target] = {}
+        for key, values in figs.items():
+            numbers = [v for v in values if isinstance(v, (int, float))]
+            if numbers and len(numbers) == len(values):
+                out[target][key] = statistics.median(numbers)
+            else:
+                out[target][key] = next(v for v in values if not isinstance(v, (int, float)))
+    return out
+
+
+def ratio(figures, key, a, b):
+    x, y = figures.get(a, {}).get(key), figures.get(b, {}).get(key)
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)) and y:
+        return x / y
+    return None
+
+
+def check_targets(figures):
+    """The issue's targets, each met / missed / not measured."""
+    mv = figures.get("mvproxy", {})
+
+    def num(target, key):
+        v = figures.get(target, {}).get(key)
+        return v if isinstance(v, (int, float)) else None
+
+    def verdict(name, ok_fn, *needs):
+        values = [num(t, k) for t, k in needs]
+        if any(v is None for v in values):
+            missing = [f"{t} {k}: {figures.get(t, {}).get(k, 'not measured')}"
+                       for (t, k), v in zip(needs, values) if v is None]
+            return {"target": name, "verdict": "not measured", "detail": "; ".join(missing)}
+        return {"target": name, "verdict": "met" if ok_fn(*values) else "missed",
+                "detail": ", ".join(f"{t} {k} {fmt(v)}" for (t, k), v in zip(needs, values))}
+
+    checks = []
+    for route in ("local", "peer"):
+        for other in ("nginx", "haproxy"):
+            checks.append(verdict(f"(a) {route}: req/s ≥ {other}", lambda m, o: m >= o,
+                                  ("mvproxy", f"{route}_rps"), (other, f"{route}_rps")))
+            checks.append(verdict(f"(a) {route}: p99 ≤ {other}", lambda m, o: m <= o,
+                                  ("mvproxy", f"{route}_p99_ms"), (other, f"{route}_p99_ms")))
+    checks.append(verdict("(b) LIST MB/s ≥ 0.9 × nginx", lambda m, o: m >= 0.9 * o,
+                          ("mvproxy", "list_mbps"), ("nginx", "list_mbps")))
+    checks.append(verdict("(b) LIST RSS growth ≤ 16 MiB", lambda m: m <= 16, ("mvproxy", "list_rss_growth_mib")))
+    checks.append(verdict("(c) memory per watch ≤ nginx", lambda m, o: m <= o,
+                          ("mvproxy", "watch_kib"), ("nginx", "watch_kib")))
+    checks.append(verdict("(c) memory per watch ≤ 32 KiB", lambda m: m <= 32, ("mvproxy", "watch_kib")))
+    checks.append(verdict("(d) new connections/s ≥ nginx", lambda m, o: m >= o,
+                          ("mvproxy", "newconn_cps"), ("nginx", "newconn_cps")))
+    if not mv:
+        for c in checks:
+            c["verdict"], c["detail"] = "not measured", "mvproxy not built"
+    return checks
+
+
+def fmt(v):
+    if v is None:
+        return "—"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def markdown(meta, figures, targets, checks):
+    lines = [f"# mvproxy benchmark — {meta['date']} ({meta['mode']} mode)", "",
+             f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['memory']}; kernel {meta['kernel']}; "
+             f"load average at start {meta['loadavg']}.",
+             f"Versions: {meta['versions']}.",
+             f"Rounds: {meta['rounds']} (targets interleaved, medians shown); load runs {meta['duration']} s "
+             f"with wrk at {meta['concurrency']} connections, 1 thread; LIST {meta['list_mib']:.1f} MiB × "
+             f"{meta['list_downloads']} downloads per round; {meta['watches']} watches.",
+             ""]
+    lines += ["| figure | " + " | ".join(targets) + " | mvproxy ÷ nginx | mvproxy ÷ haproxy |",
+              "|---" * (len(targets) + 3) + "|"]
+    for key, label, unit, _ in FIGURES:
+        cells = [fmt(figures.get(t, {}).get(key)) for t in targets]
+        ratios = [ratio(figures, key, "mvproxy", o) for o in ("nginx", "haproxy")]
+        lines.append(f"| {label}{' (' + unit + ')' if unit else ''} | " + " | ".join(cells) + " | "
+                     + " | ".join("—" if r is None else f"{r:.2f}×" for r in ratios) + " |")
+    lines += ["", "TLS negotiated by an OpenSSL client with each listener: " +
+              "; ".join(f"{t}: {v}" for t, v in meta["tls"].items()) + ".", "",
+              "| target (issue 7) | verdict | figures |", "|---|---|---|"]
+    for c in checks:
+        lines.append(f"| {c['target']} | {c['verdict']} | {c['detail']} |")
+    if meta.get("notes"):
+        lines += [""] + [f"- {n}" for n in meta["notes"]]
+    return "\n".join(lines) + "\n"
