@@ -17,6 +17,7 @@ struct static_peer {
   std::string id;
   std::string host;
   std::uint16_t port = 0;
+  bool operator==(const static_peer&) const = default;
 };
 
 struct config {
@@ -39,7 +40,7 @@ struct config {
   std::string peer_ca_file;
   std::string peer_server_name = "kubernetes.default.svc";
   std::string peer_advertise_ip;
-  std::uint16_t peer_advertise_port = 0;  // 0: same as secure_port
+  std::uint16_t peer_advertise_port = 0;  // parse() sets it to secure_port when not given
   peer_discovery_mode peer_discovery = peer_discovery_mode::lease;
   std::vector<static_peer> peers;  // --peers, own entry already removed
   std::string lease_namespace = "kube-system";
@@ -52,6 +53,9 @@ struct config {
     auto it = feature_gates.find("UnknownVersionInteroperabilityProxy");
     return it == feature_gates.end() || it->second;
   }
+  // As kube-apiserver 1.36: with the gate on but no --peer-ca-file, peers are still
+  // published (Lease) and discovered, but no request is proxied to them.
+  bool peer_proxy_enabled() const { return mixed_version_proxy_enabled() && !peer_ca_file.empty(); }
 
   std::string server_id;  // default: derived from the host name
   std::string kubeconfig;  // optional

@@ -1,0 +1,521 @@
+#include "mvproxy/config/parse.hpp"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "mvproxy/config/validate.hpp"
+#include "mvproxy/util/duration.hpp"
+#include "mvproxy/util/host_port.hpp"
+
+namespace mvproxy::config {
+namespace {
+
+using std::string_view;
+
+// How a flag's value is read, and how a YAML value is turned into flag text.
+enum class kind {
+  scalar,   // last one wins
+  list,     // comma-separated; repeats append (pflag StringSlice)
+  gates,    // Name=bool,...; repeats merge per gate (pflag mapStringBool)
+  boolean,  // --flag alone means true
+};
+
+struct flag {
+  string_view name;
+  string_view group;
+  string_view value_name;  // shown in --help
+  string_view default_text;
+  string_view help;
+  kind k = kind::scalar;
+  // first: the first time this flag is set from the current source, so a list from
+  // the command line replaces the file's instead of adding to it.
+  std::function<void(config&, string_view value, bool first)> set;
+};
+
+std::string quoted(string_view v) { return "\"" + std::string(v) + "\""; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string> split_list(string_view v) {
+  std::vector<std::string> out;
+  while (true) {
+    auto comma = v.find(',');
+    auto item = trim(v.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == string_view::npos) break;
+    v.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+// Go's strconv.ParseBool, which pflag and --feature-gates use.
+bool parse_bool(string_view v) {
+  if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") return true;
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") return false;
+  throw std::invalid_argument(quoted(v) + " is not a boolean");
+}
+
+std::uint16_t port_value(string_view v) {
+  try {
+    return util::parse_port(v);
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(quoted(v) + " is not a port");
+  }
+}
+
+std::chrono::milliseconds duration_value(string_view v) {
+  try {
+    return util::parse_duration_ms(v);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(quoted(v) + " is not a duration: " + e.what());
+  }
+}
+
+long long int_value(string_view v, long long min, long long max) {
+  long long n = 0;
+  bool negative = !v.empty() && v.front() == '-';
+  string_view digits = negative ? v.substr(1) : v;
+  if (digits.empty() || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    throw std::invalid_argument(quoted(v) + " is not an integer");
+  }
+  for (char c : digits) n = n * 10 + (c - '0');
+  if (negative) n = -n;
+  if (n < min || n > max) {
+    throw std::invalid_argument(quoted(v) + " is out of range [" + std::to_string(min) + ", " +
+                                std::to_string(max) + "]");
+  }
+  return n;
+}
+
+// Peers are written id=host:port so one --peers value can serve every node.
+std::vector<static_peer> peers_value(string_view v) {
+  std::vector<static_peer> out;
+  for (const auto& item : split_list(v)) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument(quoted(item) + " is not id=host:port");
+    }
+    util::host_port hp;
+    try {
+      hp = util::parse_host_port(std::string_view(item).substr(eq + 1));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(quoted(item) + ": " + e.what());
+    }
+    if (hp.host.empty()) throw std::invalid_argument(quoted(item) + ": missing host");
+    if (hp.port == 0) throw std::invalid_argument(quoted(item) + ": port 0");
+    out.push_back({item.substr(0, eq), hp.host, hp.port});
+  }
+  return out;
+}
+
+const std::set<std::string, std::less<>> known_gates = {"UnknownVersionInteroperabilityProxy"};
+
+void gates_value(config& c, string_view v) {
+  for (const auto& item : split_list(v)) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos) throw std::invalid_argument("missing bool value for " + item);
+    std::string name(trim(std::string_view(item).substr(0, eq)));
+    std::string_view value = trim(std::string_view(item).substr(eq + 1));
+    // kube-apiserver's own wording for these two.
+    if (!known_gates.contains(name)) throw std::invalid_argument("unrecognized feature gate: " + name);
+    bool on;
+    try {
+      on = parse_bool(value);
+    } catch (const std::invalid_argument&) {
+      throw std::invalid_argument("invalid value of " + item + ": not a boolean");
+    }
+    c.feature_gates[name] = on;
+  }
+}
+
+template <class Member>
+auto text_into(Member member) {
+  return [member](config& c, string_view v, bool) { c.*member = std::string(v); };
+}
+
+template <class Member>
+auto port_into(Member member) {
+  return [member](config& c, string_view v, bool) { c.*member = port_value(v); };
+}
+
+template <class Member>
+auto duration_into(Member member) {
+  return [member](config& c, string_view v, bool) { c.*member = duration_value(v); };
+}
+
+const std::vector<flag>& flags() {
+  static const std::vector<flag> table = {
+      // Listener.
+      {"bind-address", "Listener", "ip", "0.0.0.0",
+       "Address of the one TLS listener, for clients and peers alike.", kind::scalar,
+       text_into(&config::bind_address)},
+      {"secure-port", "Listener", "port", "7443",
+       "Port of the TLS listener (0: any free port, for tests).", kind::scalar,
+       port_into(&config::secure_port)},
+      {"tls-cert-file", "Listener", "file", "",
+       "Serving certificate, PEM, with intermediates (a kubeadm apiserver.crt works). Required.",
+       kind::scalar, text_into(&config::tls_cert_file)},
+      {"tls-private-key-file", "Listener", "file", "",
+       "Private key of --tls-cert-file, PEM. Required.", kind::scalar,
+       text_into(&config::tls_private_key_file)},
+      {"client-ca-file", "Listener", "file", "",
+       "Client certificates that chain to this bundle are authenticated (user = CN, groups = O) "
+       "and forwarded as X-Remote-User/X-Remote-Group.",
+       kind::scalar, text_into(&config::client_ca_file)},
+      {"requestheader-client-ca-file", "Listener", "file", "",
+       "Client certificates that chain to this bundle are trusted peers / front proxies "
+       "(kubeadm front-proxy-ca.crt).",
+       kind::scalar, text_into(&config::requestheader_client_ca_file)},
+      {"requestheader-allowed-names", "Listener", "names", "",
+       "Common names allowed among --requestheader-client-ca-file certificates; empty: any.",
+       kind::list,
+       [](config& c, string_view v, bool first) {
+         if (first) c.requestheader_allowed_names.clear();
+         for (auto& n : split_list(v)) c.requestheader_allowed_names.push_back(std::move(n));
+       }},
+      // Local apiserver.
+      {"upstream", "Local apiserver", "url", "https://127.0.0.1:6443",
+       "The local kube-apiserver (https://host[:port]).", kind::scalar, text_into(&config::upstream)},
+      {"upstream-ca-file", "Local apiserver", "file", "",
+       "CA bundle the local apiserver's serving certificate must chain to; empty: system roots.",
+       kind::scalar, text_into(&config::upstream_ca_file)},
+      {"proxy-client-cert-file", "Local apiserver", "file", "",
+       "Client certificate presented to the local apiserver and to peers "
+       "(kubeadm front-proxy-client.crt).",
+       kind::scalar, text_into(&config::proxy_client_cert_file)},
+      {"proxy-client-key-file", "Local apiserver", "file", "",
+       "Private key of --proxy-client-cert-file.", kind::scalar,
+       text_into(&config::proxy_client_key_file)},
+      // Peers.
+      {"peer-ca-file", "Peers", "file", "",
+       "CA bundle that peers' serving certificates must chain to. Without it nothing is proxied "
+       "to peers (as kube-apiserver 1.36).",
+       kind::scalar, text_into(&config::peer_ca_file)},
+      {"peer-server-name", "Peers", "name", "kubernetes.default.svc",
+       "Name verified on peers' serving certificates.", kind::scalar,
+       text_into(&config::peer_server_name)},
+      {"peer-advertise-ip", "Peers", "ip", "",
+       "IP published for peers to reach this sidecar.", kind::scalar,
+       text_into(&config::peer_advertise_ip)},
+      {"peer-advertise-port", "Peers", "port", "--secure-port",
+       "Port published for peers to reach this sidecar.", kind::scalar,
+       port_into(&config::peer_advertise_port)},
+      {"peer-discovery", "Peers", "lease|static", "lease",
+       "How peers are found: Leases in --lease-namespace, or the --peers list.", kind::scalar,
+       [](config& c, string_view v, bool) {
+         if (v == "lease") {
+           c.peer_discovery = peer_discovery_mode::lease;
+         } else if (v == "static") {
+           c.peer_discovery = peer_discovery_mode::static_list;
+         } else {
+           throw std::invalid_argument(quoted(v) + " is not one of lease, static");
+         }
+       }},
+      {"peers", "Peers", "id=host:port,...", "",
+       "Static peers; may list every sidecar, this one included (its entry is skipped).",
+       kind::list,
+       [](config& c, string_view v, bool first) {
+         if (first) c.peers.clear();
+         for (auto& p : peers_value(v)) c.peers.push_back(std::move(p));
+       }},
+      {"lease-namespace", "Peers", "namespace", "kube-system", "Namespace of the peer Leases.",
+       kind::scalar, text_into(&config::lease_namespace)},
+      {"lease-duration", "Peers", "duration", "15s",
+       "How long a peer Lease stays valid without renewal.", kind::scalar,
+       duration_into(&config::lease_duration)},
+      {"lease-renew-interval", "Peers", "duration", "5s",
+       "How often the own Lease is renewed; shorter than --lease-duration.", kind::scalar,
+       duration_into(&config::lease_renew_interval)},
+      {"discovery-sync-interval", "Peers", "duration", "10s",
+       "How often discovery documents are re-read (with ETag).", kind::scalar,
+       duration_into(&config::discovery_sync_interval)},
+      {"feature-gates", "Peers", "Name=bool,...", "UnknownVersionInteroperabilityProxy=true",
+       "UnknownVersionInteroperabilityProxy=false makes mvproxy a plain pass-through proxy.",
+       kind::gates, [](config& c, string_view v, bool) { gates_value(c, v); }},
+      {"server-id", "Peers", "id", "the host name",
+       "This sidecar's id (its Lease name); peers are ordered by it.", kind::scalar,
+       text_into(&config::server_id)},
+      {"kubeconfig", "Peers", "file", "",
+       "Credentials for mvproxy's own API calls; without it they use the proxy client "
+       "certificate.",
+       kind::scalar, text_into(&config::kubeconfig)},
+      // Operations.
+      {"admin-address", "Operations", "host:port", "127.0.0.1:7444",
+       "Plain-HTTP address of /metrics, /healthz, /livez, /readyz, /debug/peers.", kind::scalar,
+       text_into(&config::admin_address)},
+      {"config", "Operations", "file", "",
+       "YAML file with these settings (keys are the flag names); flags win.", kind::scalar,
+       text_into(&config::config_file)},
+      {"workers", "Operations", "n", "number of cores", "Threads serving connections.",
+       kind::scalar,
+       [](config& c, string_view v, bool) {
+         c.workers = static_cast<unsigned>(int_value(v, 1, 1024));
+       }},
+      {"log-format", "Operations", "text|json", "text", "Log line format.", kind::scalar,
+       [](config& c, string_view v, bool) {
+         if (v == "text") {
+           c.log_fmt = log_format::text;
+         } else if (v == "json") {
+           c.log_fmt = log_format::json;
+         } else {
+           throw std::invalid_argument(quoted(v) + " is not one of text, json");
+         }
+       }},
+      {"v", "Operations", "level", "0", "Log verbosity (also -v N).", kind::scalar,
+       [](config& c, string_view v, bool) { c.verbosity = static_cast<int>(int_value(v, 0, 10)); }},
+      {"shutdown-grace-period", "Operations", "duration", "30s",
+       "On SIGTERM, how long in-flight requests may take before watches are closed.",
+       kind::scalar, duration_into(&config::shutdown_grace_period)},
+      {"version", "Operations", "", "", "Print the version and exit.", kind::boolean, {}},
+      {"help", "Operations", "", "", "Print this help and exit (also -h).", kind::boolean, {}},
+  };
+  return table;
+}
+
+const flag* find_flag(string_view name) {
+  for (const auto& f : flags()) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+std::string flag_error(string_view name, string_view reason, string_view file = {}) {
+  std::string out = "--" + std::string(name) + ": " + std::string(reason);
+  if (!file.empty()) out += " (in " + std::string(file) + ")";
+  return out;
+}
+
+struct assignment {
+  const flag* f;
+  std::string value;
+};
+
+// The command line as (flag, value) pairs, in order; pflag's syntax.
+std::vector<assignment> read_command_line(int argc, const char* const* argv) {
+  std::vector<assignment> out;
+  for (int i = 1; i < argc; ++i) {
+    string_view arg = argv[i];
+    string_view name;
+    std::optional<string_view> value;
+    if (arg == "--") {
+      if (i + 1 < argc) throw error("unexpected argument " + quoted(argv[i + 1]));
+      break;
+    }
+    if (arg.starts_with("--")) {
+      name = arg.substr(2);
+      if (auto eq = name.find('='); eq != string_view::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      }
+    } else if (arg.size() > 1 && arg.front() == '-') {
+      // Shorthands: -h, -v N, -v=N, -vN.
+      char shorthand = arg[1];
+      if (shorthand == 'h' && arg.size() == 2) {
+        name = "help";
+      } else if (shorthand == 'v') {
+        name = "v";
+        if (arg.size() > 2) value = arg[2] == '=' ? arg.substr(3) : arg.substr(2);
+      } else {
+        throw error(std::string(arg.substr(0, 2)) + ": unknown shorthand flag");
+      }
+    } else {
+      throw error("unexpected argument " + quoted(arg));
+    }
+    const flag* f = find_flag(name);
+    if (f == nullptr) throw error(flag_error(name, "unknown flag"));
+    if (f->k == kind::boolean) {
+      out.push_back({f, std::string(value.value_or("true"))});
+      continue;
+    }
+    if (!value) {
+      if (i + 1 >= argc) throw error(flag_error(name, "flag needs an argument"));
+      value = argv[++i];
+    }
+    out.push_back({f, std::string(*value)});
+  }
+  return out;
+}
+
+// A YAML value as the text the flag would have been given.
+std::string yaml_as_flag_text(const flag& f, const YAML::Node& node, const std::string& file) {
+  auto bad = [&](string_view what) { return error(flag_error(f.name, what, file)); };
+  if (node.IsScalar()) return node.Scalar();
+  if (node.IsSequence() && f.k == kind::list) {
+    std::string joined;
+    for (const auto& item : node) {
+      if (!item.IsScalar()) throw bad("list items must be strings");
+      if (item.Scalar().find(',') != std::string::npos) throw bad("list item " + quoted(item.Scalar()) + " contains a comma");
+      if (!joined.empty()) joined += ',';
+      joined += item.Scalar();
+    }
+    return joined;
+  }
+  if (node.IsMap() && f.k == kind::gates) {
+    std::string joined;
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar() || !kv.second.IsScalar()) throw bad("expected Name: bool");
+      if (!joined.empty()) joined += ',';
+      joined += kv.first.Scalar() + "=" + kv.second.Scalar();
+    }
+    return joined;
+  }
+  if (node.IsNull()) throw bad("empty value");
+  throw bad(f.k == kind::list ? "expected a string or a list of strings"
+            : f.k == kind::gates ? "expected a map of Name: bool or Name=bool,..."
+                                 : "expected a single value");
+}
+
+void apply(config& c, const flag& f, string_view value, std::set<string_view>& seen,
+           const std::string& file) {
+  bool first = seen.insert(f.name).second;
+  try {
+    f.set(c, value, first);
+  } catch (const std::invalid_argument& e) {
+    throw error(flag_error(f.name, e.what(), file));
+  }
+}
+
+void apply_file(config& c, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::BadFile&) {
+    throw error(flag_error("config", file + ": cannot read file"));
+  } catch (const YAML::Exception& e) {
+    throw error(flag_error("config", file + ": " + e.what()));
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) throw error(flag_error("config", file + ": expected a map of flag names to values"));
+  std::set<string_view> seen;
+  for (const auto& kv : root) {
+    std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+    const flag* f = find_flag(key);
+    if (f == nullptr || f->k == kind::boolean || f->name == "config") {
+      throw error(flag_error("config", file + ": unknown key " + quoted(key)));
+    }
+    if (seen.contains(f->name)) throw error(flag_error("config", file + ": duplicate key " + quoted(key)));
+    apply(c, *f, yaml_as_flag_text(*f, kv.second, file), seen, file);
+  }
+}
+
+std::string default_server_id() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) {
+    throw error(flag_error("server-id", "cannot read the host name; set --server-id"));
+  }
+  std::string id(buf);
+  std::transform(id.begin(), id.end(), id.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return id;
+}
+
+}  // namespace
+
+parse_result parse(int argc, const char* const* argv) {
+  parse_result result;
+  auto given = read_command_line(argc, argv);
+  std::set<string_view> explicit_flags;
+  for (const auto& a : given) {
+    if (a.f->k != kind::boolean) {
+      explicit_flags.insert(a.f->name);
+      continue;
+    }
+    bool on;
+    try {
+      on = parse_bool(a.value);
+    } catch (const std::invalid_argument& e) {
+      throw error(flag_error(a.f->name, e.what()));
+    }
+    if (on && a.f->name == "help" && result.what == outcome::run) result.what = outcome::help;
+    if (on && a.f->name == "version" && result.what == outcome::run) result.what = outcome::version;
+  }
+  if (result.what == outcome::help) {
+    result.text = help_text();
+    return result;
+  }
+  if (result.what == outcome::version) {
+    result.text = version_text();
+    return result;
+  }
+
+  config& c = result.cfg;
+  // --config first (its last occurrence), so the command line can override the file.
+  for (const auto& a : given) {
+    if (a.f->name == "config") c.config_file = a.value;
+  }
+  if (!c.config_file.empty()) apply_file(c, c.config_file);
+  std::set<string_view> seen;
+  for (const auto& a : given) {
+    if (a.f->k != kind::boolean) apply(c, *a.f, a.value, seen, {});
+  }
+
+  // As kube-apiserver: the peer flags mean nothing with the gate off, so setting them
+  // is a mistake worth stopping for (validateUnknownVersionInteroperabilityProxyFlags).
+  if (!c.mixed_version_proxy_enabled()) {
+    for (string_view name : {"peer-ca-file", "peer-advertise-ip", "peer-advertise-port"}) {
+      bool set_by_file = name == "peer-ca-file"          ? !c.peer_ca_file.empty()
+                         : name == "peer-advertise-ip"   ? !c.peer_advertise_ip.empty()
+                                                         : c.peer_advertise_port != 0;
+      if (explicit_flags.contains(name) || set_by_file) {
+        throw error(flag_error(name, "requires UnknownVersionInteroperabilityProxy feature to be turned on"));
+      }
+    }
+  }
+
+  if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (c.peer_advertise_port == 0) c.peer_advertise_port = c.secure_port;
+  if (c.server_id.empty()) c.server_id = default_server_id();
+  // Checked before the own entry goes: a one-node cluster lists only itself.
+  if (c.peer_discovery == peer_discovery_mode::static_list && c.peers.empty()) {
+    throw error(flag_error("peers", "required with --peer-discovery=static"));
+  }
+  std::erase_if(c.peers, [&](const static_peer& p) { return p.id == c.server_id; });
+
+  validate(c);
+  return result;
+}
+
+std::string help_text() {
+  std::ostringstream out;
+  out << "mvproxy: a Mixed Version Proxy sidecar for kube-apiserver (KEP-4020).\n\n"
+         "Usage: mvproxy [flags]\n"
+         "Flags take --flag=value or --flag value; durations use Go syntax (500ms, 10s, 1m30s).\n";
+  string_view group;
+  for (const auto& f : flags()) {
+    if (f.group != group) {
+      group = f.group;
+      out << "\n" << group << ":\n";
+    }
+    std::string left = "  --" + std::string(f.name);
+    if (!f.value_name.empty()) left += " " + std::string(f.value_name);
+    out << left;
+    if (left.size() < 40) {
+      out << std::string(40 - left.size(), ' ');
+    } else {
+      out << "\n" << std::string(40, ' ');
+    }
+    out << f.help;
+    if (!f.default_text.empty()) out << " (default " << f.default_text << ")";
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string version_text() { return std::string("mvproxy ") + MVPROXY_VERSION + "\n"; }
+
+}  // namespace mvproxy::config
