@@ -476,6 +476,21 @@ TEST_F(Config, BadYamlFiles) {
   EXPECT_EQ(got.find('\n'), std::string::npos) << got;
 }
 
+// config/mvproxy.yaml, the documented example, with this suite's PKI for kubeadm's.
+TEST_F(Config, ShippedExampleFileParses) {
+  auto text = mvproxy::test::read_file(std::string(MVPROXY_SOURCE_DIR) + "/config/mvproxy.yaml");
+  ASSERT_FALSE(text.empty());
+  const std::string kubeadm = "/etc/kubernetes/pki";
+  for (auto at = text.find(kubeadm); at != std::string::npos; at = text.find(kubeadm, at)) {
+    text.replace(at, kubeadm.size(), dir_->path().string());
+  }
+  auto r = run({"--config=" + write("example.yaml", text), "--server-id=cp-1"});
+  EXPECT_EQ(r.cfg.peer_ca_file, pki("ca.crt"));
+  EXPECT_EQ(r.cfg.peer_advertise_ip, "10.0.0.11");
+  EXPECT_EQ(r.cfg.requestheader_allowed_names, std::vector<std::string>{"front-proxy-client"});
+  EXPECT_TRUE(r.cfg.peer_proxy_enabled());
+}
+
 TEST_F(Config, EveryErrorIsOneLine) {
   for (const args& a : {args{"--tls-cert-file=/x"}, args{"--bogus"}, with(base(), {"--lease-duration=x"})}) {
     auto e = error_of(a);
