@@ -8,6 +8,7 @@ import platform
 import re
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -30,6 +31,8 @@ def parse_args():
     p.add_argument("--rounds", type=int)
     p.add_argument("--duration", type=int, help="seconds per load run")
     p.add_argument("--watches", type=int)
+    p.add_argument("--only", help="comma-separated subset of: local,peer,list,watch,newconn")
+    p.add_argument("--targets", help="comma-separated subset of: direct,mvproxy,nginx,haproxy")
     a = p.parse_args()
     a.rounds = a.rounds or (1 if a.quick else 3)
     a.duration = a.duration or (2 if a.quick else 10)
@@ -126,13 +129,15 @@ class Bench:
             if inst.rss_pid:
                 before = procs.status_kib(inst.rss_pid, "VmRSS")
                 procs.reset_peak_rss(inst.rss_pid)
-            speeds = []
+            speeds = {workspace.LIST_PATH: [], workspace.LIST_CL_PATH: []}
             for _ in range(self.args.list_downloads):
-                code, size, seconds = self.curl(inst.port, workspace.LIST_PATH)
-                if code != 200 or size != self.env.list_bytes:
-                    raise RuntimeError(f"LIST answered {code} with {size} of {self.env.list_bytes} bytes")
-                speeds.append(size / seconds / 1e6)
-            out = {"list_mbps": sorted(speeds)[len(speeds) // 2]}
+                for path, got in speeds.items():
+                    code, size, seconds = self.curl(inst.port, path)
+                    if code != 200 or size != self.env.list_bytes:
+                        raise RuntimeError(f"LIST {path} answered {code} with {size} of {self.env.list_bytes} bytes")
+                    got.append(size / seconds / 1e6)
+            out = {"list_mbps": statistics.median(speeds[workspace.LIST_PATH]),
+                   "list_cl_mbps": statistics.median(speeds[workspace.LIST_CL_PATH])}
             if inst.rss_pid:
                 peak = procs.status_kib(inst.rss_pid, "VmHWM")
                 out.update(list_peak_rss_mib=peak / 1024, list_rss_growth_mib=(peak - before) / 1024)
@@ -253,15 +258,19 @@ def run(args):
         mvproxy_state = "not built"
         notes.append(f"mvproxy not built ({args.mvproxy} missing): its column is empty.")
     order += [targets.Nginx(env), targets.Haproxy(env)]
+    if args.targets:
+        order = [t for t in order if t.name in args.targets.split(",")]
     notes.append("direct: wrk and curl reach the backend without a client certificate (wrk cannot present one); "
                  "the watch client presents the front-proxy client certificate.")
     print(f"== setup done in {time.monotonic() - t0:.1f}s: {len(order)} targets, {args.rounds} round(s), "
           f"{args.duration}s load runs, {watches} watches", flush=True)
 
     rounds = {t.name: {} for t in order}
-    if mvproxy_state == "not built":
+    if mvproxy_state == "not built" and (not args.targets or "mvproxy" in args.targets.split(",")):
         rounds["mvproxy"] = {k: ["not built"] for k, *_ in report.FIGURES}
     measurements = [bench.local, bench.peer, bench.list, bench.watch, bench.newconn]
+    if args.only:
+        measurements = [m for m in measurements if m.__name__ in args.only.split(",")]
     failed = []
     for r in range(args.rounds):
         rotated = order[r % len(order):] + order[:r % len(order)]
@@ -278,8 +287,8 @@ def run(args):
                 for k, v in figures.items():
                     rounds[target.name].setdefault(k, []).append(v)
     names = [t.name for t in order]
-    if mvproxy_state == "not built":
-        names.insert(1, "mvproxy")
+    if mvproxy_state == "not built" and (not args.targets or "mvproxy" in args.targets.split(",")):
+        names.insert(1 if names and names[0] == "direct" else 0, "mvproxy")
     figures = report.medians(rounds)
     if any(isinstance(t, targets.Mvproxy) and t.peer_pending for t in order):
         notes.append("mvproxy peer route pending: two sidecars were started with static peers, but a widget "

@@ -62,7 +62,7 @@ class Nginx:
         workspace.render(os.path.join(env.root, "bench/configs/nginx-proxy.conf"), conf, {
             "NAME": name, "RUN": env.run, "PKI": env.pki, "PORT": port, "UPSTREAM_PORT": upstream,
             "PEER_PORT": peer or env.unused_port, "VERIFY_CLIENT": "on" if verify_client else "off",
-            "CIPHERSUITE": workspace.CIPHERSUITE, "NOFILE": env.nofile, "CONNECTIONS": env.nofile - 100})
+            "CIPHERSUITE": workspace.CIPHERSUITE, "NOFILE": env.nofile, "CONNECTIONS": 2 * env.nofile})
         p = procs.Proc(name, ["nginx", "-p", env.run, "-c", conf, "-e", os.path.join(env.run, f"{name}.error.log"),
                               "-g", "daemon off;"], os.path.join(env.run, f"{name}.log"))
         wait_listening(p, port)

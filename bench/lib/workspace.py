@@ -9,7 +9,8 @@ import shutil
 FIXTURES = "tests/fixtures/discovery"
 SMALL_PATH = "/api/v1/namespaces/default/configmaps/small"
 PEER_PATH = "/apis/bench.mvproxy.io/v1/namespaces/default/widgets/small"
-LIST_PATH = "/api/v1/pods"
+LIST_PATH = "/api/v1/pods"  # chunked, like kube-apiserver's LIST
+LIST_CL_PATH = "/api/v1/namespaces/default/pods"  # the same bytes with Content-Length
 WATCH_PATH = "/api/v1/namespaces/default/pods?watch=true&allowWatchBookmarks=true"
 # What every server is told to negotiate (and what OpenSSL clients such as wrk and
 # curl offer first, so a server that keeps OpenSSL's defaults picks it too).
@@ -132,7 +133,8 @@ def make_data(root, data_dir, list_bytes):
 
     list_file = os.path.join(a, LIST_PATH.lstrip("/"))
     _write(list_file, pod_list(root, list_bytes))
-    os.link(list_file, os.path.join(b, LIST_PATH.lstrip("/")))
+    for tree, path in ((a, LIST_CL_PATH), (b, LIST_PATH), (b, LIST_CL_PATH)):
+        os.link(list_file, os.path.join(tree, path.lstrip("/")))
 
     with open(os.path.join(root, FIXTURES, "watch-pods-kube-system-v1.36.2-kind.jsonl")) as f:
         event = json.loads(f.readline())
