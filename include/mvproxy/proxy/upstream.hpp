@@ -1,0 +1,104 @@
+#pragma once
+// Connections to upstreams (the local apiserver, peer sidecars): connect with timeouts
+// and verified TLS presenting the proxy client certificate, and a keep-alive pool.
+// A pool belongs to one worker thread and is only touched from it.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "mvproxy/metrics/registry.hpp"
+#include "mvproxy/proxy/settings.hpp"
+#include "mvproxy/tls/contexts.hpp"
+
+namespace mvproxy::proxy {
+
+struct upstream_target {
+  std::string name;         // "local" or a peer's server id: metrics and logs
+  std::string host;
+  std::uint16_t port = 0;
+  std::string server_name;  // verified on the upstream's serving certificate
+  bool peer = false;        // peers use the peer CA context
+  std::string key() const { return name + "|" + host + ":" + std::to_string(port); }
+};
+
+// "https://host:port" (port defaults to 443). Throws std::invalid_argument.
+upstream_target parse_upstream_url(const std::string& url, std::string name);
+
+enum class failure {
+  none,
+  refused,   // name lookup or TCP connect refused/unreachable -> 503 + Retry-After
+  tls,       // handshake or certificate verification -> 502
+  timeout,   // connect, handshake or response head took too long -> 504
+  broken,    // connection closed or reset, malformed response -> 502
+};
+
+// "connect", "tls", "timeout", "broken" (the metric label).
+const char* to_string(failure kind);
+
+// How mvproxy answers a failure it could not hide (a Status JSON with this code).
+struct failure_answer {
+  int code = 502;
+  bool retry_after = false;
+  std::string message;
+};
+failure_answer answer_for(failure kind, const upstream_target& target, const std::string& detail);
+
+using ssl_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+class upstream_connection {
+ public:
+  upstream_connection(const boost::asio::any_io_executor& ex,
+                      std::shared_ptr<tls::client_context> ctx, std::string key);
+  ~upstream_connection();
+  upstream_connection(const upstream_connection&) = delete;
+  upstream_connection& operator=(const upstream_connection&) = delete;
+
+  ssl_stream stream;
+  boost::beast::flat_buffer buffer;  // response bytes read ahead of the parser
+  const std::string key;
+  std::chrono::steady_clock::time_point idle_since{};
+
+  // Moves this connection's count to another gauge (idle/active); null: uncounted.
+  void count_in(metrics::gauge* g);
+  // False when the peer closed it or sent something unsolicited while idle.
+  bool still_usable();
+
+ private:
+  std::shared_ptr<tls::client_context> ctx_;  // keeps the SSL_CTX alive
+  metrics::gauge* counted_in_ = nullptr;
+};
+
+struct connect_result {
+  std::unique_ptr<upstream_connection> conn;
+  failure kind = failure::none;
+  std::string detail;
+};
+
+boost::asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
+                                                        std::shared_ptr<tls::client_context> ctx,
+                                                        const limits& lim);
+
+class upstream_pool {
+ public:
+  upstream_pool(const limits& lim, metrics::gauge_family* gauges) : limits_(lim), gauges_(gauges) {}
+  // A live idle connection for the target, or null.
+  std::unique_ptr<upstream_connection> acquire(const upstream_target& target);
+  void release(const upstream_target& target, std::unique_ptr<upstream_connection> conn);
+  void clear();
+  metrics::gauge* gauge_for(const upstream_target& target, const char* state);
+
+ private:
+  const limits& limits_;
+  metrics::gauge_family* gauges_;
+  std::map<std::string, std::deque<std::unique_ptr<upstream_connection>>> idle_;
+};
+
+}  // namespace mvproxy::proxy

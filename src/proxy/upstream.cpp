@@ -1,0 +1,177 @@
+#include "mvproxy/proxy/upstream.hpp"
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <stdexcept>
+
+#include "mvproxy/util/host_port.hpp"
+
+namespace mvproxy::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+upstream_target parse_upstream_url(const std::string& url, std::string name) {
+  constexpr std::string_view scheme = "https://";
+  if (url.compare(0, scheme.size(), scheme) != 0)
+    throw std::invalid_argument("upstream " + url + ": must start with https://");
+  std::string_view rest = std::string_view(url).substr(scheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.empty() || rest.find('/') != std::string_view::npos)
+    throw std::invalid_argument("upstream " + url + ": want https://host[:port]");
+  upstream_target t;
+  t.name = std::move(name);
+  bool has_port = rest.back() != ']' && rest.find(':') != std::string_view::npos &&
+                  (rest.front() == '[' || rest.find(':') == rest.rfind(':'));
+  if (has_port) {
+    auto hp = util::parse_host_port(rest);
+    t.host = hp.host;
+    t.port = hp.port;
+  } else {
+    t.host = std::string(rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest);
+    t.port = 443;
+  }
+  if (t.host.empty() || t.port == 0) throw std::invalid_argument("upstream " + url + ": no host or port");
+  t.server_name = t.host;
+  return t;
+}
+
+const char* to_string(failure kind) {
+  switch (kind) {
+    case failure::refused: return "connect";
+    case failure::tls: return "tls";
+    case failure::timeout: return "timeout";
+    case failure::broken: return "broken";
+    case failure::none: break;
+  }
+  return "none";
+}
+
+failure_answer answer_for(failure kind, const upstream_target& target, const std::string& detail) {
+  std::string where = "error trying to reach " +
+                      (target.peer ? "peer " + target.name : std::string("the local apiserver")) +
+                      " at " + util::format_host_port(target.host, target.port) + ": " + detail;
+  switch (kind) {
+    case failure::refused: return {503, true, where};
+    case failure::timeout: return {504, false, where};
+    case failure::tls:
+    case failure::broken:
+    case failure::none: break;
+  }
+  return {502, false, where};
+}
+
+upstream_connection::upstream_connection(const asio::any_io_executor& ex,
+                                         std::shared_ptr<tls::client_context> ctx, std::string k)
+    : stream(beast::tcp_stream(ex), ctx->context()), key(std::move(k)), ctx_(std::move(ctx)) {}
+
+upstream_connection::~upstream_connection() { count_in(nullptr); }
+
+void upstream_connection::count_in(metrics::gauge* g) {
+  if (counted_in_) counted_in_->dec();
+  counted_in_ = g;
+  if (counted_in_) counted_in_->inc();
+}
+
+bool upstream_connection::still_usable() {
+  auto& sock = stream.next_layer().socket();
+  if (!sock.is_open()) return false;
+  char byte;
+  ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // Nothing to read is the only healthy state: 0 is EOF, data is an unsolicited
+  // close_notify or garbage, and errors speak for themselves.
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
+                                                 std::shared_ptr<tls::client_context> ctx,
+                                                 const limits& lim) {
+  connect_result r;
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(target.host, std::to_string(target.port), use_tuple);
+  if (rec) {
+    r.kind = failure::refused;
+    r.detail = "lookup " + target.host + ": " + rec.message();
+    co_return r;
+  }
+  auto conn = std::make_unique<upstream_connection>(ex, std::move(ctx), target.key());
+  auto& tcp_layer = conn->stream.next_layer();
+  tcp_layer.expires_after(lim.upstream_connect_timeout);
+  auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_tuple);
+  if (cec) {
+    r.kind = cec == beast::error::timeout ? failure::timeout : failure::refused;
+    r.detail = "dial tcp: " + (cec == beast::error::timeout ? std::string("i/o timeout") : cec.message());
+    co_return r;
+  }
+  beast::error_code ignored;
+  tcp_layer.socket().set_option(tcp::no_delay(true), ignored);
+  if (!tls::verify_server_name(conn->stream.native_handle(), target.server_name)) {
+    r.kind = failure::tls;
+    r.detail = "cannot verify server name " + target.server_name;
+    co_return r;
+  }
+  tcp_layer.expires_after(lim.handshake_timeout);
+  auto [hec] = co_await conn->stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+  if (hec) {
+    if (hec == beast::error::timeout) {
+      r.kind = failure::timeout;
+      r.detail = "TLS handshake timeout";
+    } else {
+      r.kind = failure::tls;
+      long verify = SSL_get_verify_result(conn->stream.native_handle());
+      r.detail = "tls: " + (verify != X509_V_OK
+                                ? std::string("failed to verify certificate: ") +
+                                      X509_verify_cert_error_string(verify)
+                                : hec.message());
+    }
+    co_return r;
+  }
+  r.conn = std::move(conn);
+  co_return r;
+}
+
+std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_target& target) {
+  auto it = idle_.find(target.key());
+  if (it == idle_.end()) return nullptr;
+  auto& q = it->second;
+  auto now = std::chrono::steady_clock::now();
+  // Newest first: it is the least likely to have been closed by the upstream.
+  while (!q.empty()) {
+    auto conn = std::move(q.back());
+    q.pop_back();
+    if (now - conn->idle_since < limits_.pool_idle_timeout && conn->still_usable()) {
+      conn->count_in(gauge_for(target, "active"));
+      return conn;
+    }
+  }
+  return nullptr;
+}
+
+void upstream_pool::release(const upstream_target& target, std::unique_ptr<upstream_connection> conn) {
+  auto& q = idle_[target.key()];
+  auto now = std::chrono::steady_clock::now();
+  // Drop stale ones from the old end while we are here.
+  while (!q.empty() && now - q.front()->idle_since >= limits_.pool_idle_timeout) q.pop_front();
+  if (q.size() >= limits_.pool_max_idle_per_target) q.pop_front();
+  conn->idle_since = now;
+  conn->stream.next_layer().expires_never();
+  conn->count_in(gauge_for(target, "idle"));
+  q.push_back(std::move(conn));
+}
+
+void upstream_pool::clear() { idle_.clear(); }
+
+metrics::gauge* upstream_pool::gauge_for(const upstream_target& target, const char* state) {
+  return gauges_ ? &gauges_->with({target.name, state}) : nullptr;
+}
+
+}  // namespace mvproxy::proxy
