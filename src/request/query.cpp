@@ -61,20 +61,57 @@ std::size_t query_decode(std::string_view raw, char* out) {
   return n;
 }
 
+void first_query_values(std::string_view raw_query, std::span<const std::string_view> keys,
+                        std::span<std::optional<std::string_view>> values) {
+  std::size_t missing = keys.size();
+  // One hand-written scan: these pairs are short, and memchr per pair costs more.
+  std::size_t start = 0;
+  std::size_t eq = std::string_view::npos;
+  bool semicolon = false;
+  bool plain_key = true;
+  for (std::size_t i = 0; i <= raw_query.size() && missing > 0; ++i) {
+    if (i < raw_query.size() && raw_query[i] != '&') {
+      char c = raw_query[i];
+      if (c == ';') {
+        semicolon = true;
+      } else if (eq == std::string_view::npos) {
+        if (c == '=') {
+          eq = i;
+        } else if (c == '%' || c == '+') {
+          plain_key = false;
+        }
+      }
+      continue;
+    }
+    std::string_view pair = raw_query.substr(start, i - start);
+    const std::size_t key_end = eq == std::string_view::npos ? pair.size() : eq - start;
+    const bool skip = pair.empty() || semicolon;
+    const bool plain = plain_key;
+    start = i + 1;
+    eq = std::string_view::npos;
+    semicolon = false;
+    plain_key = true;
+    if (skip) continue;
+    std::string_view k = pair.substr(0, key_end);
+    std::string_view v = key_end < pair.size() ? pair.substr(key_end + 1) : std::string_view{};
+    for (std::size_t n = 0; n < keys.size(); ++n) {
+      if (values[n]) continue;
+      const bool match = plain ? k == keys[n] : valid_escapes(k) && query_decoded_equals(k, keys[n]);
+      if (!match) continue;
+      if (valid_escapes(v)) {
+        values[n] = v;
+        --missing;
+      }
+      break;
+    }
+  }
+}
+
 std::optional<std::string_view> first_query_value(std::string_view raw_query,
                                                   std::string_view key) {
-  while (!raw_query.empty()) {
-    std::size_t amp = raw_query.find('&');
-    std::string_view pair = raw_query.substr(0, amp);
-    raw_query = amp == std::string_view::npos ? std::string_view{} : raw_query.substr(amp + 1);
-    if (pair.empty() || pair.find(';') != std::string_view::npos) continue;
-    std::size_t eq = pair.find('=');
-    std::string_view k = pair.substr(0, eq);
-    std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    if (!valid_escapes(k) || !valid_escapes(v)) continue;
-    if (query_decoded_equals(k, key)) return v;
-  }
-  return std::nullopt;
+  std::optional<std::string_view> value;
+  first_query_values(raw_query, std::span(&key, 1), std::span(&value, 1));
+  return value;
 }
 
 }  // namespace mvproxy::request

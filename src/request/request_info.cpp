@@ -21,7 +21,15 @@ struct path_segments {
   std::size_t count = 0;
 };
 
-bool has_escape(std::string_view s) { return s.find('%') != std::string_view::npos; }
+// Plain loops: path segments are short, and a memchr call per segment costs more.
+std::size_t index_of(std::string_view s, char c) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == c) return i;
+  }
+  return std::string_view::npos;
+}
+
+bool has_escape(std::string_view s) { return index_of(s, '%') != std::string_view::npos; }
 
 bool has_encoded_slash(std::string_view s) {
   for (std::size_t i = 0; i + 2 < s.size(); ++i) {
@@ -74,7 +82,7 @@ std::string_view path_problem(std::string_view path) {
   if (!valid_escapes(path)) return "invalid %-escape in path"sv;
   std::string_view rest = path.substr(1);
   for (;;) {
-    std::size_t slash = rest.find('/');
+    std::size_t slash = index_of(rest, '/');
     std::string_view segment = rest.substr(0, slash);
     if (slash == std::string_view::npos) {
       // An empty last segment is the root or one trailing slash: both fine.
@@ -94,7 +102,7 @@ path_segments split_path(std::string_view path, std::string_view& trimmed) {
   path_segments s;
   std::string_view rest = trimmed;
   while (!rest.empty() && s.count < max_segments) {
-    std::size_t slash = rest.find('/');
+    std::size_t slash = index_of(rest, '/');
     s.at[s.count++] = rest.substr(0, slash);
     rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   }
@@ -403,22 +411,28 @@ request_info classify(std::string_view method, std::string_view path, std::strin
   if (has_subresource) info.subresource = s.at[parts_at + 2];
 
   if (info.name.empty() && info.verb == "get"sv) {
+    static constexpr std::array<std::string_view, 4> keys{"watch", "limit", "timeoutSeconds",
+                                                          "fieldSelector"};
+    std::array<std::optional<std::string_view>, keys.size()> values;
+    first_query_values(query, keys, values);
+    const auto& [watch_value, limit, timeout_seconds, raw_selector] = values;
+
     bool watch = false;
-    if (auto w = first_query_value(query, "watch")) {
-      watch = !query_decoded_equals(*w, "0") && !query_decoded_equals(*w, "false", true);
+    if (watch_value) {
+      watch = !query_decoded_equals(*watch_value, "0") &&
+              !query_decoded_equals(*watch_value, "false", true);
     }
     info.verb = watch ? "watch"sv : "list"sv;
 
     // The name of a list, from ListOptions as the apiserver decodes them: any
     // decoding error (a bad integer, a bad field selector) drops it.
     bool options_decode = true;
-    for (std::string_view key : {"limit"sv, "timeoutSeconds"sv}) {
-      if (auto v = first_query_value(query, key)) {
-        decoded_value value(*v);
+    for (const auto& number : {limit, timeout_seconds}) {
+      if (number) {
+        decoded_value value(*number);
         options_decode = options_decode && parses_as_int64(value.view());
       }
     }
-    auto raw_selector = first_query_value(query, "fieldSelector");
     if (options_decode && raw_selector) {
       decoded_value selector(*raw_selector);
       if (auto rhs = selector_name_term(selector.view())) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace mvproxy::request {
@@ -27,5 +28,9 @@ std::size_t query_decode(std::string_view raw, char* out);
 // The raw value of the first pair whose decoded key is `key`, as url.Values[key][0].
 std::optional<std::string_view> first_query_value(std::string_view raw_query,
                                                   std::string_view key);
+
+// The same for several keys in one pass: values[i] is the first value of keys[i].
+void first_query_values(std::string_view raw_query, std::span<const std::string_view> keys,
+                        std::span<std::optional<std::string_view>> values);
 
 }  // namespace mvproxy::request
