@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -158,6 +162,44 @@ const std::vector<head_case> good_heads = {
 
 TEST(HeadScanner, GoodHeads) {
   for (const auto& c : good_heads) check(c);
+}
+
+// Arbitrary chunk boundaries (as reads deliver them) never change the verdict.
+TEST(HeadScanner, RandomChunkingGivesTheSameVerdict) {
+  std::mt19937 rng(20261125);  // fixed seed: a failure reproduces
+  for (const auto& c : good_heads) {
+    head_scanner whole(c.max);
+    auto want = whole.feed(c.bytes);
+    for (int round = 0; round < 50; ++round) {
+      head_scanner s(c.max);
+      head_scan got;
+      std::size_t have = 0;
+      while (have < c.bytes.size() && got.state == head_state::need_more) {
+        have = std::min(c.bytes.size(), have + 1 + rng() % 40);
+        got = s.feed(std::string_view(c.bytes).substr(0, have));
+      }
+      ASSERT_EQ(got.state, want.state) << c.name << " round " << round;
+      ASSERT_EQ(got.head_size, want.head_size) << c.name << " round " << round;
+    }
+  }
+}
+
+// What the scanner lets through, Beast's parser (which reads it next) accepts too, so
+// the scanner never turns a good request into a parser error later.
+TEST(HeadScanner, BeastAcceptsEveryHeadWeAccept) {
+  namespace bh = boost::beast::http;
+  for (const auto& c : good_heads) {
+    head_scanner s(c.max);
+    auto scan = s.feed(c.bytes);
+    ASSERT_EQ(scan.state, head_state::complete) << c.name;
+    bh::request_parser<bh::empty_body> parser;
+    parser.eager(false);
+    boost::system::error_code ec;
+    std::size_t used = parser.put(boost::asio::buffer(c.bytes.data(), scan.head_size), ec);
+    EXPECT_FALSE(ec) << c.name << ": " << ec.message();
+    EXPECT_TRUE(parser.is_header_done()) << c.name;
+    EXPECT_EQ(used, scan.head_size) << c.name;
+  }
 }
 
 TEST(HeadScanner, PartialHeadNeedsMore) {
