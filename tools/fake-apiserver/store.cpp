@@ -68,7 +68,8 @@ object_store::result object_store::create(const group_resource& gr, const std::s
   meta["uid"] = random_uid();
   meta["creationTimestamp"] = now_rfc3339();
   meta["resourceVersion"] = std::to_string(++rv_);
-  meta["generation"] = 1;
+  // Only objects with a spec track generations (as built-in types do).
+  if (object.contains("spec")) meta["generation"] = 1;
   meta.erase("deletionTimestamp");
   bucket[k] = object;
   emit({"ADDED", object, nullptr, rv_, gr});
@@ -110,8 +111,10 @@ object_store::result object_store::update(const group_resource& gr, const std::s
   if (!ns.empty()) meta["namespace"] = ns;
   meta["uid"] = old_meta["uid"];
   meta["creationTimestamp"] = old_meta["creationTimestamp"];
-  int64_t generation = old_meta.value("generation", int64_t{1});
-  meta["generation"] = spec_changed(previous, object) ? generation + 1 : generation;
+  if (object.contains("spec")) {
+    int64_t generation = old_meta.value("generation", int64_t{1});
+    meta["generation"] = spec_changed(previous, object) ? generation + 1 : generation;
+  }
   meta["resourceVersion"] = std::to_string(++rv_);
   it->second = object;
   emit({"MODIFIED", object, previous, rv_, gr});
