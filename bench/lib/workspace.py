@@ -58,20 +58,27 @@ def small_object(kind, api_version, name):
 
 
 def pod_list(root, min_bytes):
-    """A PodList of at least min_bytes, from the kind cluster's kube-system pods with
-    fresh names, as a real LIST of a big namespace looks."""
+    """A PodList of at least min_bytes (as compact JSON text), from the kind cluster's
+    kube-system pods with fresh names, as a real LIST of a big namespace looks."""
     fixture = _fixture(root, "pod-list-kube-system-v1.36.2-kind.json")
+    # Each pod is serialized once with markers, then only the markers change.
+    templates = []
+    for pod in fixture["items"]:
+        pod = copy.deepcopy(pod)
+        pod["metadata"]["name"] += "-@N@"
+        pod["metadata"]["uid"] = "00000000-0000-4000-8000-@UID@"
+        templates.append(json.dumps(pod, separators=(",", ":")))
     items, size, n = [], 0, 0
     while size < min_bytes:
-        pod = copy.deepcopy(fixture["items"][n % len(fixture["items"])])
-        pod["metadata"]["name"] = f"{pod['metadata']['name']}-{n}"
-        pod["metadata"]["uid"] = f"00000000-0000-4000-8000-{n:012d}"
-        items.append(pod)
-        size += len(json.dumps(pod, separators=(",", ":")))
+        item = templates[n % len(templates)].replace("@N@", str(n)).replace("@UID@", f"{n:012d}")
+        items.append(item)
+        size += len(item) + 1
         n += 1
-    doc = dict(fixture)
-    doc["items"] = items
-    return doc
+    head = dict(fixture)
+    head["items"] = []
+    head_text = json.dumps(head, separators=(",", ":"))
+    assert head_text.endswith('"items":[]}'), "items must be the PodList's last field"
+    return head_text[:-len("[]}")] + "[" + ",".join(items) + "]}"
 
 
 def core_aggregated(legacy, api_version):
