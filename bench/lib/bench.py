@@ -103,19 +103,23 @@ class Bench:
     def peer(self, target, _):
         if isinstance(target, targets.Direct):
             return {}
+        pending = {k: "pending" for k in ("peer_rps", "peer_p50_ms", "peer_p99_ms")}
         if target.peer_pending:
-            return {k: "pending" for k in ("peer_rps", "peer_p50_ms", "peer_p99_ms")}
-        inst = target.start_peer_route()
+            return pending
+        inst = None
         try:
-            try:
-                self.wait_ok(inst.port, workspace.PEER_PATH, timeout=15)
-            except RuntimeError as e:
-                if isinstance(target, targets.Mvproxy):
-                    # Peer routing lands later; until then this route is reported pending.
-                    target.peer_pending = True
-                    print(f"   mvproxy peer route pending: {e}", flush=True)
-                    return {k: "pending" for k in ("peer_rps", "peer_p50_ms", "peer_p99_ms")}
+            inst = target.start_peer_route()
+            self.wait_ok(inst.port, workspace.PEER_PATH, timeout=15)
+        except RuntimeError as e:
+            if inst:
+                inst.stop()
+            if not isinstance(target, targets.Mvproxy):
                 raise
+            # Peer routing lands later; until a widget GET works the route is pending.
+            target.peer_pending = str(e)
+            print(f"   mvproxy peer route pending: {e}", flush=True)
+            return pending
+        try:
             res = self.wrk(inst.port, workspace.PEER_PATH)
         finally:
             inst.stop()
@@ -290,16 +294,18 @@ def run(args):
     if mvproxy_state == "not built" and (not args.targets or "mvproxy" in args.targets.split(",")):
         names.insert(1 if names and names[0] == "direct" else 0, "mvproxy")
     figures = report.medians(rounds)
-    if any(isinstance(t, targets.Mvproxy) and t.peer_pending for t in order):
-        notes.append("mvproxy peer route pending: two sidecars were started with static peers, but a widget "
-                     "GET through the first did not come back 200 (peer routing not implemented yet).")
+    for t in order:
+        if isinstance(t, targets.Mvproxy) and t.peer_pending:
+            notes.append("mvproxy peer route pending: two sidecars with static peers were started, but a "
+                         f"widget GET through the first did not come back 200 ({t.peer_pending}).")
     notes += [f"FAILED {f}" for f in failed]
     meta = machine()
     meta.update(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 mode="quick" if args.quick else "full", rounds=args.rounds, duration=args.duration,
                 concurrency=Bench.concurrency, list_mib=list_bytes / MIB, list_downloads=args.list_downloads,
                 watches=watches, tls=bench.tls, notes=notes, mvproxy=mvproxy_state,
-                wall_seconds=round(time.monotonic() - t0, 1))
+                wall_seconds=round(time.monotonic() - t0, 1),
+                loadavg_end=" ".join(open("/proc/loadavg").read().split()[:3]))
     checks = report.check_targets(figures)
     md = report.markdown(meta, figures, names, checks)
     ratios = {o: {k: report.ratio(figures, k, "mvproxy", o) for k, *_ in report.FIGURES} for o in ("nginx", "haproxy")}

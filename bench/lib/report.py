@@ -98,7 +98,8 @@ def fmt(v):
 def markdown(meta, figures, targets, checks):
     lines = [f"# mvproxy benchmark — {meta['date']} ({meta['mode']} mode)", "",
              f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['memory']}; kernel {meta['kernel']}; "
-             f"load average at start {meta['loadavg']}.",
+             f"load average at start {meta['loadavg']}, at end {meta['loadavg_end']} "
+             f"(over {meta['cores']} means other work competed); {meta['wall_seconds']:.0f} s in all.",
              f"Versions: {meta['versions']}.",
              f"Rounds: {meta['rounds']} (targets interleaved, medians shown); load runs {meta['duration']} s "
              f"with wrk at {meta['concurrency']} connections, 1 thread; LIST {meta['list_mib']:.1f} MiB × "

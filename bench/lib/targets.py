@@ -112,7 +112,7 @@ class Mvproxy:
         self.env = env
         self.binary = binary
         self.count = 0
-        self.peer_pending = False  # set once the peer route is found not to work yet
+        self.peer_pending = False  # why the peer route is pending, once found not to work
 
     def _flags(self, upstream):
         pki = self.env.pki

@@ -213,8 +213,9 @@ struct client_state {
   clock_type::time_point t0;
 };
 
-void note_error(client_state& st, const std::string& what) {
+void note_error(client_state& st, std::string what) {
   ++st.failed;
+  std::replace_if(what.begin(), what.end(), [](char ch) { return ch == '"' || ch == '\\' || ch < ' '; }, ' ');
   if (st.first_error.empty()) st.first_error = what;
 }
 
