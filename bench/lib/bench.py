@@ -180,6 +180,13 @@ class Bench:
         inst = target.start(self.env.backend_a)
         try:
             self.wait_ok(inst.port, workspace.SMALL_PATH)
+            # wrk only reconnects when the response says so; a proxy that kept the
+            # connection open would be measured on keep-alive instead.
+            head = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--cacert", self.ca,
+                                   "-H", "Connection: close", f"https://127.0.0.1:{inst.port}{workspace.SMALL_PATH}"],
+                                  capture_output=True, text=True, timeout=30).stdout
+            if not re.search(r"^connection:\s*close", head, re.I | re.M):
+                raise RuntimeError("the answer to a Connection: close request does not say Connection: close")
             res = self.wrk(inst.port, workspace.SMALL_PATH, connection_close=True)
         finally:
             inst.stop()
