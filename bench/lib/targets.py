@@ -139,9 +139,10 @@ class Mvproxy:
             raise
 
     def start(self, upstream, peer=None, verify_client=False):
+        # A one-node static cluster (it lists only itself): no peers, pass-through.
         return self._spawn(self._flags(upstream) + [
-            "--secure-port", "0", "--peer-discovery", "static",
-            "--feature-gates", "UnknownVersionInteroperabilityProxy=false"])
+            "--secure-port", "0", "--server-id", "bench", "--peer-discovery", "static",
+            "--peers", "bench=127.0.0.1:7443", "--feature-gates", "UnknownVersionInteroperabilityProxy=false"])
 
     def start_peer_route(self):
         """Two sidecars, a in front of apiserver A and b in front of B; only B serves
