@@ -41,7 +41,7 @@ void cluster_state::update(const std::function<bool(cluster_view&)>& change) {
 }
 
 std::shared_ptr<peer_runtime> cluster_state::runtime_for(const std::string& id) {
-  std::lock_guard lock(write_mu_);
+  std::lock_guard lock(runtimes_mu_);
   auto& r = runtimes_[id];
   if (!r) r = std::make_shared<peer_runtime>(id);
   return r;

@@ -67,7 +67,8 @@ struct control_plane::impl {
   std::atomic<bool>& ready;
   asio::io_context ioc;
   asio::steady_timer local_wake, peer_wake, lease_wake;
-  std::unique_ptr<https_client> api;  // the local apiserver, as mvproxy itself
+  std::unique_ptr<https_client> api;            // the local apiserver, as mvproxy itself: Leases
+  std::unique_ptr<https_client> discovery_api;  // the same, for the local discovery loop
   std::unique_ptr<discovery_syncer> local_syncer;
 
   struct peer_conn {
@@ -79,7 +80,7 @@ struct control_plane::impl {
   std::vector<membership::peer_endpoint> members;
   membership::own_lease own;
   bool own_lease_written = false;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};
 
   metrics::counter_family* sync_errors = nullptr;   // apiserver_peer_discovery_sync_errors_total
   metrics::counter_family* syncs = nullptr;         // mvproxy_discovery_syncs_total
@@ -160,8 +161,10 @@ struct control_plane::impl {
       o.default_headers.emplace_back("X-Remote-Group", "system:authenticated");
     }
     o.tls = [files] { return make_client_tls_context(files); };
+    // One client (one connection) per loop: a client serves one request at a time.
+    discovery_api = std::make_unique<https_client>(ioc.get_executor(), o);
     api = std::make_unique<https_client>(ioc.get_executor(), std::move(o));
-    local_syncer = std::make_unique<discovery_syncer>(*api, false);
+    local_syncer = std::make_unique<discovery_syncer>(*discovery_api, false);
   }
 
   std::shared_ptr<peer_conn> make_peer_conn(const membership::peer_endpoint& ep) {
@@ -170,6 +173,10 @@ struct control_plane::impl {
     o.port = ep.port;
     o.verify_name = cfg.peer_server_name;
     o.timeout = 5s;
+    // A peer sidecar trusts our proxy client certificate and passes these on to its
+    // apiserver, which authorizes the read as system:mvproxy.
+    o.default_headers.emplace_back("X-Remote-User", "system:mvproxy");
+    o.default_headers.emplace_back("X-Remote-Group", "system:authenticated");
     tls_client_files files;
     files.ca_file = cfg.peer_ca_file;
     files.cert_file = cfg.proxy_client_cert_file;

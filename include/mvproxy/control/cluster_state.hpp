@@ -87,6 +87,7 @@ class cluster_state {
  private:
   std::atomic<std::shared_ptr<const cluster_view>> view_;
   std::mutex write_mu_;
+  std::mutex runtimes_mu_;  // apart from write_mu_: update() callbacks call runtime_for
   std::map<std::string, std::shared_ptr<peer_runtime>> runtimes_;
 };
 
