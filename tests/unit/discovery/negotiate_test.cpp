@@ -44,6 +44,10 @@ TEST(negotiate_discovery, table) {
        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer", v2, true},
       {"unknown profile is peer-aggregated",
        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=foo", v2, false},
+      {"upstream test helper shape (empty clauses, profile first)",
+       "application/json;profile=nopeer;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,,"
+       "application/json;profile=nopeer;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,",
+       v2, true},
       {"v2beta1 nopeer",
        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList;profile=nopeer",
        v2beta1, true},

@@ -263,6 +263,13 @@ TEST(legacy, builds_a_model_from_the_documents_of_v1_21) {
   EXPECT_EQ(coordination->versions[1].version, "v1beta1");
 }
 
+TEST(legacy, group_versions_to_fetch) {
+  std::vector<legacy_group> groups{{"apps", {"v1"}, "v1"}, {"batch", {"v1", "v1beta1"}, "v1"}};
+  EXPECT_EQ(legacy_group_versions({"v1"}, groups),
+            (std::vector<std::string>{"v1", "apps/v1", "batch/v1", "batch/v1beta1"}));
+  EXPECT_TRUE(legacy_group_versions({}, {}).empty());
+}
+
 TEST(legacy, preferred_version_goes_first) {
   const std::string apis = R"({"kind":"APIGroupList","apiVersion":"v1","groups":[{"name":"x.io",
     "versions":[{"groupVersion":"x.io/v1beta1","version":"v1beta1"},{"groupVersion":"x.io/v1",
