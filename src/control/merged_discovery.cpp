@@ -18,14 +18,14 @@ std::size_t slot(discovery_root root, discovery::discovery_format f) {
 
 // The servers that take part in the merge, in server-id order: the local apiserver
 // under this sidecar's id, and each healthy peer whose discovery has been read.
-std::vector<std::pair<std::string_view, const discovery::server_model*>> merge_inputs(
+std::vector<std::pair<std::string_view, discovery::server_model_ptr>> merge_inputs(
     const cluster_view& v) {
-  std::vector<std::pair<std::string_view, const discovery::server_model*>> in;
-  if (v.local) in.emplace_back(v.own_id, v.local.get());
+  std::vector<std::pair<std::string_view, discovery::server_model_ptr>> in;
+  if (v.local) in.emplace_back(v.own_id, v.local);
   auto now = std::chrono::steady_clock::now();
   for (auto& p : v.peers)
     if (p.model && (!p.runtime || p.runtime->healthy(now)))
-      in.emplace_back(p.endpoint.id, p.model.get());
+      in.emplace_back(p.endpoint.id, p.model);
   std::stable_sort(in.begin(), in.end(), [](auto& a, auto& b) { return a.first < b.first; });
   return in;
 }
@@ -50,7 +50,7 @@ std::string merged_discovery::key_for(const cluster_view& view) const {
   for (auto& [id, model] : merge_inputs(view)) {
     key.append(id);
     key.push_back('@');
-    key.append(std::to_string(reinterpret_cast<std::uintptr_t>(model)));
+    key.append(std::to_string(reinterpret_cast<std::uintptr_t>(model.get())));
     key.push_back(';');
   }
   return key;
@@ -76,11 +76,9 @@ std::shared_ptr<const merged_document> merged_discovery::get(const cluster_view&
     return current_->docs[slot(root, format)];
   }
   if (misses_) misses_->inc();
-  std::vector<const discovery::server_model*> models;
-  for (auto& [id, model] : merge_inputs(view)) models.push_back(model);
-  auto merged = discovery::merge_models(std::span<const discovery::server_model* const>(models));
-
   auto next = std::make_shared<rendered>();
+  for (auto& [id, model] : merge_inputs(view)) next->inputs.push_back(model);
+  auto merged = discovery::merge_models(std::span<const discovery::server_model_ptr>(next->inputs));
   next->key = std::move(key);
   using discovery::discovery_format;
   auto make = [&](discovery_root r, discovery_format f, std::string body) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mvproxy/control/cluster_state.hpp"
 #include "mvproxy/discovery/negotiate.hpp"
@@ -43,6 +44,9 @@ class merged_discovery {
  private:
   struct rendered {
     std::string key;
+    // The inputs, held so that no model address in `key` can be reused by another
+    // model while this entry exists.
+    std::vector<discovery::server_model_ptr> inputs;
     // [root][format]: api/apis × legacy/v2/v2beta1
     std::array<std::shared_ptr<const merged_document>, 6> docs;
   };
