@@ -5,8 +5,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
 #include "mvproxy/discovery/parse.hpp"
 #include "mvproxy/discovery/render.hpp"
 #include "mvproxy/metrics/registry.hpp"
@@ -28,10 +26,6 @@ discovery::server_model_ptr model_from(const std::string& aggregated_fixture) {
   EXPECT_TRUE(doc.ok()) << doc.error;
   return std::make_shared<const discovery::server_model>(
       discovery::make_server_model({}, std::move(doc.value->groups)));
-}
-
-std::size_t group_count(const std::string& body) {
-  return nlohmann::json::parse(body)["items"].size();
 }
 
 TEST(merged_discovery, null_until_local_synced) {
