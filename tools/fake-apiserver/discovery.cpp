@@ -162,6 +162,28 @@ json make_version(const std::string& minor, const std::string& git_version,
           {"goVersion", go_version}, {"compiler", "gc"},     {"platform", "linux/amd64"}};
 }
 
+// A minimal OpenAPI v3 document per group/version: one PATCH operation per resource
+// that declares the fieldValidation parameter, which is all kubectl reads from it to
+// decide that the server validates fields itself (so `create -f` / `apply` work).
+json openapi_group_version(const std::string& group, const version_info& v) {
+  std::string prefix = group.empty() ? "/api/v1" : "/apis/" + group + "/" + v.version;
+  json paths = json::object();
+  for (const auto& r : v.resources) {
+    if (std::find(r.verbs.begin(), r.verbs.end(), "patch") == r.verbs.end()) continue;
+    std::string path = prefix + (r.namespaced ? "/namespaces/{namespace}/" : "/") + r.name + "/{name}";
+    paths[path] = {{"patch",
+                    {{"x-kubernetes-group-version-kind",
+                      {{"group", group}, {"version", v.version}, {"kind", r.kind}}},
+                     {"parameters",
+                      {{{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}}}},
+                     {"responses", {{"200", {{"description", "OK"}}}}}}}};
+  }
+  return {{"openapi", "3.0.0"},
+          {"info", {{"title", "Kubernetes"}, {"version", "unversioned"}}},
+          {"paths", paths},
+          {"components", json::object()}};
+}
+
 }  // namespace
 
 const subresource_info* resource_info::find_subresource(const std::string& sub) const {
@@ -260,6 +282,17 @@ void api_profile::build_documents(const json& aggregated_apis) {
       add(legacy_docs_, "/apis/" + g.name + "/" + v.version, legacy_resource_list(g.name, v));
   }
   add(legacy_docs_, "/apis", group_list);
+  json openapi_root = {{"paths", json::object()}};
+  for (const auto& g : groups_) {
+    for (const auto& v : g.versions) {
+      std::string key = g.name.empty() ? "api/" + v.version : "apis/" + g.name + "/" + v.version;
+      add(openapi_docs_, "/openapi/v3/" + key, openapi_group_version(g.name, v));
+      std::string hash = openapi_docs_["/openapi/v3/" + key].etag;
+      openapi_root["paths"][key] = {
+          {"serverRelativeURL", "/openapi/v3/" + key + "?hash=" + hash.substr(1, 128)}};
+    }
+  }
+  add(openapi_docs_, "/openapi/v3", openapi_root);
   if (!aggregated_) return;
   for (const char* av : {"v2", "v2beta1"}) {
     std::string api_version = std::string("apidiscovery.k8s.io/") + av;
@@ -317,6 +350,8 @@ response api_profile::answer(const document& doc, const std::string& content_typ
 
 std::optional<response> api_profile::discovery(const std::string& path, const std::string& accept,
                                                const std::string& if_none_match) const {
+  if (auto doc = openapi_docs_.find(path); doc != openapi_docs_.end())
+    return answer(doc->second, "application/json", if_none_match);
   auto legacy = legacy_docs_.find(path);
   if (legacy == legacy_docs_.end()) return std::nullopt;
   if (path != "/api" && path != "/apis") {

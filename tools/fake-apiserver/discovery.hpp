@@ -61,8 +61,8 @@ class api_profile {
   bool serves(const std::string& group, const std::string& version) const;
   const group_info* find_group(const std::string& group) const;
 
-  // Answers GET /api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v>; nullopt when the
-  // path is not a discovery path this profile serves.
+  // Answers GET /api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v> and the minimal
+  // /openapi/v3 documents; nullopt when this profile serves no such path.
   std::optional<response> discovery(const std::string& path, const std::string& accept,
                                     const std::string& if_none_match) const;
 
@@ -81,6 +81,7 @@ class api_profile {
   std::vector<group_info> groups_;
   std::map<std::string, document> aggregated_docs_;  // "api|v2", "apis|v2beta1", ...
   std::map<std::string, document> legacy_docs_;      // by path
+  std::map<std::string, document> openapi_docs_;     // /openapi/v3 and its group/versions
 };
 
 // Quoted upper-case hex SHA-512 of the body, as kube-apiserver's discovery ETag.
