@@ -170,4 +170,12 @@ bool is_denied(const auth_config& config, const user_info& user) {
                      [&](const std::string& g) { return config.deny_groups.count(g) > 0; });
 }
 
+bool is_public_info_path(const std::string& path) {
+  for (const char* p : {"/healthz", "/livez", "/readyz", "/version"})
+    if (path == p || path.rfind(std::string(p) + "/", 0) == 0) return true;
+  return false;
+}
+
+user_info anonymous_user() { return {"system:anonymous", "", {"system:unauthenticated"}, {}}; }
+
 }  // namespace fake_apiserver

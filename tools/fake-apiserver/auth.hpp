@@ -55,4 +55,10 @@ std::optional<user_info> authenticate(const auth_config& config, const client_ce
 
 bool is_denied(const auth_config& config, const user_info& user);
 
+// Paths kube-apiserver (anonymous auth on, as kubeadm leaves it) answers for
+// unauthenticated callers via system:public-info-viewer: health and /version.
+bool is_public_info_path(const std::string& path);
+
+user_info anonymous_user();
+
 }  // namespace fake_apiserver

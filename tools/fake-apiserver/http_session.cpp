@@ -81,6 +81,9 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
     api_result result;
     if (inst->fail_code != 0) {
       result.resp = injected_failure(inst->fail_code);
+    } else if (!user && is_public_info_path(areq.path)) {
+      areq.user = anonymous_user();
+      result = api_.handle(*inst->profile, areq);
     } else if (!user) {
       result.resp = status_response(401, "Unauthorized", "Unauthorized");
     } else {

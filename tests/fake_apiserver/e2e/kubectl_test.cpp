@@ -208,6 +208,10 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
   auto intruder = json::parse(run_command(curl(review, "intruder")).output);
   EXPECT_EQ(intruder["code"], 401);
   EXPECT_EQ(intruder["reason"], "Unauthorized");
+  // Anonymous callers get health and /version only, as with kubeadm's defaults.
+  EXPECT_EQ(run_command(curl("https://127.0.0.1:" + old_ + "/readyz", "")).output, "ok");
+  EXPECT_EQ(run_command(curl("-o /dev/null -w '%{http_code}' https://127.0.0.1:" + old_ + "/api", "")).output,
+            "401");
 
   // The request log saw who called, through which certificate.
   auto lines = mvproxy::test::read_file(log_);

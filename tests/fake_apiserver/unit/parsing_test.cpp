@@ -217,6 +217,14 @@ TEST(Authenticate, DenyList) {
   EXPECT_FALSE(is_denied(cfg, {"jane", "", {"developers"}, {}}));
 }
 
+TEST(Authenticate, PublicInfoPaths) {
+  for (const char* p : {"/healthz", "/livez", "/readyz", "/readyz/etcd", "/version"})
+    EXPECT_TRUE(is_public_info_path(p)) << p;
+  for (const char* p : {"/api", "/apis", "/healthzz", "/api/v1/pods", "/metrics", "/"})
+    EXPECT_FALSE(is_public_info_path(p)) << p;
+  EXPECT_EQ(anonymous_user().groups, std::vector<std::string>{"system:unauthenticated"});
+}
+
 TEST(Options, ParsesTheDocumentedCommandLine) {
   std::string error;
   auto o = parse_options(
