@@ -49,6 +49,7 @@ class Bench:
         self.direct_port = direct_port
         self.client_cert = client_cert
         self.tls = {}
+        self.killed = {}  # target -> how many of its instances had to be SIGKILLed
 
     # -- tools
 
@@ -86,6 +87,12 @@ class Bench:
                                f"{res['non2xx']} non-2xx")
         return res
 
+    def stop(self, inst):
+        inst.stop()
+        if inst.killed:
+            name = inst.processes[-1].name.rsplit("-", 1)[0]
+            self.killed[name] = self.killed.get(name, 0) + 1
+
     # -- measurements: each starts a fresh instance and stops it
 
     def local(self, target, first_round):
@@ -96,7 +103,7 @@ class Bench:
                 self.tls[target.name] = targets.negotiated_tls(inst.port)
             res = self.wrk(inst.port, workspace.SMALL_PATH)
         finally:
-            inst.stop()
+            self.stop(inst)
         return {"local_rps": res["requests"] / (res["duration_us"] / 1e6),
                 "local_p50_ms": res["p50_us"] / 1000, "local_p99_ms": res["p99_us"] / 1000}
 
@@ -112,7 +119,7 @@ class Bench:
             self.wait_ok(inst.port, workspace.PEER_PATH, timeout=15)
         except RuntimeError as e:
             if inst:
-                inst.stop()
+                self.stop(inst)
             if not isinstance(target, targets.Mvproxy):
                 raise
             # Peer routing lands later; until a widget GET works the route is pending.
@@ -122,7 +129,7 @@ class Bench:
         try:
             res = self.wrk(inst.port, workspace.PEER_PATH)
         finally:
-            inst.stop()
+            self.stop(inst)
         return {"peer_rps": res["requests"] / (res["duration_us"] / 1e6),
                 "peer_p50_ms": res["p50_us"] / 1000, "peer_p99_ms": res["p99_us"] / 1000}
 
@@ -146,7 +153,7 @@ class Bench:
                 peak = procs.status_kib(inst.rss_pid, "VmHWM")
                 out.update(list_peak_rss_mib=peak / 1024, list_rss_growth_mib=(peak - before) / 1024)
         finally:
-            inst.stop()
+            self.stop(inst)
         return out
 
     def watch(self, target, _):
@@ -170,7 +177,7 @@ class Bench:
                 raise RuntimeError(f"watches: {res['opened']}/{res['watches']} opened, {res['received']} got the "
                                    f"event; {res['first_error']}")
         finally:
-            inst.stop()
+            self.stop(inst)
         out = {"watches": res["opened"], "watch_fanout_ms": res["fanout_ms"], "watch_open_s": res["open_s"]}
         if inst.rss_pid:
             out["watch_kib"] = (res["rss_after_kib"] - res["rss_before_kib"]) / res["opened"]
@@ -189,8 +196,15 @@ class Bench:
                 raise RuntimeError("the answer to a Connection: close request does not say Connection: close")
             res = self.wrk(inst.port, workspace.SMALL_PATH, connection_close=True)
         finally:
-            inst.stop()
+            self.stop(inst)
         return {"newconn_cps": res["requests"] / (res["duration_us"] / 1e6)}
+
+
+def mvproxy_binary(args):
+    if not os.access(args.mvproxy, os.X_OK):
+        return None
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(args.mvproxy), datetime.timezone.utc)
+    return f"{args.mvproxy}, built {built:%Y-%m-%d %H:%M} UTC"
 
 
 def machine():
@@ -271,8 +285,9 @@ def run(args):
     order += [targets.Nginx(env), targets.Haproxy(env)]
     if args.targets:
         order = [t for t in order if t.name in args.targets.split(",")]
-    notes.append("direct: wrk and curl reach the backend without a client certificate (wrk cannot present one); "
-                 "the watch client presents the front-proxy client certificate.")
+    if any(isinstance(t, targets.Direct) for t in order):
+        notes.append("direct: wrk and curl reach the backend without a client certificate (wrk cannot present one); "
+                     "the watch client presents the front-proxy client certificate.")
     print(f"== setup done in {time.monotonic() - t0:.1f}s: {len(order)} targets, {args.rounds} round(s), "
           f"{args.duration}s load runs, {watches} watches", flush=True)
 
@@ -305,12 +320,14 @@ def run(args):
         if isinstance(t, targets.Mvproxy) and t.peer_pending:
             notes.append("mvproxy peer route pending: two sidecars with static peers were started, but a "
                          f"widget GET through the first did not come back 200 ({t.peer_pending}).")
+    notes += [f"{name} did not exit within 5 s of SIGTERM {n} time(s) and was killed (see DIR/run/{name}-*.log)"
+              for name, n in sorted(bench.killed.items())]
     notes += [f"FAILED {f}" for f in failed]
     meta = machine()
     meta.update(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 mode="quick" if args.quick else "full", rounds=args.rounds, duration=args.duration,
                 concurrency=Bench.concurrency, list_mib=list_bytes / MIB, list_downloads=args.list_downloads,
-                watches=watches, tls=bench.tls, notes=notes, mvproxy=mvproxy_state,
+                watches=watches, tls=bench.tls, notes=notes, mvproxy=mvproxy_state, mvproxy_binary=mvproxy_binary(args),
                 wall_seconds=round(time.monotonic() - t0, 1),
                 loadavg_end=" ".join(open("/proc/loadavg").read().split()[:3]))
     checks = report.check_targets(figures)

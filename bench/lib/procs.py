@@ -50,6 +50,8 @@ class Proc:
         raise RuntimeError(f"{self.name}: no /{pattern}/ within {timeout}s: {tail(self.log())}")
 
     def stop(self):
+        """SIGTERM, then SIGKILL after 5 s; True when it had to be killed."""
+        killed = False
         if self.alive():
             try:
                 os.killpg(self.pid, signal.SIGTERM)
@@ -60,9 +62,11 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.killpg(self.pid, signal.SIGKILL)
                 self.popen.wait()
+                killed = True
         self._log.close()
         if self in _started:
             _started.remove(self)
+        return killed
 
 
 def stop_all():

@@ -100,7 +100,7 @@ def markdown(meta, figures, targets, checks):
              f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['memory']}; kernel {meta['kernel']}; "
              f"load average at start {meta['loadavg']}, at end {meta['loadavg_end']} "
              f"(over {meta['cores']} means other work competed); {meta['wall_seconds']:.0f} s in all.",
-             f"Versions: {meta['versions']}.",
+             f"Versions: {meta['versions']}; mvproxy: {meta['mvproxy_binary'] or 'not built'}.",
              f"Rounds: {meta['rounds']} (targets interleaved, medians shown); load runs {meta['duration']} s "
              f"with wrk at {meta['concurrency']} connections, 1 thread; LIST {meta['list_mib']:.1f} MiB × "
              f"{meta['list_downloads']} downloads of each kind per round (curl); {meta['watches']} watches.",

@@ -16,10 +16,11 @@ class Instance:
         self.port = port
         self.rss_pid = rss_pid
         self.processes = processes
+        self.killed = False  # did not stop within 5 s of SIGTERM
 
     def stop(self):
         for p in reversed(self.processes):
-            p.stop()
+            self.killed |= p.stop()
 
 
 def wait_listening(proc, port, timeout=10):
