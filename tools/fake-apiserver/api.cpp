@@ -219,7 +219,15 @@ api_result api_handler::handle(const api_profile& profile, const api_request& re
     r.info = info;
     return r;
   }
-  return resource(profile, req, info, query);
+  try {
+    return resource(profile, req, info, query);
+  } catch (const json::exception& e) {
+    // A body of the right shape with wrong types, e.g. a numeric metadata.name.
+    api_result r;
+    r.info = info;
+    r.resp = bad_request(std::string("the request body is not valid: ") + e.what());
+    return r;
+  }
 }
 
 response api_handler::non_resource(const api_profile& profile, const api_request& req,

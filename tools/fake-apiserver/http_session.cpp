@@ -81,13 +81,10 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
     api_result result;
     if (inst->fail_code != 0) {
       result.resp = injected_failure(inst->fail_code);
-    } else if (!user && is_public_info_path(areq.path)) {
-      areq.user = anonymous_user();
-      result = api_.handle(*inst->profile, areq);
-    } else if (!user) {
+    } else if (!user && !is_public_info_path(areq.path)) {
       result.resp = status_response(401, "Unauthorized", "Unauthorized");
     } else {
-      areq.user = *user;
+      areq.user = user ? *user : anonymous_user();
       result = api_.handle(*inst->profile, areq);
     }
 

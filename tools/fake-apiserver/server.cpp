@@ -1,5 +1,6 @@
 #include "server.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -30,6 +31,16 @@ std::string reason_for(int code) {
     case 503: return "ServiceUnavailable";
     case 504: return "Timeout";
     default: return "Unknown";
+  }
+}
+
+// Completion of a detached coroutine: report what escaped instead of ending the process.
+void report_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "fake-apiserver: connection failed: %s\n", ex.what());
   }
 }
 
@@ -132,7 +143,7 @@ net::awaitable<void> server::accept_loop(std::shared_ptr<instance_state> inst,
       if (ec == net::error::operation_aborted || !acceptor->is_open()) break;
       continue;
     }
-    net::co_spawn(ioc_, session(inst, std::move(socket)), net::detached);
+    net::co_spawn(ioc_, session(inst, std::move(socket)), report_exception);
   }
 }
 
@@ -212,7 +223,7 @@ net::awaitable<void> server::control_loop(std::shared_ptr<tcp::acceptor> accepto
       if (ec == net::error::operation_aborted) break;
       continue;
     }
-    net::co_spawn(ioc_, control_session(std::move(socket)), net::detached);
+    net::co_spawn(ioc_, control_session(std::move(socket)), report_exception);
   }
 }
 

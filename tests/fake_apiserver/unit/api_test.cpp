@@ -222,6 +222,9 @@ TEST_F(ApiTest, ErrorsAsKubeApiserverWordsThem) {
   EXPECT_EQ(call("GET", "/version", "", {}, "mallory").resp.status, 200);
 
   EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", "{").resp.status, 400);
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":5}})").resp.status,
+            400);
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":[]})").resp.status, 422);
   EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{}})").resp.status, 422);
   EXPECT_EQ(call("POST", "/api/v1/namespaces/nope/configmaps", R"({"metadata":{"name":"a"}})").resp.status, 404);
   EXPECT_EQ(call("GET", "/api/v1/pods?labelSelector=a%20in%20b").resp.status, 400);
