@@ -213,12 +213,20 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
   EXPECT_EQ(run_command(curl("-o /dev/null -w '%{http_code}' https://127.0.0.1:" + old_ + "/api", "")).output,
             "401");
 
+  // Headers that matter to a proxy are logged as they arrived.
+  run_command(curl("-H 'x-kubernetes-peer-proxied: true' -H 'Impersonate-User: carol' "
+                   "-H 'Authorization: Bearer mvproxy-test-token-bob' https://127.0.0.1:" + new_ + "/version", ""));
   // The request log saw who called, through which certificate.
   auto lines = mvproxy::test::read_file(log_);
   EXPECT_NE(lines.find("\"subject_cn\":\"front-proxy-client\""), std::string::npos);
   EXPECT_NE(lines.find("\"x-remote-user\":\"alice\""), std::string::npos);
   EXPECT_NE(lines.find("\"user\":\"bob\""), std::string::npos);
   EXPECT_NE(lines.find("\"authorization\":true"), std::string::npos);
+  EXPECT_NE(lines.find("\"x-kubernetes-peer-proxied\":\"true\""), std::string::npos);
+  EXPECT_NE(lines.find("\"impersonate-user\":\"carol\""), std::string::npos);
+  EXPECT_NE(lines.find("\"x-remote-group\":[\"g1\",\"g2\"]"), std::string::npos);
+  for (size_t start = 0, nl; (nl = lines.find('\n', start)) != std::string::npos; start = nl + 1)
+    EXPECT_NO_THROW(json::parse(lines.substr(start, nl - start)));
 }
 
 TEST_F(FakeApiserver, DenyListAnswers403) {
@@ -251,7 +259,13 @@ TEST_F(FakeApiserver, ExecEchoAndCat) {
 TEST_F(FakeApiserver, FaultInjection) {
   std::string version = "https://127.0.0.1:" + old_ + "/version";
   EXPECT_EQ(run_command(curl(version)).exit_code, 0);
+  // An open watch on the instance is cut when it stops, as when an apiserver restarts.
+  process watch({"sh", "-c", curl("-N https://127.0.0.1:" + old_ + "/api/v1/namespaces/default/configmaps?watch=true")},
+                work_.path() / "curl-watch.log");
+  ASSERT_TRUE(wait_until([&] { return json::parse(control("GET", "/instances"))[0]["connections"] == 1; }))
+      << control("GET", "/instances");
   control("POST", "/instances/old/stop");
+  EXPECT_TRUE(watch.wait_exit(std::chrono::seconds(5)));
   auto refused = run_command(curl(version));
   EXPECT_EQ(refused.exit_code, 7) << refused.output;  // couldn't connect
   EXPECT_EQ(run_command(curl("https://127.0.0.1:" + new_ + "/version")).exit_code, 0);
