@@ -511,6 +511,17 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
     return out;
   }
 
+  std::string content_type = req.header("content-type");
+  content_type = content_type.substr(0, content_type.find(';'));
+  if ((info.verb == "create" || info.verb == "update") && !content_type.empty() &&
+      content_type != "application/json") {
+    // Protobuf bodies (typed clients of kubectl 1.32+) cannot be decoded here.
+    out.resp = status_response(415, "UnsupportedMediaType",
+                               "the body of the request was in an unknown format - accepted "
+                               "media types include: application/json");
+    return out;
+  }
+
   if (info.verb == "create") {
     auto obj = parse_object(req.body, error);
     if (!obj) {
@@ -581,8 +592,6 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
   // update / patch
   auto current = store_.get(gr, ns_for_store, info.name);
   json updated;
-  std::string content_type = req.header("content-type");
-  content_type = content_type.substr(0, content_type.find(';'));
   bool apply = info.verb == "patch" && content_type == "application/apply-patch+yaml";
   if (current.status != object_store::outcome::ok && !apply) {
     out.resp = object_not_found(info.group, info.resource, info.name);

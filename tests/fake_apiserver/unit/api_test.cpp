@@ -233,6 +233,14 @@ TEST_F(ApiTest, ErrorsAsKubeApiserverWordsThem) {
   EXPECT_EQ(call("PUT", "/api/v1/namespaces/default/configmaps/dup", R"({"metadata":{"name":"other"}})").resp.status,
             400);
   EXPECT_EQ(call("DELETE", "/api/v1/namespaces/default/configmaps/none").resp.status, 404);
+  auto proto = call("POST", "/api/v1/namespaces/default/configmaps", std::string("k8s\0", 4),
+                    {{"content-type", "application/vnd.kubernetes.protobuf"}});
+  EXPECT_EQ(proto.resp.status, 415);
+  EXPECT_EQ(body(proto)["reason"], "UnsupportedMediaType");
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"j"}})",
+                 {{"content-type", "application/json; charset=utf-8"}})
+                .resp.status,
+            201);
   EXPECT_EQ(call("POST", "/api/v1/componentstatuses", "{}").resp.status, 405);
 }
 
