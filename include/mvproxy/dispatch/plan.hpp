@@ -1,0 +1,72 @@
+#pragma once
+// What to do with one request, decided from its head and the current cluster view:
+// forward it (to the local apiserver, or to peer sidecars in turn), or answer it here
+// (peer-aggregated discovery, 304, 400 for a malformed path, 503 when no capable peer
+// is reachable). A value computed per request; the data plane carries it out and
+// reports back which target answered.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+
+#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/control/merged_discovery.hpp"
+
+namespace mvproxy::metrics {
+class counter;
+}
+
+namespace mvproxy::dispatch {
+
+struct target_ref {
+  std::string id;    // "local" or a peer's server id
+  std::string host;  // empty for the local apiserver (the data plane knows it)
+  std::uint16_t port = 0;
+  bool peer = false;
+  std::shared_ptr<control::peer_runtime> runtime;  // peers only: health and in-flight
+};
+
+struct answer {
+  unsigned status = 200;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<const control::merged_document> document;  // merged discovery body
+  std::string text;                                            // any other body
+  std::string_view body() const { return document ? std::string_view(document->body) : text; }
+};
+
+struct plan {
+  enum class action { forward, respond };
+  action what = action::forward;
+  // forward: the targets in order. The first is tried first. For a peer route, every
+  // target is a capable peer: a connect/TLS failure before any request byte was sent
+  // moves on to the next. For a local route, the targets after the first are failover
+  // peers, used only when the local apiserver refuses connections (SPEC §3 rule 8).
+  std::vector<target_ref> targets;
+  bool local_first = true;
+  answer response;  // respond
+  // For logs and metrics: "local", a peer id, "merged", "unavailable", "malformed".
+  std::string label = "local";
+  std::string reason;  // the router's reason
+  // The request's group/version/resource, for apiserver_rerouted_request_total.
+  std::string group, version, resource;
+};
+
+struct inputs {
+  bool feature_enabled = true;  // UnknownVersionInteroperabilityProxy and a peer CA
+  bool trusted_peer = false;    // the caller's certificate is a trusted peer's
+  std::uint64_t random = 0;
+  metrics::counter* nopeer_requests = nullptr;  // aggregator_discovery_nopeer_requests_total
+};
+
+// The head is read, not changed. `view` and `merged` are the current snapshot and the
+// merged-discovery cache.
+plan make_plan(const boost::beast::http::request_header<>& head, const inputs& in,
+               const control::cluster_view& view, control::merged_discovery& merged);
+
+}  // namespace mvproxy::dispatch

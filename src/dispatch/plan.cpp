@@ -1,0 +1,183 @@
+#include "mvproxy/dispatch/plan.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include "mvproxy/discovery/negotiate.hpp"
+#include "mvproxy/metrics/registry.hpp"
+#include "mvproxy/request/request_info.hpp"
+#include "mvproxy/routing/router.hpp"
+#include "mvproxy/util/status.hpp"
+
+namespace mvproxy::dispatch {
+
+namespace bhttp = boost::beast::http;
+using namespace std::string_view_literals;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+bool icontains(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i)
+    if (iequals(hay.substr(i, needle.size()), needle)) return true;
+  return false;
+}
+
+std::string_view header(const bhttp::request_header<>& h, std::string_view name) {
+  auto it = h.find(name);
+  return it == h.end() ? std::string_view{} : std::string_view(it->value());
+}
+
+// How a GET of /api or /apis asked for discovery. A client whose Accept names no JSON
+// type at all (protobuf only) is left to the local apiserver: mvproxy renders JSON.
+routing::discovery_view view_for(std::string_view accept, inputs const& in) {
+  auto n = discovery::negotiate_discovery(accept);
+  if (n.nopeer) {
+    if (in.nopeer_requests) in.nopeer_requests->inc();
+    return routing::discovery_view::aggregated_nopeer;
+  }
+  if (n.format != discovery::discovery_format::legacy) return routing::discovery_view::aggregated;
+  if (accept.empty() || icontains(accept, "json") || icontains(accept, "*/*") ||
+      icontains(accept, "application/*"))
+    return routing::discovery_view::legacy_json;
+  return routing::discovery_view::none;
+}
+
+answer status_answer(int code, std::string message) {
+  answer a;
+  a.status = static_cast<unsigned>(code);
+  a.content_type = "application/json";
+  a.text = util::status_json(code, message);
+  return a;
+}
+
+bool etag_matches(std::string_view if_none_match, std::string_view etag) {
+  if (if_none_match.empty()) return false;
+  if (if_none_match == "*") return true;
+  // A list of entity tags; weak ones compare by their opaque part.
+  std::size_t pos = 0;
+  while (pos < if_none_match.size()) {
+    auto comma = if_none_match.find(',', pos);
+    auto tag = if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
+    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
+    if (tag == etag) return true;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+target_ref peer_target(const control::cluster_view& view, std::string_view id) {
+  const control::peer_info* p = view.find_peer(id);
+  target_ref t;
+  t.id = std::string(id);
+  t.peer = true;
+  if (p) {
+    t.host = p->endpoint.host;
+    t.port = p->endpoint.port;
+    t.runtime = p->runtime;
+  }
+  return t;
+}
+
+}  // namespace
+
+plan make_plan(const bhttp::request_header<>& head, const inputs& in,
+               const control::cluster_view& view, control::merged_discovery& merged) {
+  plan out;
+  std::string_view target = head.target();
+  auto q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  auto info = request::classify(head.method_string(), path, query);
+  if (info.is_malformed()) {
+    out.what = plan::action::respond;
+    out.label = "malformed";
+    out.response = status_answer(400, "bad request: " + std::string(info.malformed));
+    return out;
+  }
+  out.group = std::string(info.api_group);
+  out.version = std::string(info.api_version);
+  out.resource = std::string(info.resource);
+
+  const bool discovery_root = info.discovery.kind == request::discovery_kind::api_root ||
+                              info.discovery.kind == request::discovery_kind::apis_root;
+  const bool read = head.method() == bhttp::verb::get || head.method() == bhttp::verb::head;
+
+  // Peers, in server-id order, as the router sees them.
+  std::vector<routing::peer_view> peers;
+  peers.reserve(view.peers.size());
+  auto now = std::chrono::steady_clock::now();
+  for (auto& p : view.peers)
+    peers.push_back({p.endpoint.id, p.model, !p.runtime || p.runtime->healthy(now)});
+
+  routing::route_input ri;
+  ri.info = &info;
+  ri.view = discovery_root && read ? view_for(header(head, "Accept"), in) : routing::discovery_view::none;
+  ri.feature_enabled = in.feature_enabled;
+  ri.from_trusted_peer_proxied =
+      in.trusted_peer && iequals(header(head, "x-kubernetes-peer-proxied"), "true");
+  ri.local = view.local;
+  ri.peers = peers;
+  ri.random = in.random;
+  auto d = routing::route(ri);
+  out.reason = d.reason;
+
+  switch (d.kind) {
+    case routing::route_kind::local:
+      out.targets.push_back({"local", {}, 0, false, nullptr});
+      for (auto& id : d.failover) out.targets.push_back(peer_target(view, id));
+      out.local_first = true;
+      out.label = "local";
+      break;
+    case routing::route_kind::peer:
+      for (auto& id : d.candidates) out.targets.push_back(peer_target(view, id));
+      out.local_first = false;
+      out.label = out.targets.front().id;
+      break;
+    case routing::route_kind::unavailable:
+      out.what = plan::action::respond;
+      out.label = "unavailable";
+      out.response = status_answer(
+          503, "no peer apiserver that serves " +
+                   (out.group.empty() ? out.version : out.group + "/" + out.version) + ", Resource=" +
+                   out.resource + " is reachable");
+      out.response.headers.emplace_back("Retry-After", "1");
+      break;
+    case routing::route_kind::merged_discovery: {
+      auto n = discovery::negotiate_discovery(header(head, "Accept"));
+      auto root = info.discovery.kind == request::discovery_kind::api_root ? control::discovery_root::api
+                                                                          : control::discovery_root::apis;
+      auto doc = merged.get(view, root, n.format);
+      if (!doc) {  // not synced yet: the local apiserver answers
+        out.targets.push_back({"local", {}, 0, false, nullptr});
+        break;
+      }
+      out.what = plan::action::respond;
+      out.label = "merged";
+      answer& a = out.response;
+      a.content_type = std::string(doc->content_type);
+      a.headers.emplace_back("ETag", doc->etag);
+      a.headers.emplace_back("Vary", "Accept");
+      if (etag_matches(header(head, "If-None-Match"), doc->etag)) {
+        a.status = 304;
+      } else {
+        a.status = 200;
+        a.document = std::move(doc);
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace mvproxy::dispatch
