@@ -227,8 +227,7 @@ def machine():
         "wrk " + version(["wrk", "-v"], r"wrk (\S+)"),
         version(["openssl", "version"], r"(OpenSSL \S+)")])
     return {"cpu": cpu, "cores": os.cpu_count(), "memory": f"{mem_kib / MIB:.0f} GiB RAM",
-            "kernel": platform.release(), "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
-            "versions": versions}
+            "kernel": platform.release(), "versions": versions}
 
 
 def run(args):
@@ -246,6 +245,7 @@ def run(args):
                      "and a proxy needs two descriptors per watch.")
 
     t0 = time.monotonic()
+    loadavg_start = " ".join(open("/proc/loadavg").read().split()[:3])
     pki = os.path.join(run_dir, "pki")
     subprocess.run([os.path.join(ROOT, "scripts/make-pki"), pki], check=True, stdout=subprocess.DEVNULL)
     data = os.path.join(run_dir, "data")
@@ -328,7 +328,7 @@ def run(args):
                 mode="quick" if args.quick else "full", rounds=args.rounds, duration=args.duration,
                 concurrency=Bench.concurrency, list_mib=list_bytes / MIB, list_downloads=args.list_downloads,
                 watches=watches, tls=bench.tls, notes=notes, mvproxy=mvproxy_state, mvproxy_binary=mvproxy_binary(args),
-                wall_seconds=round(time.monotonic() - t0, 1),
+                wall_seconds=round(time.monotonic() - t0, 1), loadavg=loadavg_start,
                 loadavg_end=" ".join(open("/proc/loadavg").read().split()[:3]))
     checks = report.check_targets(figures)
     md = report.markdown(meta, figures, names, checks)
