@@ -57,8 +57,9 @@ const char* const lease_selector = "labelSelector=app.kubernetes.io%2Fname%3Dmvp
 }  // namespace
 
 struct control_plane::impl {
-  impl(const config::config& c, cluster_state& s, metrics::registry* r, std::atomic<bool>& rd)
-      : cfg(c), state(s), ready(rd), local_wake(ioc), peer_wake(ioc), lease_wake(ioc) {
+  impl(const config::config& c, cluster_state& s, metrics::registry* r,
+       metrics::counter_family* errors, std::atomic<bool>& rd)
+      : cfg(c), state(s), ready(rd), local_wake(ioc), peer_wake(ioc), lease_wake(ioc), sync_errors(errors) {
     if (r) register_metrics(*r);
   }
 
@@ -87,9 +88,6 @@ struct control_plane::impl {
   metrics::counter_family* lease_ops = nullptr;     // mvproxy_lease_operations_total
 
   void register_metrics(metrics::registry& r) {
-    sync_errors = &r.add_counter("apiserver_peer_discovery_sync_errors_total",
-                                 "Discovery syncs of peer (and local) servers that failed, by type.",
-                                 {"type"});
     syncs = &r.add_counter("mvproxy_discovery_syncs_total",
                            "Discovery syncs by server and result (changed, unchanged, error).",
                            {"server", "result"});
@@ -483,8 +481,8 @@ struct control_plane::impl {
 };
 
 control_plane::control_plane(const config::config& cfg, cluster_state& state,
-                             metrics::registry* registry)
-    : impl_(std::make_unique<impl>(cfg, state, registry, ready_)) {}
+                             metrics::registry* registry, metrics::counter_family* sync_errors)
+    : impl_(std::make_unique<impl>(cfg, state, registry, sync_errors, ready_)) {}
 
 control_plane::~control_plane() { stop(std::chrono::milliseconds(0)); }
 

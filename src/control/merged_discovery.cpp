@@ -32,18 +32,6 @@ std::vector<std::pair<std::string_view, discovery::server_model_ptr>> merge_inpu
 
 }  // namespace
 
-merged_discovery::merged_discovery(metrics::registry* registry) {
-  if (!registry) return;
-  hits_ = &registry
-               ->add_counter("aggregator_discovery_peer_aggregated_cache_hits_total",
-                             "Peer-aggregated discovery requests served from the merged cache.")
-               .with({});
-  misses_ = &registry
-                 ->add_counter("aggregator_discovery_peer_aggregated_cache_misses_total",
-                               "Peer-aggregated discovery requests that had to merge and render.")
-                 .with({});
-}
-
 std::string merged_discovery::key_for(const cluster_view& view) const {
   // The models are immutable and replaced on change, so their addresses identify them.
   std::string key;

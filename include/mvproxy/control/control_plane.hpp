@@ -14,14 +14,20 @@
 
 namespace mvproxy::metrics {
 class registry;
-}
+template <class T>
+class family;
+class counter;
+}  // namespace mvproxy::metrics
 
 namespace mvproxy::control {
 
 class control_plane {
  public:
-  // `registry` may be null (no metrics).
-  control_plane(const config::config& cfg, cluster_state& state, metrics::registry* registry);
+  // `registry` may be null (no metrics): the control plane registers its own mvproxy_*
+  // series there. `sync_errors` (apiserver_peer_discovery_sync_errors_total{type}) is
+  // registered by the app with the other upstream-named series; may be null.
+  control_plane(const config::config& cfg, cluster_state& state, metrics::registry* registry,
+                metrics::family<metrics::counter>* sync_errors = nullptr);
   ~control_plane();
   control_plane(const control_plane&) = delete;
   control_plane& operator=(const control_plane&) = delete;

@@ -16,7 +16,6 @@
 
 namespace mvproxy::metrics {
 class counter;
-class registry;
 }  // namespace mvproxy::metrics
 
 namespace mvproxy::control {
@@ -31,7 +30,9 @@ enum class discovery_root { api, apis };
 
 class merged_discovery {
  public:
-  explicit merged_discovery(metrics::registry* registry = nullptr);
+  // The counters (aggregator_discovery_peer_aggregated_cache_{hits,misses}_total) may be null.
+  explicit merged_discovery(metrics::counter* hits = nullptr, metrics::counter* misses = nullptr)
+      : hits_(hits), misses_(misses) {}
 
   // The merged document for GET /api or /apis in `format`; null when the local model
   // is not synced yet (the caller passes the request to the local apiserver).

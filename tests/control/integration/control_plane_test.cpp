@@ -93,7 +93,8 @@ TEST_F(control_plane_test, a_failed_sync_keeps_the_last_good_model_and_counts_th
   auto cfg = base_config("old", "a");
   cluster_state state("a");
   metrics::registry reg;
-  control_plane cp(cfg, state, &reg);
+  auto& errors = reg.add_counter("apiserver_peer_discovery_sync_errors_total", "e", {"type"});
+  control_plane cp(cfg, state, &reg, &errors);
   cp.start();
   ASSERT_TRUE(test::wait_until([&] { return cp.ready(); }));
   auto good = state.current()->local;

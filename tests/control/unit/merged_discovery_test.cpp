@@ -37,7 +37,9 @@ TEST(merged_discovery, null_until_local_synced) {
 
 TEST(merged_discovery, unions_local_and_healthy_synced_peers_and_caches) {
   metrics::registry reg;
-  merged_discovery md(&reg);
+  auto& hits = reg.add_counter("aggregator_discovery_peer_aggregated_cache_hits_total", "h").with({});
+  auto& misses = reg.add_counter("aggregator_discovery_peer_aggregated_cache_misses_total", "m").with({});
+  merged_discovery md(&hits, &misses);
   auto old_model = model_from("aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json");
   auto new_model = model_from("aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json");
 
