@@ -13,8 +13,8 @@
 namespace fake_apiserver {
 
 struct media_range {
-  std::string type;     // "application"
-  std::string subtype;  // "json"
+  std::string type;                           // "application"
+  std::string subtype;                        // "json"
   std::map<std::string, std::string> params;  // lower-case keys, q excluded
   double q = 1.0;
 };

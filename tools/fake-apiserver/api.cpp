@@ -77,8 +77,8 @@ response conflict(const request_info& info) {
   json details = {{"name", info.name}, {"kind", info.resource}};
   if (!info.group.empty()) details["group"] = info.group;
   return status_response(409, "Conflict",
-                         "Operation cannot be fulfilled on " + qualified(info.group, info.resource) +
-                             " \"" + info.name +
+                         "Operation cannot be fulfilled on " +
+                             qualified(info.group, info.resource) + " \"" + info.name +
                              "\": the object has been modified; please apply your changes to "
                              "the latest version and try again",
                          details);
@@ -97,13 +97,13 @@ response invalid(const std::string& kind, const std::string& name, const std::st
   json details = {{"name", name},
                   {"kind", kind},
                   {"causes",
-                   {{{"reason", "FieldValueRequired"}, {"message", "Required value: " + detail},
+                   {{{"reason", "FieldValueRequired"},
+                     {"message", "Required value: " + detail},
                      {"field", field}}}}};
   if (!group.empty()) details["group"] = group;
-  return status_response(422, "Invalid",
-                         kind + " \"" + name + "\" is invalid: " + field +
-                             ": Required value: " + detail,
-                         details);
+  return status_response(
+      422, "Invalid",
+      kind + " \"" + name + "\" is invalid: " + field + ": Required value: " + detail, details);
 }
 
 // The representation negotiated for reads: plain JSON or a meta.k8s.io Table.
@@ -344,9 +344,9 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
     return out;
   }
   if (!info.subresource.empty() && info.subresource != "status") {
-    out.resp = status_response(405, "MethodNotAllowed",
-                               "fake-apiserver does not implement the " + info.subresource +
-                                   " subresource");
+    out.resp = status_response(
+        405, "MethodNotAllowed",
+        "fake-apiserver does not implement the " + info.subresource + " subresource");
     return out;
   }
 
@@ -437,8 +437,9 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
         }
         std::vector<watch_event> history;
         if (!store_.events_since(gr, since, history)) {
-          json err = failure_status(410, "Expired", "too old resource version: " + rv + " (" +
-                                                        std::to_string(now_rv) + ")");
+          json err = failure_status(
+              410, "Expired",
+              "too old resource version: " + rv + " (" + std::to_string(now_rv) + ")");
           plan.initial_lines.push_back(json({{"type", "ERROR"}, {"object", err}}).dump() + "\n");
           plan.timeout = std::chrono::seconds(0);
         }
@@ -486,9 +487,8 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
     json meta = {{"resourceVersion", std::to_string(store_.resource_version())}};
     if (end < items.size()) {
       const json& last = items[end - 1]["metadata"];
-      meta["continue"] = base64(json({{"ns", last.value("namespace", "")},
-                                      {"name", last.value("name", "")}})
-                                    .dump());
+      meta["continue"] = base64(
+          json({{"ns", last.value("namespace", "")}, {"name", last.value("name", "")}}).dump());
       meta["remainingItemCount"] = items.size() - end;
     }
     std::vector<json> page(items.begin() + static_cast<long>(start),
@@ -499,7 +499,9 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
                                                std::chrono::system_clock::now()));
       return out;
     }
-    json list = {{"kind", res->kind + "List"}, {"apiVersion", gv}, {"metadata", meta},
+    json list = {{"kind", res->kind + "List"},
+                 {"apiVersion", gv},
+                 {"metadata", meta},
                  {"items", json::array()}};
     for (auto& obj : page) {
       // Typed lists carry no kind/apiVersion on their items.
@@ -539,8 +541,8 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
     if (name.empty()) {
       std::string generate = meta.value("generateName", "");
       if (generate.empty()) {
-        out.resp = invalid(res->kind, "", "metadata.name", "name or generateName is required",
-                           info.group);
+        out.resp =
+            invalid(res->kind, "", "metadata.name", "name or generateName is required", info.group);
         return out;
       }
       name = generate + name_suffix();
@@ -581,11 +583,11 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
         deleted.push_back(r.object);
       }
     }
-    out.resp = json_response(200, {{"kind", res->kind + "List"},
-                                   {"apiVersion", gv},
-                                   {"metadata", {{"resourceVersion",
-                                                  std::to_string(store_.resource_version())}}},
-                                   {"items", deleted}});
+    out.resp = json_response(
+        200, {{"kind", res->kind + "List"},
+              {"apiVersion", gv},
+              {"metadata", {{"resourceVersion", std::to_string(store_.resource_version())}}},
+              {"items", deleted}});
     return out;
   }
 
@@ -611,9 +613,10 @@ api_result api_handler::resource(const api_profile& profile, const api_request& 
     }
     updated = *obj;
   } else {
-    auto patched = apply_patch(content_type, current.status == object_store::outcome::ok
-                                                 ? current.object
-                                                 : json{{"metadata", {{"name", info.name}}}},
+    auto patched = apply_patch(content_type,
+                               current.status == object_store::outcome::ok
+                                   ? current.object
+                                   : json{{"metadata", {{"name", info.name}}}},
                                req.body);
     if (!patched.ok()) {
       out.resp = status_response(patched.code, patched.reason, patched.message);

@@ -44,8 +44,7 @@ std::optional<std::vector<std::string>> parse_csv_line(std::string_view line) {
 }
 
 void add_group(std::vector<std::string>& groups, const std::string& g) {
-  if (!g.empty() && std::find(groups.begin(), groups.end(), g) == groups.end())
-    groups.push_back(g);
+  if (!g.empty() && std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
 }
 
 std::string percent_decode(const std::string& s) {

@@ -27,8 +27,7 @@ struct token_entry {
 
 // Parses a --token-auth-file (CSV: token,user,uid,"group1,group2"); blank lines and
 // lines starting with '#' are skipped. nullopt + error naming the line when malformed.
-std::optional<std::vector<token_entry>> parse_token_file(std::string_view text,
-                                                         std::string& error);
+std::optional<std::vector<token_entry>> parse_token_file(std::string_view text, std::string& error);
 
 // What the TLS layer learned about the client certificate.
 struct client_cert {

@@ -118,7 +118,8 @@ json aggregated_group(const group_info& g) {
   for (const auto& v : g.versions) {
     json resources = json::array();
     for (const auto& r : v.resources) resources.push_back(aggregated_resource(r));
-    versions.push_back({{"version", v.version}, {"resources", resources}, {"freshness", "Current"}});
+    versions.push_back(
+        {{"version", v.version}, {"resources", resources}, {"freshness", "Current"}});
   }
   return {{"metadata", {{"name", g.name}, {"creationTimestamp", nullptr}}}, {"versions", versions}};
 }
@@ -127,8 +128,11 @@ json legacy_resource_list(const std::string& group, const version_info& v) {
   std::string gv = group.empty() ? v.version : group + "/" + v.version;
   json resources = json::array();
   for (const auto& r : v.resources) {
-    json j = {{"name", r.name},   {"singularName", r.singular}, {"namespaced", r.namespaced},
-              {"kind", r.kind},   {"verbs", r.verbs}};
+    json j = {{"name", r.name},
+              {"singularName", r.singular},
+              {"namespaced", r.namespaced},
+              {"kind", r.kind},
+              {"verbs", r.verbs}};
     if (!r.short_names.empty()) j["shortNames"] = r.short_names;
     if (!r.categories.empty()) j["categories"] = r.categories;
     resources.push_back(j);
@@ -157,9 +161,15 @@ json legacy_group(const group_info& g) {
 json make_version(const std::string& minor, const std::string& git_version,
                   const std::string& commit, const std::string& build_date,
                   const std::string& go_version) {
-  return {{"major", "1"},         {"minor", minor},         {"gitVersion", git_version},
-          {"gitCommit", commit},  {"gitTreeState", "clean"}, {"buildDate", build_date},
-          {"goVersion", go_version}, {"compiler", "gc"},     {"platform", "linux/amd64"}};
+  return {{"major", "1"},
+          {"minor", minor},
+          {"gitVersion", git_version},
+          {"gitCommit", commit},
+          {"gitTreeState", "clean"},
+          {"buildDate", build_date},
+          {"goVersion", go_version},
+          {"compiler", "gc"},
+          {"platform", "linux/amd64"}};
 }
 
 // A minimal OpenAPI v3 document per group/version: one PATCH operation per resource
@@ -170,13 +180,15 @@ json openapi_group_version(const std::string& group, const version_info& v) {
   json paths = json::object();
   for (const auto& r : v.resources) {
     if (std::find(r.verbs.begin(), r.verbs.end(), "patch") == r.verbs.end()) continue;
-    std::string path = prefix + (r.namespaced ? "/namespaces/{namespace}/" : "/") + r.name + "/{name}";
-    paths[path] = {{"patch",
-                    {{"x-kubernetes-group-version-kind",
-                      {{"group", group}, {"version", v.version}, {"kind", r.kind}}},
-                     {"parameters",
-                      {{{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}}}},
-                     {"responses", {{"200", {{"description", "OK"}}}}}}}};
+    std::string path =
+        prefix + (r.namespaced ? "/namespaces/{namespace}/" : "/") + r.name + "/{name}";
+    paths[path] = {
+        {"patch",
+         {{"x-kubernetes-group-version-kind",
+           {{"group", group}, {"version", v.version}, {"kind", r.kind}}},
+          {"parameters",
+           {{{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}}}},
+          {"responses", {{"200", {{"description", "OK"}}}}}}}};
   }
   return {{"openapi", "3.0.0"},
           {"info", {{"title", "Kubernetes"}, {"version", "unversioned"}}},
@@ -212,14 +224,16 @@ std::shared_ptr<const api_profile> api_profile::load(const std::string& name,
   p->name_ = name;
   group_info core;
   core.name = "";
-  core.versions.push_back({"v1", from_resource_list(read_json(dir / "legacy-api-v1-resourcelist-v1.21.json"))});
+  core.versions.push_back(
+      {"v1", from_resource_list(read_json(dir / "legacy-api-v1-resourcelist-v1.21.json"))});
   p->groups_.push_back(core);
   json aggregated_apis;
   if (name == "v1.30" || name == "v1.31") {
-    aggregated_apis = read_json(
-        dir / (name == "v1.30" ? "aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json"
-                               : "aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json"));
-    for (const auto& g : aggregated_apis.at("items")) p->groups_.push_back(from_aggregated_group(g));
+    aggregated_apis =
+        read_json(dir / (name == "v1.30" ? "aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json"
+                                         : "aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json"));
+    for (const auto& g : aggregated_apis.at("items"))
+      p->groups_.push_back(from_aggregated_group(g));
     p->version_ = name == "v1.30"
                       ? make_version("30", "v1.30.0", "c25b1ef662616855d1272108b87cdca6db03f551",
                                      "2024-04-17T17:36:05Z", "go1.22.2")
@@ -267,7 +281,8 @@ void api_profile::build_documents(const json& aggregated_apis) {
   add(legacy_docs_, "/api",
       {{"kind", "APIVersions"},
        {"versions", {"v1"}},
-       {"serverAddressByClientCIDRs", {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1:6443"}}}}});
+       {"serverAddressByClientCIDRs",
+        {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1:6443"}}}}});
   add(legacy_docs_, "/api/v1", legacy_resource_list("", core.versions.front()));
   json group_list = {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", json::array()}};
   for (size_t i = 1; i < groups_.size(); ++i) {
@@ -361,9 +376,11 @@ std::optional<response> api_profile::discovery(const std::string& path, const st
     return r;
   }
   std::vector<media_offer> offers = {
-      {"application", "json",
+      {"application",
+       "json",
        {{"g", "apidiscovery.k8s.io"}, {"v", "v2"}, {"as", "APIGroupDiscoveryList"}}},
-      {"application", "json",
+      {"application",
+       "json",
        {{"g", "apidiscovery.k8s.io"}, {"v", "v2beta1"}, {"as", "APIGroupDiscoveryList"}}},
       {"application", "json", {}},
   };
@@ -373,10 +390,11 @@ std::optional<response> api_profile::discovery(const std::string& path, const st
     chosen = 0;
   }
   if (!chosen)
-    return status_response(406, "NotAcceptable",
-                           "only the following media types are accepted: application/json, "
-                           "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList, "
-                           "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
+    return status_response(
+        406, "NotAcceptable",
+        "only the following media types are accepted: application/json, "
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList, "
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
   std::string key = path == "/api" ? "api" : "apis";
   if (aggregated_ && *chosen < 2) {
     const char* av = *chosen == 0 ? "v2" : "v2beta1";

@@ -9,7 +9,8 @@ std::optional<std::string> choose_exec_protocol(std::string_view offered) {
   size_t start = 0;
   while (start <= offered.size()) {
     size_t comma = offered.find(',', start);
-    std::string_view p = offered.substr(start, comma == offered.npos ? offered.npos : comma - start);
+    std::string_view p =
+        offered.substr(start, comma == offered.npos ? offered.npos : comma - start);
     while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
     while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
     protocols.emplace_back(p);

@@ -44,7 +44,8 @@ net::awaitable<void> server::serve_exec(tls_stream& stream,
     co_return !ec;
   };
   bool ok = true;
-  if (!program.stdout_text.empty() && plan.stdout_requested) ok = co_await send(1, program.stdout_text);
+  if (!program.stdout_text.empty() && plan.stdout_requested)
+    ok = co_await send(1, program.stdout_text);
   if (ok && !program.stderr_text.empty() && (plan.stderr_requested || plan.tty))
     ok = co_await send(err_channel, program.stderr_text);
   if (ok && program.echoes_stdin && plan.stdin_requested) {

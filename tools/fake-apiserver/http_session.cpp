@@ -62,12 +62,13 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
     auto qpos = target.find('?');
     areq.path = target.substr(0, qpos);
     areq.query = qpos == std::string::npos ? "" : target.substr(qpos + 1);
-    for (const auto& field : req) areq.headers.emplace_back(lower(std::string(field.name_string())),
-                                                            std::string(field.value()));
+    for (const auto& field : req)
+      areq.headers.emplace_back(lower(std::string(field.name_string())),
+                                std::string(field.value()));
     areq.body = req.body();
 
-    request_record record{inst->name, areq.method, areq.path, areq.query, 0, areq.headers, cert,
-                          std::nullopt};
+    request_record record{inst->name, areq.method,  areq.path, areq.query,
+                          0,          areq.headers, cert,      std::nullopt};
     if (inst->latency_ms > 0) {
       net::steady_timer delay(ioc_, std::chrono::milliseconds(inst->latency_ms));
       handle.wake = &delay;
@@ -96,7 +97,8 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
     }
     if (result.exec) {
       std::string upgrade = lower(std::string(req[http::field::upgrade]));
-      if (upgrade == "websocket" && choose_exec_protocol(req[http::field::sec_websocket_protocol])) {
+      if (upgrade == "websocket" &&
+          choose_exec_protocol(req[http::field::sec_websocket_protocol])) {
         record.status = 101;
         log_.write(record);
         co_await serve_exec(stream, req, *result.exec, result.info.name);
@@ -133,8 +135,8 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
   beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
-net::awaitable<void> server::serve_watch(tls_stream& stream, unsigned http_version,
-                                         watch_plan plan, connection_handle& handle) {
+net::awaitable<void> server::serve_watch(tls_stream& stream, unsigned http_version, watch_plan plan,
+                                         connection_handle& handle) {
   using namespace net::experimental::awaitable_operators;
   http::response<http::empty_body> res{http::status::ok, http_version};
   res.set(http::field::content_type, "application/json");
@@ -186,7 +188,8 @@ net::awaitable<void> server::watch_events(tls_stream& stream, const watch_plan& 
     while (ok && !pending.empty() && !handle.closed) {
       std::string line = std::move(pending.front());
       pending.pop_front();
-      auto [wec, wn] = co_await net::async_write(stream, http::make_chunk(net::buffer(line)), use_tuple);
+      auto [wec, wn] =
+          co_await net::async_write(stream, http::make_chunk(net::buffer(line)), use_tuple);
       ok = !wec;
     }
     auto now = std::chrono::steady_clock::now();

@@ -10,7 +10,8 @@ std::vector<std::string> split_list(const std::string& s) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
-    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!item.empty()) out.push_back(item);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -55,8 +56,9 @@ std::optional<instance_options> parse_instance(const std::string& spec, std::str
       return std::nullopt;
     }
   }
-  for (auto [field, what] : {std::pair{&inst.name, "name"}, std::pair{&inst.profile, "profile"},
-                             std::pair{&inst.cert_file, "cert"}, std::pair{&inst.key_file, "key"}}) {
+  for (auto [field, what] :
+       {std::pair{&inst.name, "name"}, std::pair{&inst.profile, "profile"},
+        std::pair{&inst.cert_file, "cert"}, std::pair{&inst.key_file, "key"}}) {
     if (field->empty()) {
       error = std::string("--instance: missing ") + what + "= in \"" + spec + "\"";
       return std::nullopt;
@@ -104,15 +106,24 @@ std::optional<options> parse_options(const std::vector<std::string>& args, std::
     }
     std::string* target = nullptr;
     std::vector<std::string>* list = nullptr;
-    if (flag == "--client-ca-file") target = &o.client_ca_file;
-    else if (flag == "--requestheader-client-ca-file") target = &o.requestheader_client_ca_file;
-    else if (flag == "--requestheader-allowed-names") list = &o.requestheader_allowed_names;
-    else if (flag == "--token-auth-file") target = &o.token_auth_file;
-    else if (flag == "--deny-users") list = &o.deny_users;
-    else if (flag == "--deny-groups") list = &o.deny_groups;
-    else if (flag == "--request-log") target = &o.request_log;
-    else if (flag == "--control-address") target = &o.control_address;
-    else if (flag == "--fixtures-dir") target = &o.fixtures_dir;
+    if (flag == "--client-ca-file")
+      target = &o.client_ca_file;
+    else if (flag == "--requestheader-client-ca-file")
+      target = &o.requestheader_client_ca_file;
+    else if (flag == "--requestheader-allowed-names")
+      list = &o.requestheader_allowed_names;
+    else if (flag == "--token-auth-file")
+      target = &o.token_auth_file;
+    else if (flag == "--deny-users")
+      list = &o.deny_users;
+    else if (flag == "--deny-groups")
+      list = &o.deny_groups;
+    else if (flag == "--request-log")
+      target = &o.request_log;
+    else if (flag == "--control-address")
+      target = &o.control_address;
+    else if (flag == "--fixtures-dir")
+      target = &o.fixtures_dir;
     else {
       error = "unknown flag: " + flag;
       return std::nullopt;

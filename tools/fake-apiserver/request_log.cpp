@@ -21,7 +21,7 @@ nlohmann::json to_log_json(const request_record& r) {
   }
   if (!groups.empty()) headers["x-remote-group"] = groups;
   json j = {{"time", now_rfc3339()}, {"instance", r.instance}, {"method", r.method},
-            {"path", r.path},         {"query", r.query},       {"status", r.status},
+            {"path", r.path},        {"query", r.query},       {"status", r.status},
             {"headers", headers}};
   if (r.cert.present)
     j["client_cert"] = {{"subject_cn", r.cert.subject_cn},

@@ -41,8 +41,7 @@ bool valid_key(const std::string& k) {
 
 bool valid_value(const std::string& v) {
   return v.size() <= 63 && std::all_of(v.begin(), v.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
-                  c == '.';
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
          });
 }
 
@@ -68,9 +67,8 @@ std::optional<label_requirement> parse_set_requirement(const std::string& term, 
   size_t start = 0;
   while (true) {
     size_t comma = inner.find(',', start);
-    std::string v = trim(std::string_view(inner).substr(start, comma == std::string::npos
-                                                                   ? std::string::npos
-                                                                   : comma - start));
+    std::string v = trim(std::string_view(inner).substr(
+        start, comma == std::string::npos ? std::string::npos : comma - start));
     if (!valid_value(v)) {
       error = "invalid label value: \"" + v + "\"";
       return std::nullopt;

@@ -20,17 +20,28 @@ std::string read_text(const std::string& path, const std::string& flag) {
 
 std::string reason_for(int code) {
   switch (code) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 429: return "TooManyRequests";
-    case 500: return "InternalError";
-    case 503: return "ServiceUnavailable";
-    case 504: return "Timeout";
-    default: return "Unknown";
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 429:
+      return "TooManyRequests";
+    case 500:
+      return "InternalError";
+    case 503:
+      return "ServiceUnavailable";
+    case 504:
+      return "Timeout";
+    default:
+      return "Unknown";
   }
 }
 
@@ -90,8 +101,8 @@ std::vector<std::string> server::start() {
   std::vector<std::string> lines;
   for (auto& inst : instances_) {
     listen(inst);
-    lines.push_back("instance " + inst->name + " listening on 127.0.0.1:" +
-                    std::to_string(inst->port));
+    lines.push_back("instance " + inst->name +
+                    " listening on 127.0.0.1:" + std::to_string(inst->port));
   }
   auto [host, port] = *split_host_port(control_address_);
   auto acceptor = std::make_shared<tcp::acceptor>(ioc_);
@@ -149,7 +160,8 @@ net::awaitable<void> server::accept_loop(std::shared_ptr<instance_state> inst,
 
 response server::control(const std::string& method, const std::string& target) {
   std::string path = target.substr(0, target.find('?'));
-  std::string query = target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
+  std::string query =
+      target.find('?') == std::string::npos ? "" : target.substr(target.find('?') + 1);
   auto q = parse_query(query);
   if (path == "/instances" && method == "GET") {
     json list = json::array();
@@ -251,9 +263,9 @@ net::awaitable<void> server::control_session(tcp::socket socket) {
 
 // Used by the session to answer while an instance is failing on purpose.
 response injected_failure(int code) {
-  return status_response(code, reason_for(code),
-                         "fake-apiserver: failure injected by the control API (code " +
-                             std::to_string(code) + ")");
+  return status_response(
+      code, reason_for(code),
+      "fake-apiserver: failure injected by the control API (code " + std::to_string(code) + ")");
 }
 
 }  // namespace fake_apiserver

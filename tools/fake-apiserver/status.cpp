@@ -4,7 +4,7 @@ namespace fake_apiserver {
 
 json failure_status(int code, const std::string& reason, const std::string& message,
                     const json& details) {
-  json s = {{"kind", "Status"},   {"apiVersion", "v1"}, {"metadata", json::object()},
+  json s = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
             {"status", "Failure"}, {"message", message}, {"reason", reason}};
   if (!details.is_null()) s["details"] = details;
   s["code"] = code;

@@ -17,9 +17,7 @@ json row_object(const json& obj, include_object include) {
   if (include == include_object::object) return obj;
   json meta = obj.value("metadata", json::object());
   meta.erase("managedFields");
-  return {{"kind", "PartialObjectMetadata"},
-          {"apiVersion", "meta.k8s.io/v1"},
-          {"metadata", meta}};
+  return {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}};
 }
 
 }  // namespace
@@ -46,9 +44,8 @@ std::string human_age(std::chrono::seconds age) {
   return std::to_string(d / 365) + "y";
 }
 
-json make_table(const std::vector<json>& objects, const json& list_metadata,
-                include_object include, const std::string& api_version,
-                std::chrono::system_clock::time_point now) {
+json make_table(const std::vector<json>& objects, const json& list_metadata, include_object include,
+                const std::string& api_version, std::chrono::system_clock::time_point now) {
   json columns = json::array();
   columns.push_back({{"name", "Name"},
                      {"type", "string"},
@@ -58,15 +55,17 @@ json make_table(const std::vector<json>& objects, const json& list_metadata,
   columns.push_back({{"name", "Age"},
                      {"type", "string"},
                      {"format", ""},
-                     {"description", "CreationTimestamp is a timestamp representing the server "
-                                     "time when this object was created."},
+                     {"description",
+                      "CreationTimestamp is a timestamp representing the server "
+                      "time when this object was created."},
                      {"priority", 0}});
   json rows = json::array();
   for (const auto& obj : objects) {
     const json& meta = obj.value("metadata", json::object());
     std::string created = meta.value("creationTimestamp", "");
     auto age = std::chrono::duration_cast<std::chrono::seconds>(now - parse_time(created));
-    json row = {{"cells", {meta.value("name", ""), created.empty() ? "<unknown>" : human_age(age)}}};
+    json row = {
+        {"cells", {meta.value("name", ""), created.empty() ? "<unknown>" : human_age(age)}}};
     if (include != include_object::none) row["object"] = row_object(obj, include);
     rows.push_back(row);
   }

@@ -21,7 +21,8 @@ using nlohmann::json;
 const std::string binary = std::string(MVPROXY_BIN_DIR) + "/fake-apiserver";
 
 json fixture(const std::string& name) {
-  return json::parse(mvproxy::test::read_file(std::string(MVPROXY_FIXTURES_DIR) + "/discovery/" + name));
+  return json::parse(
+      mvproxy::test::read_file(std::string(MVPROXY_FIXTURES_DIR) + "/discovery/" + name));
 }
 
 // What `kubectl api-resources` lists: every resource (no subresources) of every
@@ -31,11 +32,13 @@ size_t expected_api_resources(const std::string& aggregated_file) {
   const json core = fixture("legacy-api-v1-resourcelist-v1.21.json");
   const json groups = fixture(aggregated_file);
   for (const auto& r : core["resources"])
-    if (r["name"].get<std::string>().find('/') == std::string::npos) seen.insert("/" + r["name"].get<std::string>());
+    if (r["name"].get<std::string>().find('/') == std::string::npos)
+      seen.insert("/" + r["name"].get<std::string>());
   for (const auto& g : groups["items"])
     for (const auto& v : g["versions"])
       for (const auto& r : v["resources"])
-        seen.insert(g["metadata"]["name"].get<std::string>() + "/" + r["resource"].get<std::string>());
+        seen.insert(g["metadata"]["name"].get<std::string>() + "/" +
+                    r["resource"].get<std::string>());
   return seen.size();
 }
 
@@ -65,17 +68,34 @@ class FakeApiserver : public ::testing::Test {
     log_ = work_.path() / "requests.jsonl";
     server_ = std::make_unique<process>(
         std::vector<std::string>{
-            binary, "--instance", "name=old,profile=v1.30,cert=" + p + "/old.crt,key=" + p + "/old.key",
-            "--instance", "name=new,profile=v1.31,cert=" + p + "/new.crt,key=" + p + "/new.key",
-            "--instance", "name=legacy,profile=v1.21-legacy,cert=" + p + "/legacy.crt,key=" + p + "/legacy.key",
-            "--client-ca-file", p + "/ca.crt", "--requestheader-client-ca-file", p + "/front-proxy-ca.crt",
-            "--requestheader-allowed-names", "front-proxy-client", "--token-auth-file", p + "/tokens.csv",
-            "--deny-users", "mallory", "--deny-groups", "denied-group", "--request-log", log_.string(),
-            "--control-address", "127.0.0.1:0"},
+            binary,
+            "--instance",
+            "name=old,profile=v1.30,cert=" + p + "/old.crt,key=" + p + "/old.key",
+            "--instance",
+            "name=new,profile=v1.31,cert=" + p + "/new.crt,key=" + p + "/new.key",
+            "--instance",
+            "name=legacy,profile=v1.21-legacy,cert=" + p + "/legacy.crt,key=" + p + "/legacy.key",
+            "--client-ca-file",
+            p + "/ca.crt",
+            "--requestheader-client-ca-file",
+            p + "/front-proxy-ca.crt",
+            "--requestheader-allowed-names",
+            "front-proxy-client",
+            "--token-auth-file",
+            p + "/tokens.csv",
+            "--deny-users",
+            "mallory",
+            "--deny-groups",
+            "denied-group",
+            "--request-log",
+            log_.string(),
+            "--control-address",
+            "127.0.0.1:0"},
         work_.path() / "server.log");
     auto ready = server_->wait_for_output(
         "instance old listening on 127.0.0.1:(\\d+)\\ninstance new listening on 127.0.0.1:(\\d+)\\n"
-        "instance legacy listening on 127.0.0.1:(\\d+)\\ncontrol listening on 127.0.0.1:(\\d+)\\nready\\n");
+        "instance legacy listening on 127.0.0.1:(\\d+)\\ncontrol listening on "
+        "127.0.0.1:(\\d+)\\nready\\n");
     ASSERT_TRUE(ready) << server_->output();
     old_ = (*ready)[1];
     new_ = (*ready)[2];
@@ -86,8 +106,8 @@ class FakeApiserver : public ::testing::Test {
   std::string kubectl(const std::string& port, const std::string& args,
                       const std::string& kubeconfig = "admin.conf") const {
     return "kubectl --kubeconfig=" + pki_->path().string() + "/" + kubeconfig +
-           " --server=https://127.0.0.1:" + port + " --cache-dir=" + (work_.path() / "cache").string() +
-           " " + args;
+           " --server=https://127.0.0.1:" + port +
+           " --cache-dir=" + (work_.path() / "cache").string() + " " + args;
   }
   std::string curl(const std::string& args, const std::string& cert = "admin") const {
     std::string p = pki_->path().string();
@@ -132,15 +152,18 @@ TEST_F(FakeApiserver, OldAndNewDifferAsTheirFixtures) {
   // The old server answers a group/version it lacks with kube-apiserver's own 404.
   auto r = run_command(curl("-w '\\n%{http_code}' https://127.0.0.1:" + old_ +
                             "/apis/resource.k8s.io/v1alpha3/resourceclaims"));
-  EXPECT_EQ(r.output,
-            "{\"apiVersion\":\"v1\",\"code\":404,\"details\":{},\"kind\":\"Status\",\"message\":\"the "
-            "server could not find the requested resource\",\"metadata\":{},\"reason\":\"NotFound\","
-            "\"status\":\"Failure\"}\n404");
+  EXPECT_EQ(
+      r.output,
+      "{\"apiVersion\":\"v1\",\"code\":404,\"details\":{},\"kind\":\"Status\",\"message\":\"the "
+      "server could not find the requested resource\",\"metadata\":{},\"reason\":\"NotFound\","
+      "\"status\":\"Failure\"}\n404");
   r = run_command(curl("-w '\\n%{http_code}' https://127.0.0.1:" + new_ +
                        "/apis/resource.k8s.io/v1alpha3/namespaces/default/resourceclaims"));
   EXPECT_NE(r.output.find("ResourceClaimList"), std::string::npos) << r.output;
-  EXPECT_NE(run_command(kubectl(old_, "version")).output.find("Server Version: v1.30.0"), std::string::npos);
-  EXPECT_NE(run_command(kubectl(new_, "version")).output.find("Server Version: v1.31.0"), std::string::npos);
+  EXPECT_NE(run_command(kubectl(old_, "version")).output.find("Server Version: v1.30.0"),
+            std::string::npos);
+  EXPECT_NE(run_command(kubectl(new_, "version")).output.find("Server Version: v1.31.0"),
+            std::string::npos);
 }
 
 TEST_F(FakeApiserver, CreateGetListDeleteSharedAcrossInstances) {
@@ -155,35 +178,41 @@ TEST_F(FakeApiserver, CreateGetListDeleteSharedAcrossInstances) {
   EXPECT_NE(l.output.find("cfg"), std::string::npos);
   auto lab = run_command(kubectl(old_, "label configmap cfg tier=web"));
   EXPECT_EQ(lab.exit_code, 0) << lab.output;
-  EXPECT_EQ(run_command(kubectl(new_, "get configmaps -l tier=web -o name")).output, "configmap/cfg\n");
+  EXPECT_EQ(run_command(kubectl(new_, "get configmaps -l tier=web -o name")).output,
+            "configmap/cfg\n");
   EXPECT_EQ(run_command(kubectl(new_, "get configmaps -l tier!=web -o name")).output, "");
   auto dup = run_command(kubectl(new_, "create configmap cfg"));
   EXPECT_NE(dup.exit_code, 0);
-  EXPECT_NE(dup.output.find("configmaps \"cfg\" already exists"),
-            std::string::npos) << dup.output;
+  EXPECT_NE(dup.output.find("configmaps \"cfg\" already exists"), std::string::npos) << dup.output;
   auto d = run_command(kubectl(new_, "delete configmap cfg"));
   EXPECT_EQ(d.output, "configmap \"cfg\" deleted\n");
   auto gone = run_command(kubectl(old_, "get configmap cfg"));
   EXPECT_NE(gone.exit_code, 0);
-  EXPECT_NE(gone.output.find("Error from server (NotFound): configmaps \"cfg\" not found"), std::string::npos)
+  EXPECT_NE(gone.output.find("Error from server (NotFound): configmaps \"cfg\" not found"),
+            std::string::npos)
       << gone.output;
 }
 
 TEST_F(FakeApiserver, WatchSeesChangesMadeThroughAnotherInstance) {
-  process watch({"sh", "-c", kubectl(old_, "get leases -n kube-system -w -o name")}, work_.path() / "watch.log");
+  process watch({"sh", "-c", kubectl(old_, "get leases -n kube-system -w -o name")},
+                work_.path() / "watch.log");
   // The watch is open once the server logged it.
-  ASSERT_TRUE(wait_until([&] {
-    return mvproxy::test::read_file(log_).find("\"query\":\"resourceVersion=") != std::string::npos ||
-           mvproxy::test::read_file(log_).find("watch=true") != std::string::npos;
-  }, std::chrono::seconds(20))) << mvproxy::test::read_file(log_);
-  std::string lease = R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"peer-a"},"spec":{"holderIdentity":"a"}})";
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return mvproxy::test::read_file(log_).find("\"query\":\"resourceVersion=") !=
+                   std::string::npos ||
+               mvproxy::test::read_file(log_).find("watch=true") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << mvproxy::test::read_file(log_);
+  std::string lease =
+      R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"peer-a"},"spec":{"holderIdentity":"a"}})";
   std::string file = (work_.path() / "lease.json").string();
   { std::ofstream(file) << lease; }
   // create -f validates through the server's OpenAPI v3 (fieldValidation support).
   auto c = run_command(kubectl(new_, "create -n kube-system -f " + file));
   ASSERT_EQ(c.exit_code, 0) << c.output;
-  EXPECT_TRUE(watch.wait_for_output("lease.coordination.k8s.io/peer-a"))
-      << watch.output();
+  EXPECT_TRUE(watch.wait_for_output("lease.coordination.k8s.io/peer-a")) << watch.output();
 }
 
 TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
@@ -192,12 +221,14 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
   auto jane = run_command(kubectl(old_, "auth whoami -o json", "jane.conf"));
   auto jj = json::parse(jane.output);
   EXPECT_EQ(jj["status"]["userInfo"]["groups"], (json{"developers", "qa", "system:authenticated"}));
-  auto token = run_command(kubectl(new_, "auth whoami -o jsonpath={.status.userInfo.username}", "token.conf"));
+  auto token = run_command(
+      kubectl(new_, "auth whoami -o jsonpath={.status.userInfo.username}", "token.conf"));
   EXPECT_EQ(token.output, "bob");
 
-  std::string review = "-X POST -H 'Content-Type: application/json' -d '{}' https://127.0.0.1:" + old_ +
-                       "/apis/authentication.k8s.io/v1/selfsubjectreviews -H 'X-Remote-User: alice' "
-                       "-H 'X-Remote-Group: g1' -H 'X-Remote-Group: g2'";
+  std::string review =
+      "-X POST -H 'Content-Type: application/json' -d '{}' https://127.0.0.1:" + old_ +
+      "/apis/authentication.k8s.io/v1/selfsubjectreviews -H 'X-Remote-User: alice' "
+      "-H 'X-Remote-Group: g1' -H 'X-Remote-Group: g2'";
   auto front = json::parse(run_command(curl(review, "front-proxy-client")).output);
   EXPECT_EQ(front["status"]["userInfo"]["username"], "alice");
   EXPECT_EQ(front["status"]["userInfo"]["groups"], (json{"g1", "g2", "system:authenticated"}));
@@ -210,12 +241,17 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
   EXPECT_EQ(intruder["reason"], "Unauthorized");
   // Anonymous callers get health and /version only, as with kubeadm's defaults.
   EXPECT_EQ(run_command(curl("https://127.0.0.1:" + old_ + "/readyz", "")).output, "ok");
-  EXPECT_EQ(run_command(curl("-o /dev/null -w '%{http_code}' https://127.0.0.1:" + old_ + "/api", "")).output,
-            "401");
+  EXPECT_EQ(
+      run_command(curl("-o /dev/null -w '%{http_code}' https://127.0.0.1:" + old_ + "/api", ""))
+          .output,
+      "401");
 
   // Headers that matter to a proxy are logged as they arrived.
-  run_command(curl("-H 'x-kubernetes-peer-proxied: true' -H 'Impersonate-User: carol' "
-                   "-H 'Authorization: Bearer mvproxy-test-token-bob' https://127.0.0.1:" + new_ + "/version", ""));
+  run_command(
+      curl("-H 'x-kubernetes-peer-proxied: true' -H 'Impersonate-User: carol' "
+           "-H 'Authorization: Bearer mvproxy-test-token-bob' https://127.0.0.1:" +
+               new_ + "/version",
+           ""));
   // The request log saw who called, through which certificate.
   auto lines = mvproxy::test::read_file(log_);
   EXPECT_NE(lines.find("\"subject_cn\":\"front-proxy-client\""), std::string::npos);
@@ -230,11 +266,14 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
 }
 
 TEST_F(FakeApiserver, DenyListAnswers403) {
-  auto t = run_command("kubectl --kubeconfig=" + pki_->path().string() + "/token.conf --server=https://127.0.0.1:" +
-                       old_ + " --token=mvproxy-test-token-denied get pods");
-  EXPECT_NE(t.output.find("Error from server (Forbidden): pods is forbidden: User \"mallory\" cannot list "
-                          "resource \"pods\" in API group \"\" in the namespace \"default\""),
-            std::string::npos) << t.output;
+  auto t = run_command("kubectl --kubeconfig=" + pki_->path().string() +
+                       "/token.conf --server=https://127.0.0.1:" + old_ +
+                       " --token=mvproxy-test-token-denied get pods");
+  EXPECT_NE(t.output.find(
+                "Error from server (Forbidden): pods is forbidden: User \"mallory\" cannot list "
+                "resource \"pods\" in API group \"\" in the namespace \"default\""),
+            std::string::npos)
+      << t.output;
 }
 
 TEST_F(FakeApiserver, ExecEchoAndCat) {
@@ -247,12 +286,15 @@ TEST_F(FakeApiserver, ExecEchoAndCat) {
   EXPECT_EQ(cat.exit_code, 0) << cat.output;
   EXPECT_EQ(cat.output, "one\ntwo\n");
   auto missing = run_command(kubectl(old_, "exec nosuchpod -- echo hi"));
-  EXPECT_NE(missing.output.find("pods \"nosuchpod\" not found"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("pods \"nosuchpod\" not found"), std::string::npos)
+      << missing.output;
   auto fails = run_command(kubectl(old_, "exec box -- false"));
   EXPECT_EQ(fails.exit_code, 1) << fails.output;
   // SPDY is refused with a Status saying so.
-  auto spdy = run_command(curl("-X POST -H 'Connection: Upgrade' -H 'Upgrade: SPDY/3.1' "
-                               "'https://127.0.0.1:" + old_ + "/api/v1/namespaces/default/pods/box/exec?command=echo&stdout=true'"));
+  auto spdy = run_command(
+      curl("-X POST -H 'Connection: Upgrade' -H 'Upgrade: SPDY/3.1' "
+           "'https://127.0.0.1:" +
+           old_ + "/api/v1/namespaces/default/pods/box/exec?command=echo&stdout=true'"));
   EXPECT_NE(spdy.output.find("SPDY is not supported"), std::string::npos) << spdy.output;
 }
 
@@ -260,10 +302,13 @@ TEST_F(FakeApiserver, FaultInjection) {
   std::string version = "https://127.0.0.1:" + old_ + "/version";
   EXPECT_EQ(run_command(curl(version)).exit_code, 0);
   // An open watch on the instance is cut when it stops, as when an apiserver restarts.
-  process watch({"sh", "-c", curl("-N https://127.0.0.1:" + old_ + "/api/v1/namespaces/default/configmaps?watch=true")},
-                work_.path() / "curl-watch.log");
-  ASSERT_TRUE(wait_until([&] { return json::parse(control("GET", "/instances"))[0]["connections"] == 1; }))
-      << control("GET", "/instances");
+  process watch(
+      {"sh", "-c",
+       curl("-N https://127.0.0.1:" + old_ + "/api/v1/namespaces/default/configmaps?watch=true")},
+      work_.path() / "curl-watch.log");
+  ASSERT_TRUE(wait_until([&] {
+    return json::parse(control("GET", "/instances"))[0]["connections"] == 1;
+  })) << control("GET", "/instances");
   control("POST", "/instances/old/stop");
   EXPECT_TRUE(watch.wait_exit(std::chrono::seconds(5)));
   auto refused = run_command(curl(version));
@@ -278,7 +323,8 @@ TEST_F(FakeApiserver, FaultInjection) {
 
   control("POST", "/instances/old/fail?code=503");
   auto failing = run_command(curl("-w '\\n%{http_code}' " + version));
-  EXPECT_NE(failing.output.find("\"reason\":\"ServiceUnavailable\""), std::string::npos) << failing.output;
+  EXPECT_NE(failing.output.find("\"reason\":\"ServiceUnavailable\""), std::string::npos)
+      << failing.output;
   EXPECT_EQ(failing.output.substr(failing.output.size() - 3), "503");
   control("POST", "/instances/old/heal");
   EXPECT_EQ(run_command(curl("-o /dev/null -w '%{http_code}' " + version)).output, "200");
@@ -289,34 +335,46 @@ TEST_F(FakeApiserver, FaultInjection) {
   control("POST", "/instances/old/heal");
 
   control("POST", "/instances/old/profile?name=v1.31");
-  EXPECT_NE(run_command(curl(version)).output.find("\"gitVersion\":\"v1.31.0\""), std::string::npos);
+  EXPECT_NE(run_command(curl(version)).output.find("\"gitVersion\":\"v1.31.0\""),
+            std::string::npos);
   auto bad = control("POST", "/instances/old/profile?name=v0.1");
   EXPECT_NE(bad.find("unknown profile"), std::string::npos) << bad;
 }
 
 TEST_F(FakeApiserver, LegacyProfileLikeAnOldApiserver) {
   std::string apis = "https://127.0.0.1:" + legacy_ + "/apis";
-  auto r = run_command(curl("-i -H 'Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
-                            "application/json' " + apis));
+  auto r = run_command(
+      curl("-i -H 'Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+           "application/json' " +
+           apis));
   EXPECT_NE(r.output.find("Content-Type: application/json\r\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"kind\":\"APIGroupList\""), std::string::npos);
   EXPECT_EQ(run_command(curl("-o /dev/null -w '%{http_code}' https://127.0.0.1:" + legacy_ +
-                             "/apis/batch/v1/namespaces/default/jobs")).output, "404");
+                             "/apis/batch/v1/namespaces/default/jobs"))
+                .output,
+            "404");
   EXPECT_EQ(run_command(curl("-o /dev/null -w '%{http_code}' https://127.0.0.1:" + legacy_ +
-                             "/apis/batch/v1beta1/namespaces/default/cronjobs")).output, "200");
+                             "/apis/batch/v1beta1/namespaces/default/cronjobs"))
+                .output,
+            "200");
 }
 
 TEST_F(FakeApiserver, DiscoveryEtagAndNotModified) {
-  std::string accept = "-H 'Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' ";
+  std::string accept =
+      "-H 'Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' ";
   auto first = run_command(curl("-i " + accept + "https://127.0.0.1:" + old_ + "/api"));
-  EXPECT_NE(first.output.find("Content-Type: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
-            std::string::npos) << first.output;
+  EXPECT_NE(
+      first.output.find(
+          "Content-Type: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+      std::string::npos)
+      << first.output;
   EXPECT_NE(first.output.find("Vary: Accept"), std::string::npos);
   auto pos = first.output.find("ETag: ");
   ASSERT_NE(pos, std::string::npos);
   std::string etag = first.output.substr(pos + 6, first.output.find("\r\n", pos) - pos - 6);
-  auto again = run_command(curl("-o /dev/null -w '%{http_code}' " + accept + "-H 'If-None-Match: " + etag +
-                                "' https://127.0.0.1:" + old_ + "/api"));
+  auto again =
+      run_command(curl("-o /dev/null -w '%{http_code}' " + accept + "-H 'If-None-Match: " + etag +
+                       "' https://127.0.0.1:" + old_ + "/api"));
   EXPECT_EQ(again.output, "304");
 }
 
@@ -326,9 +384,13 @@ TEST_F(FakeApiserver, SigtermExitsZeroAndBadFlagsExitTwo) {
   auto bad = run_command(binary + " --bogus");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(count_lines(bad.output), 1u) << bad.output;
-  auto missing = run_command(binary + " --instance name=a,profile=v1.30,cert=/nope.crt,key=/nope.key "
-                             "--client-ca-file " + pki_->path().string() + "/ca.crt "
-                             "--requestheader-client-ca-file " + pki_->path().string() + "/front-proxy-ca.crt");
+  auto missing = run_command(binary +
+                             " --instance name=a,profile=v1.30,cert=/nope.crt,key=/nope.key "
+                             "--client-ca-file " +
+                             pki_->path().string() +
+                             "/ca.crt "
+                             "--requestheader-client-ca-file " +
+                             pki_->path().string() + "/front-proxy-ca.crt");
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.output.find("/nope.crt"), std::string::npos) << missing.output;
 }

@@ -17,8 +17,9 @@ class ApiTest : public ::testing::Test {
     profile_ = api_profile::load("v1.30", MVPROXY_FIXTURES_DIR);
   }
 
-  api_result call(const std::string& method, const std::string& target, const std::string& body = "",
-                  header_list headers = {}, const std::string& user = "jane") {
+  api_result call(const std::string& method, const std::string& target,
+                  const std::string& body = "", header_list headers = {},
+                  const std::string& user = "jane") {
     api_request r;
     r.method = method;
     auto q = target.find('?');
@@ -89,8 +90,9 @@ TEST_F(ApiTest, PatchesAndStatusSubresource) {
                  R"({"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"i"}]}})")
                 .resp.status,
             201);
-  auto merged = call("PATCH", "/api/v1/namespaces/default/pods/p", R"({"metadata":{"labels":{"a":"b"}}})",
-                     {{"content-type", "application/merge-patch+json"}});
+  auto merged =
+      call("PATCH", "/api/v1/namespaces/default/pods/p", R"({"metadata":{"labels":{"a":"b"}}})",
+           {{"content-type", "application/merge-patch+json"}});
   EXPECT_EQ(body(merged)["metadata"]["labels"]["a"], "b");
   auto jp = call("PATCH", "/api/v1/namespaces/default/pods/p",
                  R"([{"op":"add","path":"/metadata/labels/c","value":"d"}])",
@@ -106,7 +108,8 @@ TEST_F(ApiTest, PatchesAndStatusSubresource) {
 
 TEST_F(ApiTest, GenerateNameAndPagination) {
   for (int i = 0; i < 5; ++i) {
-    auto r = call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"generateName":"cm-"}})");
+    auto r = call("POST", "/api/v1/namespaces/default/configmaps",
+                  R"({"metadata":{"generateName":"cm-"}})");
     ASSERT_EQ(r.resp.status, 201);
     EXPECT_EQ(body(r)["metadata"]["name"].get<std::string>().size(), 8u);
   }
@@ -114,7 +117,8 @@ TEST_F(ApiTest, GenerateNameAndPagination) {
   std::string cont;
   int pages = 0;
   do {
-    auto r = call("GET", "/api/v1/namespaces/default/configmaps?limit=2" + (cont.empty() ? "" : "&continue=" + cont));
+    auto r = call("GET", "/api/v1/namespaces/default/configmaps?limit=2" +
+                             (cont.empty() ? "" : "&continue=" + cont));
     auto b = body(r);
     for (const auto& item : b["items"]) seen.insert(item["metadata"]["name"]);
     cont = b["metadata"].value("continue", "");
@@ -126,8 +130,8 @@ TEST_F(ApiTest, GenerateNameAndPagination) {
 
 TEST_F(ApiTest, TablesForKubectlGet) {
   call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"x"}})");
-  auto t = call("GET", "/api/v1/namespaces/default/configmaps",
-                "", {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}});
+  auto t = call("GET", "/api/v1/namespaces/default/configmaps", "",
+                {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}});
   auto b = body(t);
   EXPECT_EQ(b["kind"], "Table");
   EXPECT_EQ(b["apiVersion"], "meta.k8s.io/v1");
@@ -140,7 +144,8 @@ TEST_F(ApiTest, TablesForKubectlGet) {
 }
 
 TEST_F(ApiTest, WatchPlans) {
-  call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"a","labels":{"k":"v"}}})");
+  call("POST", "/api/v1/namespaces/default/configmaps",
+       R"({"metadata":{"name":"a","labels":{"k":"v"}}})");
   auto w = call("GET", "/api/v1/namespaces/default/configmaps?watch=true");
   ASSERT_TRUE(w.watch);
   ASSERT_EQ(w.watch->initial_lines.size(), 1u);
@@ -150,23 +155,28 @@ TEST_F(ApiTest, WatchPlans) {
   // Resuming from a resourceVersion replays what happened since.
   call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"b"}})");
   call("DELETE", "/api/v1/namespaces/default/configmaps/a");
-  auto resumed = call("GET", "/api/v1/watch/namespaces/default/configmaps?resourceVersion=" + std::to_string(rv));
+  auto resumed = call(
+      "GET", "/api/v1/watch/namespaces/default/configmaps?resourceVersion=" + std::to_string(rv));
   ASSERT_TRUE(resumed.watch);
   ASSERT_EQ(resumed.watch->initial_lines.size(), 2u);
   EXPECT_EQ(json::parse(resumed.watch->initial_lines[0])["type"], "ADDED");
   EXPECT_EQ(json::parse(resumed.watch->initial_lines[1])["type"], "DELETED");
 
-  auto initial = call("GET", "/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true"
-                             "&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan");
+  auto initial = call("GET",
+                      "/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true"
+                      "&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan");
   auto last = json::parse(initial.watch->initial_lines.back());
   EXPECT_EQ(last["type"], "BOOKMARK");
   EXPECT_EQ(last["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
 
   // A label change moving an object out of the selection is a DELETED for that watch.
   auto sel = call("GET", "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=k%3Dv");
-  watch_event ev{"MODIFIED", {{"metadata", {{"name", "b"}, {"namespace", "default"}}}},
-                 {{"metadata", {{"name", "b"}, {"namespace", "default"}, {"labels", {{"k", "v"}}}}}},
-                 99, {"", "configmaps"}};
+  watch_event ev{
+      "MODIFIED",
+      {{"metadata", {{"name", "b"}, {"namespace", "default"}}}},
+      {{"metadata", {{"name", "b"}, {"namespace", "default"}, {"labels", {{"k", "v"}}}}}},
+      99,
+      {"", "configmaps"}};
   EXPECT_EQ(json::parse(*render_watch_event(*sel.watch, ev))["type"], "DELETED");
   ev.gr = {"", "secrets"};
   EXPECT_FALSE(render_watch_event(*sel.watch, ev));
@@ -177,15 +187,21 @@ TEST_F(ApiTest, ReviewsReturnTheCaller) {
   EXPECT_EQ(r.resp.status, 201);
   EXPECT_EQ(body(r)["status"]["userInfo"]["username"], "jane");
   EXPECT_EQ(body(r)["apiVersion"], "authentication.k8s.io/v1");
-  EXPECT_EQ(call("POST", "/apis/authentication.k8s.io/v1alpha1/selfsubjectreviews", "{}").resp.status, 201);
+  EXPECT_EQ(
+      call("POST", "/apis/authentication.k8s.io/v1alpha1/selfsubjectreviews", "{}").resp.status,
+      201);
   EXPECT_EQ(store_.list({"authentication.k8s.io", "selfsubjectreviews"}, "").size(), 0u);
 }
 
 TEST_F(ApiTest, ExecPlanNeedsThePod) {
-  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/pods/p/exec?command=echo&command=hi&stdout=true").resp.status,
-            404);
+  EXPECT_EQ(
+      call("GET", "/api/v1/namespaces/default/pods/p/exec?command=echo&command=hi&stdout=true")
+          .resp.status,
+      404);
   call("POST", "/api/v1/namespaces/default/pods", R"({"metadata":{"name":"p"}})");
-  auto e = call("POST", "/api/v1/namespaces/default/pods/p/exec?command=echo&command=hi&stdout=true&stdin=true");
+  auto e =
+      call("POST",
+           "/api/v1/namespaces/default/pods/p/exec?command=echo&command=hi&stdout=true&stdin=true");
   ASSERT_TRUE(e.exec);
   EXPECT_EQ(e.exec->command, (std::vector<std::string>{"echo", "hi"}));
   EXPECT_TRUE(e.exec->stdin_requested);
@@ -195,7 +211,8 @@ TEST_F(ApiTest, ExecPlanNeedsThePod) {
 TEST_F(ApiTest, ErrorsAsKubeApiserverWordsThem) {
   auto unserved = call("GET", "/apis/nope.example.com/v1/things");
   EXPECT_EQ(unserved.resp.status, 404);
-  EXPECT_EQ(body(unserved), json::parse(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+  EXPECT_EQ(body(unserved),
+            json::parse(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
     "message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404})"));
   // v1.30 does not serve resource.k8s.io/v1alpha3.
   EXPECT_EQ(call("GET", "/apis/resource.k8s.io/v1alpha3/resourceclaims").resp.status, 404);
@@ -205,7 +222,8 @@ TEST_F(ApiTest, ErrorsAsKubeApiserverWordsThem) {
   EXPECT_EQ(body(missing)["details"], (json{{"name", "x"}, {"kind", "pods"}}));
 
   call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"dup"}})");
-  auto dup = call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"dup"}})");
+  auto dup =
+      call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"dup"}})");
   EXPECT_EQ(dup.resp.status, 409);
   EXPECT_EQ(body(dup)["reason"], "AlreadyExists");
 
@@ -222,16 +240,25 @@ TEST_F(ApiTest, ErrorsAsKubeApiserverWordsThem) {
   EXPECT_EQ(call("GET", "/version", "", {}, "mallory").resp.status, 200);
 
   EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", "{").resp.status, 400);
-  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":5}})").resp.status,
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":5}})")
+                .resp.status,
             400);
-  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":[]})").resp.status, 422);
-  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{}})").resp.status, 422);
-  EXPECT_EQ(call("POST", "/api/v1/namespaces/nope/configmaps", R"({"metadata":{"name":"a"}})").resp.status, 404);
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":[]})").resp.status,
+            422);
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{}})").resp.status,
+            422);
+  EXPECT_EQ(call("POST", "/api/v1/namespaces/nope/configmaps", R"({"metadata":{"name":"a"}})")
+                .resp.status,
+            404);
   EXPECT_EQ(call("GET", "/api/v1/pods?labelSelector=a%20in%20b").resp.status, 400);
   EXPECT_EQ(call("GET", "/api/v1/pods?continue=garbage").resp.status, 400);
-  EXPECT_EQ(call("GET", "/api/v1/pods", "", {{"accept", "application/vnd.kubernetes.protobuf"}}).resp.status, 406);
-  EXPECT_EQ(call("PUT", "/api/v1/namespaces/default/configmaps/dup", R"({"metadata":{"name":"other"}})").resp.status,
-            400);
+  EXPECT_EQ(call("GET", "/api/v1/pods", "", {{"accept", "application/vnd.kubernetes.protobuf"}})
+                .resp.status,
+            406);
+  EXPECT_EQ(
+      call("PUT", "/api/v1/namespaces/default/configmaps/dup", R"({"metadata":{"name":"other"}})")
+          .resp.status,
+      400);
   EXPECT_EQ(call("DELETE", "/api/v1/namespaces/default/configmaps/none").resp.status, 404);
   auto proto = call("POST", "/api/v1/namespaces/default/configmaps", std::string("k8s\0", 4),
                     {{"content-type", "application/vnd.kubernetes.protobuf"}});

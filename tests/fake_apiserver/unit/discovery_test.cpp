@@ -16,7 +16,8 @@ using nlohmann::json;
 
 const std::filesystem::path fixtures = MVPROXY_FIXTURES_DIR;
 const std::string v2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
-const std::string v2beta1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
+const std::string v2beta1 =
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
 
 json fixture(const std::string& name) {
   std::ifstream in(fixtures / "discovery" / name);
@@ -34,8 +35,9 @@ std::set<std::string> group_versions(const json& aggregated) {
 }
 
 TEST(Discovery, AggregatedApisIsTheFixture) {
-  for (auto [profile, file] : {std::pair{"v1.30", "aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json"},
-                               std::pair{"v1.31", "aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json"}}) {
+  for (auto [profile, file] :
+       {std::pair{"v1.30", "aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json"},
+        std::pair{"v1.31", "aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json"}}) {
     auto p = api_profile::load(profile, fixtures);
     auto r = p->discovery("/apis", v2, "");
     ASSERT_TRUE(r);
@@ -51,7 +53,8 @@ TEST(Discovery, AggregatedApisIsTheFixture) {
 TEST(Discovery, V131MatchesItsV2beta1Capture) {
   auto p = api_profile::load("v1.31", fixtures);
   auto r = p->discovery("/apis", v2beta1, "");
-  EXPECT_EQ(json::parse(r->body), fixture("aggregated-apis-v2beta1-allapis-v1.31-dev-0209a4c.json"));
+  EXPECT_EQ(json::parse(r->body),
+            fixture("aggregated-apis-v2beta1-allapis-v1.31-dev-0209a4c.json"));
 }
 
 TEST(Discovery, ProfilesDifferAsTheirFixtures) {
@@ -87,7 +90,8 @@ TEST(Discovery, LegacyViewsAgreeWithAggregated) {
                          v["version"].get<std::string>();
       auto rl = json::parse(p->discovery(path, "", "")->body);
       size_t subresources = 0;
-      for (const auto& r : v["resources"]) subresources += r.value("subresources", json::array()).size();
+      for (const auto& r : v["resources"])
+        subresources += r.value("subresources", json::array()).size();
       EXPECT_EQ(rl["resources"].size(), v["resources"].size() + subresources) << path;
     }
   }

@@ -16,8 +16,12 @@ namespace {
 using nlohmann::json;
 
 const std::vector<media_offer> discovery_offers = {
-    {"application", "json", {{"g", "apidiscovery.k8s.io"}, {"v", "v2"}, {"as", "APIGroupDiscoveryList"}}},
-    {"application", "json", {{"g", "apidiscovery.k8s.io"}, {"v", "v2beta1"}, {"as", "APIGroupDiscoveryList"}}},
+    {"application",
+     "json",
+     {{"g", "apidiscovery.k8s.io"}, {"v", "v2"}, {"as", "APIGroupDiscoveryList"}}},
+    {"application",
+     "json",
+     {{"g", "apidiscovery.k8s.io"}, {"v", "v2beta1"}, {"as", "APIGroupDiscoveryList"}}},
     {"application", "json", {}},
 };
 
@@ -32,7 +36,8 @@ TEST(Accept, ChoosesLikeKubeApiserver) {
        "g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
        0},
       // kubectl 1.27: v2beta1 first.
-      {"application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json", 1},
+      {"application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+       1},
       // mvproxy asking a peer with profile=nopeer: the profile parameter is not identifying.
       {"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer", 0},
       {"application/json", 2},
@@ -40,8 +45,12 @@ TEST(Accept, ChoosesLikeKubeApiserver) {
       {"*/*", 2},
       {"application/*", 2},
       // q-values outrank order.
-      {"application/json;q=0.5,application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList", 0},
-      {"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0.1,application/json", 2},
+      {"application/json;q=0.5,application/"
+       "json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+       0},
+      {"application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0.1,application/"
+       "json",
+       2},
       // Spaces, upper case type and quoted parameter values.
       {" Application/JSON ; g=\"apidiscovery.k8s.io\" ; v=v2 ; as=APIGroupDiscoveryList", 0},
       {"application/vnd.kubernetes.protobuf,application/json", 2},
@@ -104,7 +113,8 @@ TEST(LabelSelector, Matches) {
 }
 
 TEST(LabelSelector, BadInputs) {
-  for (const char* s : {"app=we b", "app in web", "app in (a b)", ",", "a=b,,c", "=x", "app in (x"}) {
+  for (const char* s :
+       {"app=we b", "app in web", "app in (a b)", ",", "a=b,,c", "=x", "app in (x"}) {
     std::string error;
     EXPECT_FALSE(parse_label_selector(s, error)) << s;
     EXPECT_FALSE(error.empty()) << s;
@@ -118,8 +128,10 @@ TEST(FieldSelector, MatchesNameAndNamespace) {
     bool want;
   };
   const row rows[] = {
-      {"metadata.name=a", true},          {"metadata.name==a", true},
-      {"metadata.name=b", false},         {"metadata.name!=b", true},
+      {"metadata.name=a", true},
+      {"metadata.name==a", true},
+      {"metadata.name=b", false},
+      {"metadata.name!=b", true},
       {"metadata.namespace=kube-system", true},
       {"metadata.name=a,metadata.namespace=default", false},
   };
@@ -157,8 +169,8 @@ TEST(TokenFile, ParsesKubeApiserverCsv) {
 }
 
 TEST(TokenFile, BadInputs) {
-  for (const char* text : {"onlytoken\n", "tok,user\n", "tok,user,1,\"unterminated\n",
-                           ",user,1\n", "tok,,1\n", "tok,us\"er,1\n"}) {
+  for (const char* text : {"onlytoken\n", "tok,user\n", "tok,user,1,\"unterminated\n", ",user,1\n",
+                           "tok,,1\n", "tok,us\"er,1\n"}) {
     std::string error;
     EXPECT_FALSE(parse_token_file(text, error)) << text;
     EXPECT_NE(error.find("line 1"), std::string::npos) << error;
@@ -227,25 +239,41 @@ TEST(Authenticate, PublicInfoPaths) {
 
 TEST(Options, ParsesTheDocumentedCommandLine) {
   std::string error;
-  auto o = parse_options(
-      {"--instance", "name=old,profile=v1.30,cert=a.crt,key=a.key,port=6443", "--instance",
-       "name=new,profile=v1.31,cert=b.crt,key=b.key", "--client-ca-file", "ca.crt",
-       "--requestheader-client-ca-file=fp.crt", "--requestheader-allowed-names",
-       "front-proxy-client,other", "--token-auth-file", "t.csv", "--deny-users", "mallory",
-       "--deny-groups", "denied-group", "--request-log", "r.jsonl", "--control-address",
-       "127.0.0.1:0", "--fixtures-dir", "/f"},
-      error);
+  auto o = parse_options({"--instance",
+                          "name=old,profile=v1.30,cert=a.crt,key=a.key,port=6443",
+                          "--instance",
+                          "name=new,profile=v1.31,cert=b.crt,key=b.key",
+                          "--client-ca-file",
+                          "ca.crt",
+                          "--requestheader-client-ca-file=fp.crt",
+                          "--requestheader-allowed-names",
+                          "front-proxy-client,other",
+                          "--token-auth-file",
+                          "t.csv",
+                          "--deny-users",
+                          "mallory",
+                          "--deny-groups",
+                          "denied-group",
+                          "--request-log",
+                          "r.jsonl",
+                          "--control-address",
+                          "127.0.0.1:0",
+                          "--fixtures-dir",
+                          "/f"},
+                         error);
   ASSERT_TRUE(o) << error;
   ASSERT_EQ(o->instances.size(), 2u);
   EXPECT_EQ(o->instances[0].port, 6443);
   EXPECT_EQ(o->instances[1].profile, "v1.31");
   EXPECT_EQ(o->requestheader_client_ca_file, "fp.crt");
-  EXPECT_EQ(o->requestheader_allowed_names, (std::vector<std::string>{"front-proxy-client", "other"}));
+  EXPECT_EQ(o->requestheader_allowed_names,
+            (std::vector<std::string>{"front-proxy-client", "other"}));
   EXPECT_EQ(o->fixtures_dir, "/f");
 }
 
 TEST(Options, BadInputs) {
-  const std::vector<std::string> base = {"--client-ca-file", "ca", "--requestheader-client-ca-file", "fp"};
+  const std::vector<std::string> base = {"--client-ca-file", "ca", "--requestheader-client-ca-file",
+                                         "fp"};
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.end(), base.begin(), base.end());
     return extra;
@@ -278,7 +306,8 @@ TEST(Patch, ByContentType) {
   EXPECT_EQ(merge.object["metadata"]["labels"], (json{{"y", "2"}, {"z", "3"}}));
   EXPECT_EQ(merge.object["data"], (json{{"k", "v"}, {"k2", "v2"}}));
 
-  auto strategic = apply_patch("application/strategic-merge-patch+json", obj, R"({"data":{"k":"w"}})");
+  auto strategic =
+      apply_patch("application/strategic-merge-patch+json", obj, R"({"data":{"k":"w"}})");
   ASSERT_TRUE(strategic.ok());
   EXPECT_EQ(strategic.object["data"]["k"], "w");
 
@@ -298,10 +327,9 @@ TEST(Patch, BadInputs) {
                         R"([{"op":"test","path":"/metadata/name","value":"b"}])")
                 .code,
             422);
-  EXPECT_EQ(apply_patch("application/json-patch+json", obj,
-                        R"([{"op":"remove","path":"/nope"}])")
-                .code,
-            422);
+  EXPECT_EQ(
+      apply_patch("application/json-patch+json", obj, R"([{"op":"remove","path":"/nope"}])").code,
+      422);
   EXPECT_EQ(apply_patch("text/plain", obj, "{}").code, 415);
 }
 
