@@ -8,11 +8,19 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <netdb.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <random>
 #include <thread>
 
 #include "mvproxy/admin/server.hpp"
 #include "mvproxy/app/logging.hpp"
+#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/control/control_plane.hpp"
+#include "mvproxy/control/debug_peers.hpp"
+#include "mvproxy/control/merged_discovery.hpp"
 #include "mvproxy/tls/provider.hpp"
 #include "mvproxy/util/host_port.hpp"
 
@@ -32,6 +40,32 @@ tcp::endpoint endpoint_of(const std::string& host, std::uint16_t port, const cha
 
 std::string describe(const tcp::endpoint& ep) {
   return util::format_host_port(ep.address().to_string(), ep.port());
+}
+
+// The address peers reach this sidecar at when --peer-advertise-ip is not given: the
+// bind address when it names one, else the host name's first non-loopback address
+// (kube-apiserver picks its advertise address from the host's interfaces likewise).
+std::string default_advertise_ip(const std::string& bind) {
+  boost::system::error_code ec;
+  auto a = asio::ip::make_address(bind, ec);
+  if (!ec && !a.is_unspecified()) return bind;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) {
+    addrinfo hints{};
+    hints.ai_family = AF_INET;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(host, nullptr, &hints, &res) == 0) {
+      std::string found;
+      for (auto* r = res; r && found.empty(); r = r->ai_next) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(r->ai_addr);
+        asio::ip::address_v4 v4(ntohl(sin->sin_addr.s_addr));
+        if (!v4.is_loopback()) found = v4.to_string();
+      }
+      freeaddrinfo(res);
+      if (!found.empty()) return found;
+    }
+  }
+  return "127.0.0.1";
 }
 
 }  // namespace
@@ -55,6 +89,16 @@ struct app::impl {
     auto hp = util::parse_host_port(cfg.admin_address);
     admin_at = endpoint_of(hp.host, hp.port, "--admin-address");
     ready.require("listening");
+    options.peer_server_name = cfg.peer_server_name;
+    proxy_enabled = cfg.peer_proxy_enabled();
+    if (cfg.mixed_version_proxy_enabled() && !proxy_enabled)
+      logger("main")->warn("no --peer-ca-file: nothing is proxied to peers (as kube-apiserver 1.36)");
+    if (proxy_enabled) options.route = [this](const auto& head, bool trusted) { return plan(head, trusted); };
+    ready.require("discovery");
+    endpoints.add("/debug/peers", [this] {
+      return admin::response{200, "application/json",
+                             control::debug_peers_json(*cluster.current(), &merged)};
+    });
   }
 
   asio::awaitable<void> reload_loop(asio::steady_timer& timer) {
@@ -69,6 +113,17 @@ struct app::impl {
     }
   }
 
+  // The plan for one request over the current cluster view (the router of SPEC §3).
+  dispatch::plan plan(const boost::beast::http::request_header<>& head, bool trusted_peer) {
+    thread_local std::mt19937_64 rng(std::random_device{}());
+    dispatch::inputs in;
+    in.feature_enabled = proxy_enabled;
+    in.trusted_peer = trusted_peer;
+    in.random = rng();
+    in.nopeer_requests = &metrics.nopeer_requests_total;
+    return dispatch::make_plan(head, in, *cluster.current(), merged);
+  }
+
   config::config cfg;
   metrics::registry registry;
   metrics::standard_metrics metrics;
@@ -77,6 +132,11 @@ struct app::impl {
   tls::provider tls;
   proxy::server_options options;
   tcp::endpoint admin_at;
+  bool proxy_enabled = false;  // the gate on and a peer CA given
+  control::cluster_state cluster{cfg.server_id};
+  control::merged_discovery merged{&metrics.peer_aggregated_cache_hits_total,
+                                   &metrics.peer_aggregated_cache_misses_total};
+  std::unique_ptr<control::control_plane> control;
 };
 
 app::app(config::config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
@@ -106,6 +166,20 @@ int app::run() {
             m.options.workers, m.cfg.upstream);
   log->info("admin listening on {}", describe(adm->local_endpoint()));
 
+  // The control plane: discovery sync and peer membership. With port 0 (tests), the
+  // port actually bound is the one peers are told.
+  if (m.cfg.peer_advertise_port == 0) m.cfg.peer_advertise_port = srv->local_endpoint().port();
+  if (m.cfg.peer_advertise_ip.empty()) m.cfg.peer_advertise_ip = default_advertise_ip(m.cfg.bind_address);
+  if (m.proxy_enabled)
+    log->info("server id {}, peers by {}, advertising {}", m.cfg.server_id,
+              m.cfg.peer_discovery == config::peer_discovery_mode::lease ? "Lease" : "static list",
+              util::format_host_port(m.cfg.peer_advertise_ip, m.cfg.peer_advertise_port));
+  m.control = std::make_unique<control::control_plane>(m.cfg, m.cluster, &m.registry,
+                                                       &m.metrics.peer_discovery_sync_errors_total,
+                                                       m.proxy_enabled);
+  m.control->on_ready([&m] { m.ready.open("discovery"); });
+  m.control->start();
+
   // Signals are handled here, on the main thread, so no worker ever blocks on them.
   asio::io_context main_ioc{1};
   asio::signal_set signals(main_ioc, SIGINT, SIGTERM);
@@ -124,6 +198,9 @@ int app::run() {
   });
   main_ioc.run();
 
+  // Leave the peer set first (delete the own Lease) so peers stop sending us requests,
+  // then drain.
+  m.control->stop(std::min<std::chrono::milliseconds>(m.cfg.shutdown_grace_period, std::chrono::seconds(5)));
   srv->shutdown(m.cfg.shutdown_grace_period);
   adm->stop();
   admin_guard.reset();

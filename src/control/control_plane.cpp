@@ -58,14 +58,17 @@ const char* const lease_selector = "labelSelector=app.kubernetes.io%2Fname%3Dmvp
 
 struct control_plane::impl {
   impl(const config::config& c, cluster_state& s, metrics::registry* r,
-       metrics::counter_family* errors, std::atomic<bool>& rd)
-      : cfg(c), state(s), ready(rd), local_wake(ioc), peer_wake(ioc), lease_wake(ioc), sync_errors(errors) {
+       metrics::counter_family* errors, bool with_peers, std::atomic<bool>& rd)
+      : cfg(c), state(s), ready(rd), peers_enabled(with_peers), local_wake(ioc), peer_wake(ioc),
+        lease_wake(ioc), sync_errors(errors) {
     if (r) register_metrics(*r);
   }
 
   const config::config& cfg;
   cluster_state& state;
   std::atomic<bool>& ready;
+  bool peers_enabled;
+  std::function<void()> on_ready;
   asio::io_context ioc;
   asio::steady_timer local_wake, peer_wake, lease_wake;
   std::unique_ptr<https_client> api;            // the local apiserver, as mvproxy itself: Leases
@@ -214,7 +217,7 @@ struct control_plane::impl {
         if (changed)
           spdlog::info("control: local discovery synced ({}, {} resources)", r.source,
                        r.model->resource_count());
-        ready.store(true, std::memory_order_release);
+        if (!ready.exchange(true, std::memory_order_acq_rel) && on_ready) on_ready();
       } catch (const std::exception& e) {
         std::string what = e.what();
         state.update([&](cluster_view& v) {
@@ -457,6 +460,7 @@ struct control_plane::impl {
       });
     };
     spawn(local_sync_loop());
+    if (!peers_enabled) return;
     spawn(peer_sync_loop());
     if (cfg.peer_discovery == config::peer_discovery_mode::static_list) {
       std::vector<membership::peer_endpoint> eps;
@@ -481,8 +485,11 @@ struct control_plane::impl {
 };
 
 control_plane::control_plane(const config::config& cfg, cluster_state& state,
-                             metrics::registry* registry, metrics::counter_family* sync_errors)
-    : impl_(std::make_unique<impl>(cfg, state, registry, sync_errors, ready_)) {}
+                             metrics::registry* registry, metrics::counter_family* sync_errors,
+                             bool peers)
+    : impl_(std::make_unique<impl>(cfg, state, registry, sync_errors, peers, ready_)) {}
+
+void control_plane::on_ready(std::function<void()> f) { impl_->on_ready = std::move(f); }
 
 control_plane::~control_plane() { stop(std::chrono::milliseconds(0)); }
 

@@ -18,7 +18,6 @@ standard_metrics::standard_metrics(registry& r)
       upstream_errors_total(r.add_counter("mvproxy_upstream_errors_total",
                                           "Failures reaching an upstream, by target and type.",
                                           {"target", "type"})),
-      peers(r.add_gauge("mvproxy_peers", "Known peers by state.", {"state"})),
       rerouted_request_total(r.add_counter(
           "apiserver_rerouted_request_total",
           "Total number of requests that were proxied to a peer kube apiserver because the "

@@ -6,6 +6,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/span_body.hpp>
 
 #include "mvproxy/util/status.hpp"
 
@@ -24,6 +25,10 @@ struct session::exchange {
   std::string route = "local";
   std::uint64_t bytes = 0;
   clock::time_point start = clock::now();
+  // Set when the request went (or should have gone) to a peer: counted in
+  // apiserver_rerouted_request_total{code,group,version,resource}.
+  bool rerouted = false;
+  std::string group, version, resource;
 };
 
 struct session::tunnel_state {
@@ -47,6 +52,19 @@ void cancel(beast::tcp_stream& s) {
   beast::error_code ignored;
   s.socket().cancel(ignored);
 }
+
+// Counts a request to a peer in flight for as long as it is being served.
+struct peer_in_flight {
+  explicit peer_in_flight(const std::shared_ptr<control::peer_runtime>& r) : r_(r) {
+    if (r_) r_->in_flight().fetch_add(1, std::memory_order_relaxed);
+  }
+  ~peer_in_flight() {
+    if (r_) r_->in_flight().fetch_sub(1, std::memory_order_relaxed);
+  }
+  peer_in_flight(const peer_in_flight&) = delete;
+  peer_in_flight& operator=(const peer_in_flight&) = delete;
+  std::shared_ptr<control::peer_runtime> r_;
+};
 
 // Counts a request in flight for exactly as long as it is being served.
 struct in_flight {
@@ -217,10 +235,13 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   const bool head_request = req.method() == bhttp::verb::head;
   const bool has_body = !parser.is_done();
 
-  route_choice choice = shared_.options.route ? shared_.options.route(req.base(), trusted_peer_)
-                                              : route_choice{};
-  const upstream_target& target = choice.target ? *choice.target : shared_.options.local;
-  ex.route = choice.label;
+  dispatch::plan plan = plan_for(parser, ex);
+  if (plan.what == dispatch::plan::action::respond) {
+    // A body we are not going to read ends the connection after the answer.
+    bool keep = client_keep_alive && !has_body;
+    co_await send_answer(plan.response, head_request, keep, ex);
+    co_return keep;
+  }
 
   // We answer 100 Continue ourselves once we start reading the body, so the
   // upstream never sees the expectation (a proxy may do either; this keeps the
@@ -235,7 +256,11 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   req.version(11);
   if (chunked) req.chunked(true);
 
+  std::size_t ti = 0;  // the plan target being tried
+  upstream_target peer_storage;
   for (int attempt = 0;; ++attempt) {
+    const upstream_target& target = prepare_target(plan, ti, peer_storage, req, ex);
+    peer_in_flight counted_peer(plan.targets[ti].runtime);
     auto up = worker_.pool.acquire(target);
     const bool reused = up != nullptr;
     if (!up) {
@@ -249,7 +274,25 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
       }
       if (!cr.conn) {
         shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
+        note_peer_failure(plan, ti, cr.kind);
+        // Nothing was sent: a peer route moves on to the next capable peer; a local
+        // route moves on to a failover peer only while the local apiserver refuses
+        // connections (it is restarting), SPEC §3 rules 5 and 8.
+        const auto& ref = plan.targets[ti];
+        bool move_on = ti + 1 < plan.targets.size() && (ref.peer || cr.kind == failure::refused);
+        if (move_on) {
+          shared_.log->info("conn={} {} unreachable ({}), trying {}", id_, target.name,
+                            to_string(cr.kind), plan.targets[ti + 1].id);
+          ++ti;
+          attempt = -1;
+          continue;
+        }
         auto a = answer_for(cr.kind, target, cr.detail);
+        if (ref.peer) {
+          // Peers exist but none could be reached (rule 7).
+          a = {503, true, "no peer apiserver could be reached: " + a.message};
+          ex.rerouted = true;
+        }
         shared_.log->warn("conn={} {}", id_, a.message);
         bool keep = client_keep_alive && !has_body;
         co_await send_status(a.code, a.message, a.retry_after, keep, ex);
@@ -335,6 +378,7 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
         continue;
       }
       shared_.metrics.upstream_errors_total.with({target.name, to_string(kind)}).inc();
+      note_peer_failure(plan, ti, kind);
       auto a = answer_for(kind, target, detail);
       shared_.log->warn("conn={} {}", id_, a.message);
       bool keep = client_keep_alive && parser.is_done();
@@ -342,6 +386,7 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
       co_return keep;
     }
 
+    if (auto& r = plan.targets[ti].runtime) r->on_success();
     const bool keep = client_keep_alive && !worker_.draining && !rp->need_eof();
     bool ok = co_await relay_response(*rp, *up, head_request, keep, ex);
     current_upstream_ = nullptr;
@@ -414,30 +459,47 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     co_await send_status(400, "bad request: an upgrade request cannot carry a body", false, false, ex);
     co_return false;
   }
-  route_choice choice = shared_.options.route ? shared_.options.route(req.base(), trusted_peer_)
-                                              : route_choice{};
-  const upstream_target& target = choice.target ? *choice.target : shared_.options.local;
-  ex.route = choice.label;
+  dispatch::plan plan = plan_for(parser, ex);
+  if (plan.what == dispatch::plan::action::respond) {
+    co_await send_answer(plan.response, false, false, ex);
+    co_return false;
+  }
   http::strip_hop_by_hop(req, true);
   http::apply_identity(req, identity_ ? &*identity_ : nullptr, trusted_peer_);
   req.version(11);
 
   // A dedicated connection, never pooled: after a refused upgrade nothing may be
   // written on it again (CVE-2018-1002105).
-  auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
+  std::size_t ti = 0;
+  upstream_target peer_storage;
   connect_result cr;
-  if (ctx) {
-    cr = co_await connect_upstream(target, std::move(ctx), lim);
-  } else {
-    cr.kind = failure::tls;
-    cr.detail = "no CA configured for peers (--peer-ca-file)";
-  }
-  if (!cr.conn) {
+  const upstream_target* chosen = nullptr;
+  for (;; ++ti) {
+    const upstream_target& target = prepare_target(plan, ti, peer_storage, req, ex);
+    auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
+    if (ctx) {
+      cr = co_await connect_upstream(target, std::move(ctx), lim);
+    } else {
+      cr.kind = failure::tls;
+      cr.detail = "no CA configured for peers (--peer-ca-file)";
+    }
+    chosen = &target;
+    if (cr.conn) break;
     shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
+    note_peer_failure(plan, ti, cr.kind);
+    const auto& ref = plan.targets[ti];
+    if (ti + 1 < plan.targets.size() && (ref.peer || cr.kind == failure::refused)) continue;
     auto a = answer_for(cr.kind, target, cr.detail);
+    if (ref.peer) {
+      a = {503, true, "no peer apiserver could be reached: " + a.message};
+      ex.rerouted = true;
+    }
     co_await send_status(a.code, a.message, a.retry_after, false, ex);
     co_return false;
   }
+  const upstream_target& target = *chosen;
+  peer_in_flight counted_peer(plan.targets[ti].runtime);
+  if (auto& r = plan.targets[ti].runtime) r->on_success();
   auto up = std::move(cr.conn);
   up->count_in(worker_.pool.gauge_for(target, "tunnel"));
   current_upstream_ = up.get();
@@ -565,9 +627,85 @@ asio::awaitable<void> session::send_status(int code, std::string message, bool r
   co_await bhttp::async_write(client_, res, use_tuple);
 }
 
+dispatch::plan session::plan_for(request_parser& parser, exchange& ex) {
+  dispatch::plan plan;
+  if (shared_.options.route) plan = shared_.options.route(parser.get().base(), trusted_peer_);
+  if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
+    plan.targets.push_back({"local", {}, 0, false, nullptr});
+  ex.route = plan.label;
+  // Requests a peer serves, and those no reachable peer could serve (503), count as
+  // rerouted, as upstream's peer proxy counts them.
+  ex.rerouted = (plan.what == dispatch::plan::action::forward && !plan.local_first) ||
+                plan.label == "unavailable";
+  if (ex.rerouted) {
+    ex.group = plan.group;
+    ex.version = plan.version;
+    ex.resource = plan.resource;
+  }
+  return plan;
+}
+
+const upstream_target& session::prepare_target(const dispatch::plan& plan, std::size_t i,
+                                                upstream_target& storage,
+                                                bhttp::request_header<>& req, exchange& ex) {
+  const auto& ref = plan.targets[i];
+  if (!ref.peer) {
+    // The header is a peer's promise that it already routed the request; a plain
+    // client's copy is dropped so it cannot switch off the apiserver's own routing.
+    if (!trusted_peer_) req.erase("x-kubernetes-peer-proxied");
+    return shared_.options.local;
+  }
+  req.set("x-kubernetes-peer-proxied", "true");
+  storage.name = ref.id;
+  storage.host = ref.host;
+  storage.port = ref.port;
+  storage.server_name = shared_.options.peer_server_name;
+  storage.peer = true;
+  // The route the request actually takes (a next candidate, or a failover peer).
+  ex.route = ref.id;
+  ex.rerouted = true;
+  ex.group = plan.group;
+  ex.version = plan.version;
+  ex.resource = plan.resource;
+  return storage;
+}
+
+void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind) {
+  const auto& ref = plan.targets[i];
+  if (!ref.peer) return;
+  if (ref.runtime) ref.runtime->on_failure(clock::now());
+  shared_.metrics.peer_proxy_errors_total
+      .with({to_string(kind), plan.group, plan.version, plan.resource})
+      .inc();
+}
+
+asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_request,
+                                           bool keep_alive, exchange& ex) {
+  bhttp::response<bhttp::span_body<const char>> res{static_cast<bhttp::status>(a.status), 11};
+  if (!a.content_type.empty()) res.set(bhttp::field::content_type, a.content_type);
+  for (auto& [k, v] : a.headers) res.set(k, v);
+  auto body = a.body();
+  if (a.status != 304) {
+    res.content_length(body.size());
+    if (!head_request) res.body() = {body.data(), body.size()};
+  }
+  res.keep_alive(keep_alive);
+  ex.status = static_cast<int>(a.status);
+  ex.bytes += head_request ? 0 : body.size();
+  bhttp::response_serializer<bhttp::span_body<const char>> sr{res};
+  if (head_request) sr.split(true);
+  client_.next_layer().expires_after(shared_.options.lim.write_timeout);
+  if (head_request)
+    co_await bhttp::async_write_header(client_, sr, use_tuple);
+  else
+    co_await bhttp::async_write(client_, sr, use_tuple);
+}
+
 void session::finish(exchange& ex) {
   double seconds = std::chrono::duration<double>(clock::now() - ex.start).count();
   auto code = std::to_string(ex.status);
+  if (ex.rerouted)
+    shared_.metrics.rerouted_request_total.with({code, ex.group, ex.version, ex.resource}).inc();
   shared_.metrics.requests_total.with({ex.route, code}).inc();
   shared_.metrics.request_duration_seconds.with({ex.route}).observe(seconds);
   shared_.access->info("{} {} {} route={} bytes={} duration={:.6f}s conn={}", ex.method, ex.path,

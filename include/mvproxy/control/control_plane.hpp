@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -26,12 +27,16 @@ class control_plane {
   // `registry` may be null (no metrics): the control plane registers its own mvproxy_*
   // series there. `sync_errors` (apiserver_peer_discovery_sync_errors_total{type}) is
   // registered by the app with the other upstream-named series; may be null.
+  // `peers`: keep peer membership and peer discovery (off when nothing is proxied to
+  // peers: the gate is off or no --peer-ca-file).
   control_plane(const config::config& cfg, cluster_state& state, metrics::registry* registry,
-                metrics::family<metrics::counter>* sync_errors = nullptr);
+                metrics::family<metrics::counter>* sync_errors = nullptr, bool peers = true);
   ~control_plane();
   control_plane(const control_plane&) = delete;
   control_plane& operator=(const control_plane&) = delete;
 
+  // Called once, on the control thread, when the first local discovery sync finished.
+  void on_ready(std::function<void()> f);
   void start();
   // Graceful: deletes the own Lease (lease mode, bounded by `deadline`), then stops.
   void stop(std::chrono::milliseconds deadline = std::chrono::seconds(5));

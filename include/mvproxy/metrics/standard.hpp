@@ -16,7 +16,7 @@ struct standard_metrics {
   gauge& requests_in_flight;
   gauge_family& upstream_connections;  // {target, state=idle|active}
   counter_family& upstream_errors_total;  // {target, type=connect|tls|timeout|protocol}
-  gauge_family& peers;                 // {state}
+  // mvproxy_peers{state} and the sync ages are computed at scrape time by the control plane.
 
   // kube-apiserver names.
   counter_family& rerouted_request_total;           // {code, group, version, resource}

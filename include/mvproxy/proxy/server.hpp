@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "mvproxy/dispatch/plan.hpp"
 #include "mvproxy/metrics/standard.hpp"
 #include "mvproxy/proxy/settings.hpp"
 #include "mvproxy/proxy/upstream.hpp"
@@ -17,23 +18,18 @@
 
 namespace mvproxy::proxy {
 
-// Where one request goes. `label` is the route in metrics and the access log
-// ("local", a peer id, "merged").
-struct route_choice {
-  std::string label = "local";
-  const upstream_target* target = nullptr;  // null: the local apiserver
-};
-
-// The one routing call site: given the request head (before any header rewriting)
-// and whether the caller is a trusted peer. Called on the worker thread.
-using router = std::function<route_choice(const boost::beast::http::request_header<>& head,
-                                          bool from_trusted_peer)>;
+// The one routing call site: what to do with a request, given its head (before any
+// header rewriting) and whether the caller is a trusted peer. Called on the worker
+// thread. See dispatch::plan: forward to targets in order, or answer here.
+using router = std::function<dispatch::plan(const boost::beast::http::request_header<>& head,
+                                            bool from_trusted_peer)>;
 
 struct server_options {
   boost::asio::ip::tcp::endpoint listen;
   unsigned workers = 1;
   limits lim;
   upstream_target local;
+  std::string peer_server_name = "kubernetes.default.svc";  // verified on peers' certificates
   router route;  // empty: everything goes to the local apiserver
 };
 

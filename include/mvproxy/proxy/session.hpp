@@ -74,6 +74,14 @@ class session {
   boost::asio::awaitable<bool> forward_upgrade(request_parser& parser, exchange& ex);
   boost::asio::awaitable<void> send_status(int code, std::string message, bool retry_after,
                                            bool keep_alive, exchange& ex);
+  boost::asio::awaitable<void> send_answer(const dispatch::answer& a, bool head_request,
+                                           bool keep_alive, exchange& ex);
+  dispatch::plan plan_for(request_parser& parser, exchange& ex);
+  // The upstream for plan target `i`, and the request headers that go with it.
+  const upstream_target& prepare_target(const dispatch::plan& plan, std::size_t i,
+                                        upstream_target& storage,
+                                        boost::beast::http::request_header<>& req, exchange& ex);
+  void note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind);
   boost::asio::awaitable<bool> relay_response(response_parser& rp, upstream_connection& up,
                                               bool head_request, bool keep_alive, exchange& ex);
   boost::asio::awaitable<void> tunnel(upstream_connection& up);
