@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/system/system_error.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -53,6 +54,12 @@ std::string lease_path(const std::string& ns, const std::string& name = {}) {
 }
 
 const char* const lease_selector = "labelSelector=app.kubernetes.io%2Fname%3Dmvproxy";
+
+// One line for a log: Boost's system_error text carries a source location we do not want.
+std::string describe(const std::exception& e) {
+  if (auto* se = dynamic_cast<const boost::system::system_error*>(&e)) return se->code().message();
+  return e.what();
+}
 
 }  // namespace
 
@@ -219,7 +226,7 @@ struct control_plane::impl {
                        r.model->resource_count());
         if (!ready.exchange(true, std::memory_order_acq_rel) && on_ready) on_ready();
       } catch (const std::exception& e) {
-        std::string what = e.what();
+        std::string what = describe(e);
         state.update([&](cluster_view& v) {
           v.local_sync.last_attempt = attempt;
           v.local_sync.last_error = what;
@@ -298,7 +305,7 @@ struct control_plane::impl {
             spdlog::info("control: peer {} discovery synced ({}, {} resources)", peer_id,
                          r.source, r.model->resource_count());
         } catch (const std::exception& e) {
-          std::string what = e.what();
+          std::string what = describe(e);
           conn->client->reset();
           state.update([&](cluster_view& v) {
             for (auto& p : v.peers)
@@ -395,7 +402,7 @@ struct control_plane::impl {
         lease_list_rv = co_await list_leases();
       } catch (const std::exception& e) {
         count(lease_ops, {"renew", "error"});
-        spdlog::warn("control: Lease sync failed: {}", e.what());
+        spdlog::warn("control: Lease sync failed: {}", describe(e));
         api->reset();
         next_lease_check = sys_clock::now() + 1s;
       }
@@ -426,7 +433,7 @@ struct control_plane::impl {
             std::chrono::milliseconds(330'000));
       } catch (const std::exception& e) {
         if (stopping) co_return;
-        spdlog::debug("control: Lease watch ended: {}", e.what());
+        spdlog::debug("control: Lease watch ended: {}", describe(e));
       }
       asio::steady_timer t(ioc);
       co_await wait(t, 1s);
@@ -443,7 +450,7 @@ struct control_plane::impl {
       count(lease_ops, {"delete", resp.status == 200 ? "ok" : "error"});
       spdlog::info("control: deleted own Lease {} (HTTP {})", own.server_id, resp.status);
     } catch (const std::exception& e) {
-      spdlog::warn("control: deleting own Lease failed: {}", e.what());
+      spdlog::warn("control: deleting own Lease failed: {}", describe(e));
     }
   }
 
@@ -455,7 +462,7 @@ struct control_plane::impl {
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-          spdlog::error("control: task ended: {}", ex.what());
+          spdlog::error("control: task ended: {}", describe(ex));
         }
       });
     };
