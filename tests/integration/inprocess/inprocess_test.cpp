@@ -1,0 +1,107 @@
+// The proxy server run in-process with short limits, for timing cases that would take
+// minutes with the daemon's defaults: slowloris heads, idle keep-alive, tunnel idle.
+
+#include <gtest/gtest.h>
+
+#include "../common/harness.hpp"
+#include "mvproxy/metrics/standard.hpp"
+#include "mvproxy/proxy/server.hpp"
+#include "mvproxy/tls/provider.hpp"
+
+namespace mvproxy::test {
+namespace {
+
+class inprocess : public ::testing::Test {
+ protected:
+  void start(proxy::limits lim) {
+    auto pki = shared_pki();
+    tls_ = std::make_unique<tls::provider>(
+        tls::server_files{(pki / "apiserver.crt").string(), (pki / "apiserver.key").string(),
+                          (pki / "ca.crt").string(), (pki / "front-proxy-ca.crt").string(),
+                          {"front-proxy-client"}},
+        tls::client_files{(pki / "ca.crt").string(), (pki / "front-proxy-client.crt").string(),
+                          (pki / "front-proxy-client.key").string()},
+        std::nullopt);
+    proxy::server_options o;
+    o.listen = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
+    o.workers = 2;
+    o.lim = lim;
+    o.local = proxy::parse_upstream_url(upstream_.url(), "local");
+    server_ = std::make_unique<proxy::server>(o, *tls_, metrics_);
+    server_->start();
+  }
+  void TearDown() override {
+    if (server_) server_->shutdown(std::chrono::milliseconds(100));
+  }
+  std::uint16_t port() const { return server_->local_endpoint().port(); }
+
+  fake_upstream upstream_{shared_pki()};
+  metrics::registry registry_;
+  metrics::standard_metrics metrics_{registry_};
+  std::unique_ptr<tls::provider> tls_;
+  std::unique_ptr<proxy::server> server_;
+};
+
+TEST_F(inprocess, slowloris_head_is_cut_at_the_head_timeout) {
+  proxy::limits lim;
+  lim.head_timeout = std::chrono::milliseconds(500);
+  start(lim);
+  client c(port(), shared_pki());
+  auto t0 = std::chrono::steady_clock::now();
+  c.send("GET /api HTTP/1.1\r\nHost: k\r\n");  // never finished
+  c.send("X-A: 1\r\n");
+  EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, std::chrono::milliseconds(400));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  EXPECT_TRUE(upstream_.requests().empty());
+}
+
+TEST_F(inprocess, idle_keep_alive_connection_is_closed_after_the_idle_timeout) {
+  proxy::limits lim;
+  lim.keepalive_idle_timeout = std::chrono::milliseconds(300);
+  start(lim);
+  client c(port(), shared_pki());
+  EXPECT_EQ(c.get("/api").result_int(), 200);
+  EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
+  EXPECT_EQ(server_->open_connections(), 0u);
+}
+
+TEST_F(inprocess, slow_stream_survives_while_bytes_flow_past_the_idle_timeout) {
+  proxy::limits lim;
+  lim.stream_idle_timeout = std::chrono::milliseconds(400);
+  start(lim);
+  upstream_.on("/trickle", [](upstream_conn& c, const recorded&) {
+    c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 6; ++i) {  // 1.2 s in all, never 400 ms without a byte
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      c.write("1\r\nx\r\n");
+    }
+    c.write("0\r\n\r\n");
+  });
+  upstream_.on("/stall", [](upstream_conn& c, const recorded&) {
+    c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    c.close_after = true;
+  });
+  client c(port(), shared_pki());
+  auto r = c.get("/trickle");
+  EXPECT_EQ(r.body(), "xxxxxx");
+  client s(port(), shared_pki());
+  s.send("GET /stall HTTP/1.1\r\nHost: k\r\n\r\n");
+  EXPECT_THROW(s.read_response(), boost::system::system_error);  // cut, not completed
+}
+
+TEST_F(inprocess, pooled_connections_are_counted_in_metrics) {
+  start({});
+  client c(port(), shared_pki());
+  EXPECT_EQ(c.get("/api").result_int(), 200);
+  EXPECT_TRUE(wait_until([&] {
+    return metrics_.upstream_connections.with({"local", "idle"}).value() == 1 &&
+           metrics_.upstream_connections.with({"local", "active"}).value() == 0;
+  }));
+  EXPECT_EQ(metrics_.requests_total.with({"local", "200"}).value(), 1);
+}
+
+}  // namespace
+}  // namespace mvproxy::test
