@@ -169,6 +169,45 @@ bool is_denied(const auth_config& config, const user_info& user) {
                      [&](const std::string& g) { return config.deny_groups.count(g) > 0; });
 }
 
+impersonation impersonate(const auth_config& config, const user_info& requester,
+                          const header_list& headers) {
+  impersonation result;
+  user_info target;
+  bool asked = false;
+  const std::string extra_prefix = "impersonate-extra-";
+  for (const auto& [name, value] : headers) {
+    if (name == "impersonate-user") {
+      target.name = value;
+      asked = true;
+    } else if (name == "impersonate-group") {
+      add_group(target.groups, value);
+      asked = true;
+    } else if (name == "impersonate-uid") {
+      target.uid = value;
+      asked = true;
+    } else if (name.rfind(extra_prefix, 0) == 0 && name.size() > extra_prefix.size()) {
+      target.extra[lower(percent_decode(name.substr(extra_prefix.size())))].push_back(value);
+      asked = true;
+    }
+  }
+  if (!asked) return result;
+  if (target.name.empty()) {
+    result.code = 400;
+    result.message = "requested impersonation of groups, uid or extra without impersonating a user";
+    return result;
+  }
+  if (is_denied(config, requester)) {
+    result.code = 403;
+    result.message =
+        "users \"" + target.name + "\" is forbidden: User \"" + requester.name +
+        "\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope";
+    return result;
+  }
+  if (target.name != "system:anonymous") add_group(target.groups, "system:authenticated");
+  result.user = target;
+  return result;
+}
+
 bool is_public_info_path(const std::string& path) {
   for (const char* p : {"/healthz", "/livez", "/readyz", "/version"})
     if (path == p || path.rfind(std::string(p) + "/", 0) == 0) return true;

@@ -54,6 +54,17 @@ std::optional<user_info> authenticate(const auth_config& config, const client_ce
 
 bool is_denied(const auth_config& config, const user_info& user);
 
+// Impersonate-User / -Group / -Uid / -Extra-* as kube-apiserver's impersonation
+// filter applies them: `code` 0 and no user when nothing is impersonated; 400 for
+// groups without a user; 403 when the requester is on the deny list.
+struct impersonation {
+  int code = 0;
+  std::string message;
+  std::optional<user_info> user;
+};
+impersonation impersonate(const auth_config& config, const user_info& requester,
+                          const header_list& headers);
+
 // Paths kube-apiserver (anonymous auth on, as kubeadm leaves it) answers for
 // unauthenticated callers via system:public-info-viewer: health and /version.
 bool is_public_info_path(const std::string& path);

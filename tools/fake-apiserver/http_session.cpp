@@ -67,8 +67,8 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
                                 std::string(field.value()));
     areq.body = req.body();
 
-    request_record record{inst->name, areq.method,  areq.path, areq.query,
-                          0,          areq.headers, cert,      std::nullopt};
+    request_record record{inst->name,   areq.method, areq.path,    areq.query,  0,
+                          areq.headers, cert,        std::nullopt, std::nullopt};
     if (inst->latency_ms > 0) {
       net::steady_timer delay(ioc_, std::chrono::milliseconds(inst->latency_ms));
       handle.wake = &delay;
@@ -86,7 +86,16 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
       result.resp = status_response(401, "Unauthorized", "Unauthorized");
     } else {
       areq.user = user ? *user : anonymous_user();
-      result = api_.handle(*inst->profile, areq);
+      impersonation imp = impersonate(auth_, areq.user, areq.headers);
+      if (imp.code == 400) {
+        result.resp = status_response(400, "BadRequest", imp.message);
+      } else if (imp.code == 403) {
+        result.resp = status_response(403, "Forbidden", imp.message, {{"kind", "users"}});
+      } else {
+        if (imp.user) areq.user = *imp.user;
+        record.impersonated = imp.user;
+        result = api_.handle(*inst->profile, areq);
+      }
     }
 
     if (result.watch) {

@@ -36,6 +36,7 @@ nlohmann::json to_log_json(const request_record& r) {
     j["user"] = nullptr;
     j["groups"] = json::array();
   }
+  if (r.impersonated) j["impersonated_user"] = r.impersonated->name;
   return j;
 }
 

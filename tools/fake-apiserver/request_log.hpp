@@ -20,7 +20,8 @@ struct request_record {
   int status = 0;
   header_list headers;
   client_cert cert;
-  std::optional<user_info> user;
+  std::optional<user_info> user;          // as authenticated
+  std::optional<user_info> impersonated;  // when Impersonate-User was honoured
 };
 
 // The log line for one request (without the newline).

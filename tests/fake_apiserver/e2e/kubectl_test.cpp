@@ -246,6 +246,13 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
           .output,
       "401");
 
+  // Impersonation is honoured, as kubectl --as expects.
+  auto as = run_command(kubectl(old_, "auth whoami --as=carol --as-group=auditors -o json"));
+  ASSERT_EQ(as.exit_code, 0) << as.output;
+  auto asj = json::parse(as.output);
+  EXPECT_EQ(asj["status"]["userInfo"]["username"], "carol");
+  EXPECT_EQ(asj["status"]["userInfo"]["groups"], (json{"auditors", "system:authenticated"}));
+
   // Headers that matter to a proxy are logged as they arrived.
   run_command(
       curl("-H 'x-kubernetes-peer-proxied: true' -H 'Impersonate-User: carol' "
@@ -260,6 +267,7 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
   EXPECT_NE(lines.find("\"authorization\":true"), std::string::npos);
   EXPECT_NE(lines.find("\"x-kubernetes-peer-proxied\":\"true\""), std::string::npos);
   EXPECT_NE(lines.find("\"impersonate-user\":\"carol\""), std::string::npos);
+  EXPECT_NE(lines.find("\"impersonated_user\":\"carol\""), std::string::npos);
   EXPECT_NE(lines.find("\"x-remote-group\":[\"g1\",\"g2\"]"), std::string::npos);
   for (size_t start = 0, nl; (nl = lines.find('\n', start)) != std::string::npos; start = nl + 1)
     EXPECT_NO_THROW(json::parse(lines.substr(start, nl - start)));

@@ -229,6 +229,37 @@ TEST(Authenticate, DenyList) {
   EXPECT_FALSE(is_denied(cfg, {"jane", "", {"developers"}, {}}));
 }
 
+TEST(Impersonate, LikeTheImpersonationFilter) {
+  auth_config cfg;
+  cfg.deny_users = {"mallory"};
+  user_info admin{"kubernetes-admin", "", {"system:masters", "system:authenticated"}, {}};
+  EXPECT_EQ(impersonate(cfg, admin, {{"authorization", "Bearer x"}}).code, 0);
+  EXPECT_FALSE(impersonate(cfg, admin, {}).user);
+
+  auto imp = impersonate(cfg, admin,
+                         {{"impersonate-user", "carol"},
+                          {"impersonate-group", "g1"},
+                          {"impersonate-uid", "42"},
+                          {"impersonate-extra-scopes", "view"}});
+  ASSERT_TRUE(imp.user);
+  EXPECT_EQ(imp.user->name, "carol");
+  EXPECT_EQ(imp.user->uid, "42");
+  EXPECT_EQ(imp.user->groups, (std::vector<std::string>{"g1", "system:authenticated"}));
+  EXPECT_EQ(imp.user->extra.at("scopes"), std::vector<std::string>{"view"});
+}
+
+TEST(Impersonate, BadInputs) {
+  auth_config cfg;
+  cfg.deny_users = {"mallory"};
+  user_info admin{"kubernetes-admin", "", {}, {}};
+  EXPECT_EQ(impersonate(cfg, admin, {{"impersonate-group", "g1"}}).code, 400);
+  auto denied = impersonate(cfg, {"mallory", "", {}, {}}, {{"impersonate-user", "carol"}});
+  EXPECT_EQ(denied.code, 403);
+  EXPECT_EQ(denied.message,
+            "users \"carol\" is forbidden: User \"mallory\" cannot impersonate resource "
+            "\"users\" in API group \"\" at the cluster scope");
+}
+
 TEST(Authenticate, PublicInfoPaths) {
   for (const char* p : {"/healthz", "/livez", "/readyz", "/readyz/etcd", "/version"})
     EXPECT_TRUE(is_public_info_path(p)) << p;
