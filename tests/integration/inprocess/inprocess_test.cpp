@@ -64,7 +64,7 @@ TEST_F(inprocess, idle_keep_alive_connection_is_closed_after_the_idle_timeout) {
   client c(port(), shared_pki());
   EXPECT_EQ(c.get("/api").result_int(), 200);
   EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
-  EXPECT_EQ(server_->open_connections(), 0u);
+  EXPECT_TRUE(wait_until([&] { return server_->open_connections() == 0; }));
 }
 
 TEST_F(inprocess, slow_stream_survives_while_bytes_flow_past_the_idle_timeout) {
