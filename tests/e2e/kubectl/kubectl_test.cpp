@@ -49,6 +49,8 @@ class kubectl_e2e : public ::testing::Test {
 };
 
 TEST_F(kubectl_e2e, api_resources_equal_direct) {
+  // The dispatcher picks the kubectl matching the server: show which one ran.
+  std::cout << "kubectl through mvproxy: " << kubectl("version").output << std::flush;
   auto via = kubectl("api-resources");
   auto direct = kubectl("api-resources", "admin.conf", api->url("old"));
   ASSERT_EQ(via.exit_code, 0) << via.output;
