@@ -103,5 +103,62 @@ TEST_F(inprocess, pooled_connections_are_counted_in_metrics) {
   EXPECT_EQ(metrics_.requests_total.with({"local", "200"}).value(), 1);
 }
 
+// Every relay path once, in-process, so sanitizer builds cover them without the binary.
+TEST_F(inprocess, bodies_streams_and_tunnels_then_shutdown_ends_a_watch) {
+  start({});
+  const std::string big(3 << 20, 'b');
+  upstream_.on("/big", [&](upstream_conn& c, const recorded&) { c.respond(200, big); });
+  upstream_.on("/exec", [](upstream_conn& c, const recorded&) {
+    c.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n");
+    char buf[4096];
+    for (;;) {
+      beast::error_code ec;
+      auto n = c.read_some(buf, sizeof buf, ec);
+      if (n) c.write(std::string_view(buf, n));
+      if (ec) break;
+    }
+    c.close_after = true;
+  });
+  upstream_.on("/refuse", [](upstream_conn& c, const recorded&) { c.respond(403, "no"); });
+  std::atomic<bool> watching{false};
+  upstream_.on("/watch", [&](upstream_conn& c, const recorded&) {
+    c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nev\r\n");
+    watching = true;
+    char b[8];
+    beast::error_code ec;
+    c.read_some(b, sizeof b, ec);
+    c.close_after = true;
+  });
+  client c(port(), shared_pki(), "jane");
+  EXPECT_EQ(c.get("/big").body().size(), big.size());
+  c.send("POST /x HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(c.read_response().result_int(), 200);
+  EXPECT_EQ(upstream_.requests().back().body, "abc");
+
+  client t(port(), shared_pki());
+  t.send("GET /exec HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n");
+  bhttp::response_parser<bhttp::empty_body> p;
+  bhttp::read_header(t.stream(), t.buffer(), p);
+  EXPECT_EQ(p.get().result_int(), 101);
+  t.send("echo me");
+  std::string got(7, '\0');
+  asio::read(t.stream(), asio::buffer(got));
+  EXPECT_EQ(got, "echo me");
+
+  client r(port(), shared_pki());
+  r.send("GET /refuse HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  EXPECT_EQ(r.read_response().result_int(), 403);
+  EXPECT_TRUE(r.closed_by_peer());
+
+  client w(port(), shared_pki());
+  w.send("GET /watch HTTP/1.1\r\nHost: k\r\n\r\n");
+  ASSERT_TRUE(wait_until([&] { return watching.load(); }));
+  std::thread stopper([&] { server_->shutdown(std::chrono::milliseconds(200)); });
+  auto res = w.read_response();  // ended cleanly with its last chunk
+  EXPECT_EQ(res.body(), "ev");
+  stopper.join();
+  EXPECT_EQ(server_->open_connections(), 0u);
+}
+
 }  // namespace
 }  // namespace mvproxy::test
