@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <future>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -13,7 +14,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -519,14 +519,16 @@ void control_plane::sync_now() {
 void control_plane::stop(std::chrono::milliseconds deadline) {
   if (!thread_.joinable()) return;
   if (deadline.count() > 0) {
-    auto done = asio::co_spawn(
+    auto done = std::make_shared<std::promise<void>>();
+    auto finished = done->get_future();
+    asio::co_spawn(
         impl_->ioc,
         [this]() -> asio::awaitable<void> {
           impl_->stopping = true;
           co_await impl_->delete_own_lease();
         },
-        asio::use_future);
-    done.wait_for(deadline);
+        [done](std::exception_ptr) { done->set_value(); });
+    finished.wait_for(deadline);
   }
   impl_->stopping = true;
   impl_->ioc.stop();

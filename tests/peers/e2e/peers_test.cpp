@@ -141,8 +141,11 @@ TEST_P(peer_proxy, a_plain_clients_peer_headers_change_nothing_and_another_ca_is
 
 TEST_P(peer_proxy, local_failover_while_the_old_apiserver_restarts) {
   start({"old", "new"});
-  ASSERT_EQ(c_->api().control("old", "stop").exit_code, 0);
   auto url = c_->at("old").url();
+  auto pod = c_->curl(url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
+                      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"x"}]}})");
+  ASSERT_EQ(pod.code, 201) << pod.body;
+  ASSERT_EQ(c_->api().control("old", "stop").exit_code, 0);
   // A resource both serve, and the identity, over the hop to the new apiserver.
   auto cms = c_->curl(url + "/api/v1/namespaces/default/configmaps");
   EXPECT_EQ(cms.code, 200) << cms.body;
@@ -154,6 +157,17 @@ TEST_P(peer_proxy, local_failover_while_the_old_apiserver_restarts) {
   EXPECT_EQ(reviews.back()["instance"], "new");
   EXPECT_EQ(reviews.back()["user"], "kubernetes-admin");
   EXPECT_EQ(reviews.back()["headers"]["x-kubernetes-peer-proxied"], "true");
+  // An upgrade (exec over WebSocket) crosses the hop too, both ways (-i cat).
+  auto exec = c_->kubectl(url, "exec p1 -- echo over-the-hop");
+  EXPECT_EQ(exec.exit_code, 0) << exec.output;
+  EXPECT_NE(exec.output.find("over-the-hop"), std::string::npos);
+  auto cat = run_command("echo stdin-over-the-hop | kubectl --kubeconfig " + c_->pki("admin.conf") +
+                         " --server " + url + " exec -i p1 -- cat");
+  EXPECT_EQ(cat.exit_code, 0) << cat.output;
+  EXPECT_NE(cat.output.find("stdin-over-the-hop"), std::string::npos);
+  auto execs = c_->served("/api/v1/namespaces/default/pods/p1/exec");
+  ASSERT_FALSE(execs.empty());
+  for (auto& e : execs) EXPECT_EQ(e["instance"], "new");
   ASSERT_EQ(c_->api().control("old", "start").exit_code, 0);
 }
 
