@@ -96,9 +96,11 @@ TEST_F(inprocess, pooled_connections_are_counted_in_metrics) {
   start({});
   client c(port(), shared_pki());
   EXPECT_EQ(c.get("/api").result_int(), 200);
+  // The request is counted after its response went out: wait for it too.
   EXPECT_TRUE(wait_until([&] {
     return metrics_.upstream_connections.with({"local", "idle"}).value() == 1 &&
-           metrics_.upstream_connections.with({"local", "active"}).value() == 0;
+           metrics_.upstream_connections.with({"local", "active"}).value() == 0 &&
+           metrics_.requests_total.with({"local", "200"}).value() == 1;
   }));
   EXPECT_EQ(metrics_.requests_total.with({"local", "200"}).value(), 1);
 }
