@@ -202,41 +202,63 @@ struct control_plane::impl {
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 
-  // ---- local discovery ----
+  // ---- discovery ----
+  // Where one server's sync result goes in a view: its status and its model; null
+  // when the server is no longer in the view (a peer that left meanwhile).
+  using slot = std::pair<sync_status*, discovery::server_model_ptr*>;
+
+  // One sync of one server, recorded in the view, the metrics and the log. `server`
+  // is the metric label ("local" or the peer id), `who` the log's name for it, `type`
+  // the apiserver_peer_discovery_sync_errors_total label. False when it failed.
+  asio::awaitable<bool> sync_one(discovery_syncer& syncer, const std::string& server,
+                                 const std::string& who, const char* type,
+                                 const std::function<slot(cluster_view&)>& at) {
+    auto attempt = sys_clock::now();
+    try {
+      auto r = co_await syncer.sync();
+      bool changed = r.model != nullptr;
+      state.update([&](cluster_view& v) {
+        auto [s, model] = at(v);
+        if (!s) return false;
+        s->last_attempt = attempt;
+        s->last_success = sys_clock::now();
+        s->last_error.clear();
+        s->etag = r.etag;
+        ++s->syncs;
+        if (!changed) return false;
+        s->source = r.source;
+        *model = r.model;
+        return true;
+      });
+      count(syncs, {server, changed ? "changed" : "unchanged"});
+      if (changed)
+        spdlog::info("control: {} discovery synced ({}, {} resources)", who, r.source,
+                     r.model->resource_count());
+      co_return true;
+    } catch (const std::exception& e) {
+      std::string what = describe(e);
+      state.update([&](cluster_view& v) {
+        auto [s, model] = at(v);
+        if (s) {
+          s->last_attempt = attempt;
+          s->last_error = what;
+          ++s->errors;
+        }
+        return false;
+      });
+      count(syncs, {server, "error"});
+      count(sync_errors, {type});
+      spdlog::warn("control: {} discovery sync failed: {}", who, what);
+      co_return false;
+    }
+  }
+
   asio::awaitable<void> local_sync_loop() {
+    auto at = [](cluster_view& v) { return slot{&v.local_sync, &v.local}; };
     while (!stopping) {
-      auto attempt = sys_clock::now();
-      try {
-        auto r = co_await local_syncer->sync();
-        bool changed = r.model != nullptr;
-        state.update([&](cluster_view& v) {
-          v.local_sync.last_attempt = attempt;
-          v.local_sync.last_success = sys_clock::now();
-          v.local_sync.last_error.clear();
-          v.local_sync.etag = r.etag;
-          ++v.local_sync.syncs;
-          if (!changed) return false;
-          v.local_sync.source = r.source;
-          v.local = r.model;
-          return true;
-        });
-        count(syncs, {"local", changed ? "changed" : "unchanged"});
-        if (changed)
-          spdlog::info("control: local discovery synced ({}, {} resources)", r.source,
-                       r.model->resource_count());
-        if (!ready.exchange(true, std::memory_order_acq_rel) && on_ready) on_ready();
-      } catch (const std::exception& e) {
-        std::string what = describe(e);
-        state.update([&](cluster_view& v) {
-          v.local_sync.last_attempt = attempt;
-          v.local_sync.last_error = what;
-          ++v.local_sync.errors;
-          return false;
-        });
-        count(syncs, {"local", "error"});
-        count(sync_errors, {"local"});
-        spdlog::warn("control: local discovery sync failed: {}", what);
-      }
+      if (co_await sync_one(*local_syncer, "local", "local", "local", at) &&
+          !ready.exchange(true, std::memory_order_acq_rel) && on_ready)
+        on_ready();
       co_await wait(local_wake, cfg.discovery_sync_interval);
     }
   }
@@ -280,46 +302,13 @@ struct control_plane::impl {
       std::vector<std::shared_ptr<peer_conn>> conns;
       for (auto& [id, c] : peer_conns) conns.push_back(c);
       for (auto& conn : conns) {
-        auto attempt = sys_clock::now();
-        std::string peer_id = conn->endpoint.id;
-        try {
-          auto r = co_await conn->syncer->sync();
-          bool changed = r.model != nullptr;
-          state.update([&](cluster_view& v) {
-            for (auto& p : v.peers) {
-              if (p.endpoint.id != peer_id) continue;
-              p.sync.last_attempt = attempt;
-              p.sync.last_success = sys_clock::now();
-              p.sync.last_error.clear();
-              p.sync.etag = r.etag;
-              ++p.sync.syncs;
-              if (!changed) return false;
-              p.sync.source = r.source;
-              p.model = r.model;
-              return true;
-            }
-            return false;
-          });
-          count(syncs, {peer_id, changed ? "changed" : "unchanged"});
-          if (changed)
-            spdlog::info("control: peer {} discovery synced ({}, {} resources)", peer_id,
-                         r.source, r.model->resource_count());
-        } catch (const std::exception& e) {
-          std::string what = describe(e);
-          conn->client->reset();
-          state.update([&](cluster_view& v) {
-            for (auto& p : v.peers)
-              if (p.endpoint.id == peer_id) {
-                p.sync.last_attempt = attempt;
-                p.sync.last_error = what;
-                ++p.sync.errors;
-              }
-            return false;
-          });
-          count(syncs, {peer_id, "error"});
-          count(sync_errors, {"peer"});
-          spdlog::warn("control: peer {} discovery sync failed: {}", peer_id, what);
-        }
+        const std::string id = conn->endpoint.id;
+        auto at = [&id](cluster_view& v) {
+          for (auto& p : v.peers)
+            if (p.endpoint.id == id) return slot{&p.sync, &p.model};
+          return slot{nullptr, nullptr};
+        };
+        if (!co_await sync_one(*conn->syncer, id, "peer " + id, "peer", at)) conn->client->reset();
         if (stopping) co_return;
       }
       co_await wait(peer_wake, cfg.discovery_sync_interval);

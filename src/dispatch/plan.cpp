@@ -1,5 +1,6 @@
 #include "mvproxy/dispatch/plan.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
 #include "mvproxy/discovery/negotiate.hpp"
@@ -11,17 +12,10 @@
 namespace mvproxy::dispatch {
 
 namespace bhttp = boost::beast::http;
+using boost::beast::iequals;
 using namespace std::string_view_literals;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 bool icontains(std::string_view hay, std::string_view needle) {
   if (needle.size() > hay.size()) return false;
@@ -37,8 +31,8 @@ std::string_view header(const bhttp::request_header<>& h, std::string_view name)
 
 // How a GET of /api or /apis asked for discovery. A client whose Accept names no JSON
 // type at all (protobuf only) is left to the local apiserver: mvproxy renders JSON.
-routing::discovery_view view_for(std::string_view accept, inputs const& in) {
-  auto n = discovery::negotiate_discovery(accept);
+routing::discovery_view view_for(std::string_view accept,
+                                 const discovery::discovery_negotiation& n, inputs const& in) {
   if (n.nopeer) {
     if (in.nopeer_requests) in.nopeer_requests->inc();
     return routing::discovery_view::aggregated_nopeer;
@@ -122,7 +116,12 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
 
   routing::route_input ri;
   ri.info = &info;
-  ri.view = discovery_root && read ? view_for(header(head, "Accept"), in) : routing::discovery_view::none;
+  // Negotiated once, for the router's view and for the merged document's format.
+  discovery::discovery_negotiation negotiated;
+  if (discovery_root && read) {
+    negotiated = discovery::negotiate_discovery(header(head, "Accept"));
+    ri.view = view_for(header(head, "Accept"), negotiated, in);
+  }
   ri.feature_enabled = in.feature_enabled;
   ri.from_trusted_peer_proxied =
       in.trusted_peer && iequals(header(head, "x-kubernetes-peer-proxied"), "true");
@@ -154,10 +153,9 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       out.response.headers.emplace_back("Retry-After", "1");
       break;
     case routing::route_kind::merged_discovery: {
-      auto n = discovery::negotiate_discovery(header(head, "Accept"));
       auto root = info.discovery.kind == request::discovery_kind::api_root ? control::discovery_root::api
                                                                           : control::discovery_root::apis;
-      auto doc = merged.get(view, root, n.format);
+      auto doc = merged.get(view, root, negotiated.format);
       if (!doc) {  // not synced yet: the local apiserver answers
         out.targets.push_back({"local", {}, 0, false, nullptr});
         break;
