@@ -32,5 +32,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mvproxy: %s\n", e.what());
     return 2;
   }
-  return daemon->run();
+  int rc = daemon->run();
+  app::flush_logs();  // the buffered access lines of the last second
+  return rc;
 }
