@@ -106,6 +106,7 @@ std::size_t server::open_connections() const { return impl_->shared.live_session
 
 void server::start() {
   asio::co_spawn(impl_->workers[0]->ioc, impl_->accept_loop(), asio::detached);
+  for (auto& w : impl_->workers) w->sweeper.start();
   for (auto& w : impl_->workers)
     impl_->threads.emplace_back([&ioc = w->ioc] { ioc.run(); });
 }
@@ -130,7 +131,10 @@ void server::shutdown(std::chrono::milliseconds grace) {
     });
     m.wait_for_sessions(std::chrono::seconds(5));
   }
-  on_each(m.workers, [](worker& w) { w.pool.clear(); });
+  on_each(m.workers, [](worker& w) {
+    w.pool.clear();
+    w.sweeper.stop();
+  });
   m.guards.clear();
   // Whatever still runs after this had its chance.
   if (!m.wait_for_sessions(std::chrono::seconds(2)))

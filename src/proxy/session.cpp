@@ -2,21 +2,32 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/http/span_body.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstring>
 
 #include "mvproxy/util/status.hpp"
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's coroutine frames (sized
+// operator delete of awaitable_frame_base) when it inlines deeply, as here at -O2.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 namespace mvproxy::proxy {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
-using clock = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// One read's worth of relayed bytes; a head and body up to this size leave as one write.
+constexpr std::size_t relay_read_bytes = 64 * 1024;
+constexpr std::size_t coalesce_bytes = 16 * 1024;
 
 struct session::exchange {
   std::string method = "-";
@@ -40,19 +51,6 @@ struct session::tunnel_state {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-void cancel(beast::tcp_stream& s) {
-  beast::error_code ignored;
-  s.socket().cancel(ignored);
-}
-
 // Counts a request to a peer in flight for as long as it is being served.
 struct peer_in_flight {
   explicit peer_in_flight(const std::shared_ptr<control::peer_runtime>& r) : r_(r) {
@@ -75,15 +73,34 @@ struct in_flight {
   metrics::gauge& g_;
 };
 
+bool is_eof(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+}
+
+// The sweeper's period: fine enough for the shortest configured timeout.
+clock::duration sweep_interval(const limits& lim) {
+  auto shortest = std::min({lim.handshake_timeout, lim.head_timeout, lim.keepalive_idle_timeout,
+                            lim.upstream_connect_timeout, lim.upstream_response_timeout,
+                            lim.stream_idle_timeout, lim.write_timeout});
+  return std::clamp<clock::duration>(shortest / 8, std::chrono::milliseconds(10),
+                                     std::chrono::seconds(1));
+}
+
 }  // namespace
+
+worker::worker(shared_state& s)
+    : shared(s),
+      sweeper(ioc, sweep_interval(s.options.lim)),
+      pool(s.options.lim, &s.metrics.upstream_connections),
+      scratch(scratch_headroom + relay_read_bytes + scratch_tail),
+      coalesce(coalesce_bytes) {}
 
 session::session(worker& w, asio::ip::tcp::socket socket, std::shared_ptr<tls::server_context> ctx)
     : worker_(w),
       shared_(w.shared),
-      client_(beast::tcp_stream(std::move(socket)), ctx->context()),
       tls_ctx_(std::move(ctx)),
+      client_(std::move(socket), tls_ctx_->context().native_handle(), &w.sweeper),
       id_(shared_.next_id.fetch_add(1, std::memory_order_relaxed)),
-      relay_buf_(shared_.options.lim.relay_buffer_bytes),
       scanner_(shared_.options.lim.max_head_bytes) {
   registration_ = worker_.sessions.insert(worker_.sessions.end(), this);
   shared_.live_sessions.fetch_add(1);
@@ -95,21 +112,22 @@ session::~session() {
 }
 
 void session::close_if_idle() {
-  if (idle_) cancel(client_.next_layer());
+  if (idle_) client_.cancel();
 }
 
 void session::terminate() {
   terminating_ = true;
-  cancel(client_.next_layer());
-  if (current_upstream_) cancel(current_upstream_->stream.next_layer());
+  client_.cancel();
+  if (current_upstream_) current_upstream_->stream.cancel();
 }
 
 asio::awaitable<void> session::run() {
   const auto& lim = shared_.options.lim;
-  client_.next_layer().expires_after(lim.handshake_timeout);
-  auto [ec] = co_await client_.async_handshake(asio::ssl::stream_base::server, use_tuple);
+  client_.expires_after(lim.handshake_timeout);
+  auto ec = co_await client_.handshake(true);
   if (ec) {
     shared_.log->debug("conn={} TLS handshake failed: {}", id_, ec.message());
+    client_.close();
     co_return;
   }
   auto caller = tls_ctx_->classify(client_.native_handle());
@@ -120,26 +138,23 @@ asio::awaitable<void> session::run() {
                      identity_ ? " user=" + identity_->user : std::string());
   bool first = true;
   while (!terminating_ && co_await serve_one(first)) first = false;
-  co_await close_client();
+  close_client();
 }
 
-asio::awaitable<void> session::close_client() {
-  // close_notify, briefly: a client that never answers it must not hold us.
-  client_.next_layer().expires_after(std::chrono::milliseconds(500));
-  co_await client_.async_shutdown(use_tuple);
-  client_.next_layer().close();
+void session::close_client() {
+  // close_notify goes out if the socket takes it at once; nobody waits for the answer.
+  client_.shutdown_and_close();
 }
 
 asio::awaitable<session::head_result> session::read_head(bool first, std::size_t& head_size,
                                                          std::string_view& reason) {
   const auto& lim = shared_.options.lim;
   scanner_.reset();
-  idle_ = client_buf_.size() == 0;
-  auto deadline = clock::now() + (first || !idle_ ? lim.head_timeout : lim.keepalive_idle_timeout);
+  idle_ = client_buf_.empty();
+  client_.expires_after(first || !idle_ ? lim.head_timeout : lim.keepalive_idle_timeout);
   for (;;) {
-    if (client_buf_.size() > 0) {
-      auto d = client_buf_.data();
-      auto scan = scanner_.feed(std::string_view(static_cast<const char*>(d.data()), d.size()));
+    if (!client_buf_.empty()) {
+      auto scan = scanner_.feed(client_buf_);
       switch (scan.state) {
         case http::head_state::complete: head_size = scan.head_size; co_return head_result::complete;
         case http::head_state::bad: reason = scan.reason; co_return head_result::bad;
@@ -148,12 +163,12 @@ asio::awaitable<session::head_result> session::read_head(bool first, std::size_t
       }
     }
     if (idle_ && worker_.draining) co_return head_result::closed;
-    client_.next_layer().expires_at(deadline);
-    auto [ec, n] = co_await client_.async_read_some(client_buf_.prepare(16 * 1024), use_tuple);
-    client_buf_.commit(n);
+    char* buf = worker_.scratch.data();
+    auto [ec, n] = co_await client_.read_some(buf, 16 * 1024);
+    client_buf_.append(buf, n);
     if (n > 0 && idle_) {
       idle_ = false;
-      if (!first) deadline = clock::now() + lim.head_timeout;
+      if (!first) client_.expires_after(lim.head_timeout);
     }
     if (ec) co_return ec == beast::error::timeout && !idle_ ? head_result::timeout : head_result::closed;
   }
@@ -181,14 +196,12 @@ asio::awaitable<bool> session::serve_one(bool first) {
       co_return false;
   }
 
-  request_parser parser;
-  parser.header_limit(static_cast<std::uint32_t>(lim.max_head_bytes + 1));
-  parser.body_limit(boost::none);
-  beast::error_code ec;
-  parser.put(asio::buffer(client_buf_.data().data(), head_size), ec);
-  client_buf_.consume(head_size);
-  if (ec || !parser.is_header_done()) {
-    co_await send_status(400, "bad request: " + ec.message(), false, false, ex);
+  request_parser parser(static_cast<std::uint32_t>(lim.max_head_bytes + 1));
+  auto fed = parser.feed(client_buf_.data(), head_size);
+  client_buf_.erase(0, head_size);
+  if (fed.ec || !parser.is_header_done()) {
+    co_await send_status(400, "bad request: " + (fed.ec ? fed.ec.message() : std::string("incomplete head")),
+                         false, false, ex);
     finish(ex);
     co_return false;
   }
@@ -199,32 +212,182 @@ asio::awaitable<bool> session::serve_one(bool first) {
   bool keep = http::is_upgrade_request(req) ? co_await forward_upgrade(parser, ex)
                                             : co_await forward(parser, ex);
   finish(ex);
+  // A long head or body left a large buffer behind: give it back.
+  if (client_buf_.empty() && client_buf_.capacity() > 4096) std::string().swap(client_buf_);
   co_return keep && !worker_.draining && !terminating_;
 }
 
-asio::awaitable<session::body_result> session::relay_request_body(
-    request_parser& parser, bhttp::request_serializer<bhttp::buffer_body>& sr,
-    upstream_connection& up) {
+template <class Parser>
+asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_stream& to, Parser& p,
+                                                        std::string& pending, std::string_view prefix,
+                                                        bool chunked_out, bool watch_client,
+                                                        std::uint64_t& bytes, bool& prefix_sent) {
   const auto& lim = shared_.options.lim;
-  auto& body = parser.get().body();
-  while (!parser.is_done()) {
-    body.data = relay_buf_.data();
-    body.size = relay_buf_.size();
-    client_.next_layer().expires_after(lim.write_timeout);
-    auto [ec, n] = co_await bhttp::async_read_some(client_, client_buf_, parser, use_tuple);
-    if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec) co_return body_result::client_failed;
-    std::size_t got = relay_buf_.size() - body.size;
-    body.data = got ? relay_buf_.data() : nullptr;
-    body.size = got;
-    body.more = !parser.is_done();
-    if (got == 0 && body.more) continue;
-    up.stream.next_layer().expires_after(lim.write_timeout);
-    auto [wec, wn] = co_await bhttp::async_write(up.stream, sr, use_tuple);
-    if (wec == bhttp::error::need_buffer) wec = {};
-    if (wec) co_return body_result::upstream_failed;
+  const auto read_timeout = watch_client ? lim.stream_idle_timeout : lim.write_timeout;
+  char* const base = worker_.scratch.data() + scratch_headroom;
+  bool starved = false;  // the bytes at hand end inside a chunk line: read more first
+  bool from_ended = false;
+  for (;;) {
+    std::size_t have = 0;
+    if (!pending.empty()) {
+      have = std::min(pending.size(), relay_read_bytes);
+      std::memcpy(base, pending.data(), have);
+      pending.erase(0, have);
+    }
+    if ((have == 0 || starved) && !p.is_done()) {
+      if (have == relay_read_bytes) co_return relay_end::from_failed;  // a chunk line that never ends
+      for (;;) {
+        auto r = from.try_read(base + have, relay_read_bytes - have);
+        if (!r.would_block) {
+          if (r.ec && is_eof(r.ec) && p.need_eof()) {
+            // The body ends with the connection (neither length nor chunks).
+            error_code ec;
+            p.put_eof(ec);
+            from_ended = true;
+            break;
+          }
+          if (r.ec) co_return relay_end::from_failed;
+          have += r.bytes;
+          break;
+        }
+        // Nothing yet: the head goes out now (a watch's client sees its response
+        // begin), then we wait for more.
+        if (!prefix.empty()) {
+          if (have > 0) pending.insert(0, base, have);  // the write may reuse the scratch
+          to.expires_after(lim.write_timeout);
+          if (co_await to.write(prefix.data(), prefix.size())) co_return relay_end::to_failed;
+          prefix = {};
+          prefix_sent = true;
+          if (have > 0) {
+            std::memcpy(base, pending.data(), have);
+            pending.erase(0, have);
+          }
+        }
+        from.expires_after(read_timeout);
+        if (watch_client) {
+          using namespace asio::experimental::awaitable_operators;
+          if (have > 0) pending.insert(0, base, have);
+          client_.expires_never();  // each write to the client sets its own deadline
+          auto which = co_await (from.wait_readable() || client_gone());
+          if (have > 0) {
+            std::memcpy(base, pending.data(), have);
+            pending.erase(0, have);
+          }
+          if (terminating_) co_return relay_end::from_failed;
+          if (which.index() == 1) {
+            if (std::get<1>(which)) co_return relay_end::client_gone;
+            watch_client = false;  // bytes of a next request: keep them, stop watching
+          } else if (std::get<0>(which)) {
+            co_return relay_end::from_failed;
+          }
+        } else {
+          if (have > 0) pending.insert(0, base, have);
+          auto ec = co_await from.wait_readable();
+          if (have > 0) {
+            std::memcpy(base, pending.data(), have);
+            pending.erase(0, have);
+          }
+          if (ec || terminating_) co_return relay_end::from_failed;
+        }
+      }
+    }
+    auto f = p.feed(base, have);
+    if (f.ec) co_return relay_end::from_failed;
+    starved = false;
+    if (f.consumed < have) {
+      // After the body: the next message's bytes. Inside it: an incomplete chunk line.
+      pending.insert(0, base + f.consumed, have - f.consumed);
+      starved = !p.is_done();
+    }
+    const bool done = p.is_done();
+    char* start = base;
+    std::size_t len = f.body;
+    bytes += f.body;
+    if (chunked_out && f.body > 0) {
+      std::size_t k = http::chunk_prefix(base, f.body);
+      start -= k;
+      len += k;
+      std::memcpy(start + len, http::chunk_suffix.data(), http::chunk_suffix.size());
+      len += http::chunk_suffix.size();
+    }
+    if (chunked_out && done) {
+      std::memcpy(start + len, http::last_chunk.data(), http::last_chunk.size());
+      len += http::last_chunk.size();
+    }
+    if (len > 0 || !prefix.empty()) {
+      to.expires_after(lim.write_timeout);
+      error_code wec;
+      if (!prefix.empty()) {
+        wec = co_await write_message(to, prefix, std::string_view(start, len));
+        prefix = {};
+        prefix_sent = true;
+      } else {
+        wec = co_await to.write(start, len);
+      }
+      if (wec) co_return relay_end::to_failed;
+    }
+    if (done) co_return relay_end::done;
+    if (from_ended) co_return relay_end::from_failed;
   }
-  co_return body_result::done;
+}
+
+asio::awaitable<bool> session::client_gone() {
+  for (;;) {
+    auto ec = co_await client_.wait_readable();
+    // Cancelled: the upstream spoke first (or the session is ending), so no verdict.
+    if (ec == asio::error::operation_aborted) co_return false;
+    if (ec) co_return true;
+    char* buf = worker_.scratch.data();
+    auto r = client_.try_read(buf, 4096);
+    if (r.would_block) continue;
+    if (r.ec) co_return true;
+    client_buf_.append(buf, r.bytes);
+    if (r.bytes > 0) co_return false;
+  }
+}
+
+asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_view head,
+                                                   std::string_view body) {
+  auto& c = worker_.coalesce;
+  if (head.size() + body.size() <= c.size()) {
+    std::memcpy(c.data(), head.data(), head.size());
+    if (!body.empty()) std::memcpy(c.data() + head.size(), body.data(), body.size());
+    co_return co_await to.write(c.data(), head.size() + body.size());
+  }
+  if (auto ec = co_await to.write(head.data(), head.size())) co_return ec;
+  if (body.empty()) co_return error_code();
+  co_return co_await to.write(body.data(), body.size());
+}
+
+asio::awaitable<error_code> session::read_response_head(upstream_connection& up,
+                                                        std::optional<response_parser>& rp,
+                                                        bool head_request) {
+  const auto& lim = shared_.options.lim;
+  up.stream.expires_after(lim.upstream_response_timeout);
+  for (;;) {
+    if (!rp) {
+      rp.emplace(static_cast<std::uint32_t>(lim.max_head_bytes));
+      if (head_request) rp->skip(true);
+    }
+    if (!up.buffer.empty()) {
+      auto f = rp->feed(up.buffer.data(), up.buffer.size(), true);
+      if (f.ec) co_return f.ec;
+      up.buffer.erase(0, f.consumed);
+      if (rp->is_header_done()) {
+        // Interim answers (102, 103) are not relayed; 101 is the caller's to judge.
+        int code = rp->get().result_int();
+        if (code >= 100 && code < 200 && code != 101) {
+          rp.reset();
+          continue;
+        }
+        co_return error_code();
+      }
+    }
+    char* buf = worker_.scratch.data();
+    auto [ec, n] = co_await up.stream.read_some(buf, relay_read_bytes);
+    if (ec) co_return ec;
+    up.buffer.append(buf, n);
+  }
 }
 
 asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
@@ -248,13 +411,13 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   // upstream exchange a plain request/response).
   bool expect_continue = false;
   if (auto it = req.find(bhttp::field::expect); it != req.end()) {
-    expect_continue = iequals(it->value(), "100-continue");
+    expect_continue = beast::iequals(it->value(), "100-continue");
     if (expect_continue) req.erase(bhttp::field::expect);
   }
   http::strip_hop_by_hop(req, false);
   http::apply_identity(req, identity_ ? &*identity_ : nullptr, trusted_peer_);
   req.version(11);
-  if (chunked) req.chunked(true);
+  if (chunked) req.set(bhttp::field::transfer_encoding, "chunked");
 
   std::size_t ti = 0;  // the plan target being tried
   upstream_target peer_storage;
@@ -267,7 +430,7 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
       auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
       connect_result cr;
       if (ctx) {
-        cr = co_await connect_upstream(target, std::move(ctx), lim);
+        cr = co_await connect_upstream(target, std::move(ctx), lim, &worker_.sweeper);
       } else {
         cr.kind = failure::tls;
         cr.detail = "no CA configured for peers (--peer-ca-file)";
@@ -307,65 +470,51 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     std::string detail;
     bool retryable = false;
     bool body_consumed = false;
-    bhttp::request_serializer<bhttp::buffer_body> sr{req};
-    req.body().data = nullptr;
-    req.body().size = 0;
-    req.body().more = has_body;
-    up->stream.next_layer().expires_after(lim.write_timeout);
-    beast::error_code wec;
-    if (has_body)
-      std::tie(wec, std::ignore) = co_await bhttp::async_write_header(up->stream, sr, use_tuple);
-    else
-      std::tie(wec, std::ignore) = co_await bhttp::async_write(up->stream, sr, use_tuple);
-    if (wec == bhttp::error::need_buffer) wec = {};
-    if (wec) {
-      kind = wec == beast::error::timeout ? failure::timeout : failure::broken;
-      detail = "writing the request: " + wec.message();
-      retryable = reused && attempt == 0;
+    std::string head = http::serialize_head(req);
+    if (!has_body || expect_continue) {
+      up->stream.expires_after(lim.write_timeout);
+      if (auto wec = co_await up->stream.write(head.data(), head.size())) {
+        kind = wec == beast::error::timeout ? failure::timeout : failure::broken;
+        detail = "writing the request: " + wec.message();
+        retryable = reused && attempt == 0;
+      }
+      head.clear();
     }
 
     if (kind == failure::none && has_body) {
       if (expect_continue) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        client_.next_layer().expires_after(lim.write_timeout);
-        auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(cont), use_tuple);
-        if (cec) co_return false;
+        client_.expires_after(lim.write_timeout);
+        if (co_await client_.write(cont.data(), cont.size())) co_return false;
         expect_continue = false;
       }
       body_consumed = true;
-      auto br = co_await relay_request_body(parser, sr, *up);
-      if (br == body_result::client_failed) co_return false;
-      if (br == body_result::upstream_failed) {
+      std::uint64_t body_bytes = 0;
+      bool head_sent = false;
+      auto end = co_await relay_body(client_, up->stream, parser, client_buf_, head, chunked,
+                                     false, body_bytes, head_sent);
+      if (end == relay_end::from_failed || end == relay_end::client_gone) co_return false;
+      if (end == relay_end::to_failed) {
         kind = failure::broken;
         detail = "writing the request body";
       }
     }
 
     std::optional<response_parser> rp;
-    while (kind == failure::none) {
-      rp.emplace();
-      rp->header_limit(static_cast<std::uint32_t>(lim.max_head_bytes));
-      rp->body_limit(boost::none);
-      if (head_request) rp->skip(true);
-      up->stream.next_layer().expires_after(lim.upstream_response_timeout);
-      auto [rec, rn] = co_await bhttp::async_read_header(up->stream, up->buffer, *rp, use_tuple);
-      if (rec) {
-        kind = rec == beast::error::timeout ? failure::timeout : failure::broken;
-        detail = "reading the response: " +
-                 (rec == beast::error::timeout ? std::string("timeout awaiting response headers")
-                                               : rec.message());
-        // A reused connection the upstream had already closed: nothing of this
-        // request can have been processed, so one retry on a fresh connection.
-        retryable = reused && attempt == 0 && !body_consumed && rec != beast::error::timeout &&
-                    up->buffer.size() == 0;
-        break;
-      }
-      // Interim answers (102, 103) are not relayed; 101 without an upgrade is broken.
-      int code = rp->get().result_int();
-      if (code < 100 || code >= 200) break;
-      if (code == 101) {
+    if (kind == failure::none) {
+      auto rec = co_await read_response_head(*up, rp, head_request);
+      if (!rec && rp->get().result_int() == 101) {
         kind = failure::broken;
         detail = "101 Switching Protocols without an upgrade request";
+      } else if (rec) {
+        bool timeout = rec == beast::error::timeout;
+        kind = timeout ? failure::timeout : failure::broken;
+        detail = "reading the response: " +
+                 (timeout ? std::string("timeout awaiting response headers") : rec.message());
+        // A reused connection the upstream had already closed: nothing of this
+        // request can have been processed, so one retry on a fresh connection.
+        retryable = reused && attempt == 0 && !body_consumed && !timeout && up->buffer.empty() &&
+                    is_eof(rec);
       }
     }
 
@@ -390,66 +539,49 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     const bool keep = client_keep_alive && !worker_.draining && !rp->need_eof();
     bool ok = co_await relay_response(*rp, *up, head_request, keep, ex);
     current_upstream_ = nullptr;
-    if (ok && rp->is_done() && rp->keep_alive() && !terminating_ && !worker_.draining)
+    if (ok && rp->is_done() && rp->keep_alive() && up->buffer.empty() && up->stream.input_drained() &&
+        !terminating_ && !worker_.draining) {
+      if (up->buffer.capacity() > 4096) std::string().swap(up->buffer);
       worker_.pool.release(target, std::move(up));
+    }
     co_return ok && keep;
   }
 }
 
 asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_connection& up,
                                               bool head_request, bool keep_alive, exchange& ex) {
-  const auto& lim = shared_.options.lim;
   auto& res = rp.get();
   const bool chunked = rp.chunked();
   ex.status = res.result_int();
   http::strip_hop_by_hop(res, false);
-  if (chunked) res.chunked(true);
-  res.keep_alive(keep_alive);
-  bhttp::response_serializer<bhttp::buffer_body> sr{res};
-  auto& body = res.body();
-  body.data = nullptr;
-  body.size = 0;
-  body.more = !rp.is_done();
-
-  // The head goes out at once unless body bytes are already here (then it leaves
-  // with them in one write): a watch's client sees its response begin immediately.
-  if (rp.is_done() || head_request || up.buffer.size() == 0) {
-    client_.next_layer().expires_after(lim.write_timeout);
-    auto [wec, wn] = co_await bhttp::async_write_header(client_, sr, use_tuple);
-    if (wec && wec != bhttp::error::need_buffer) co_return false;
-    if (rp.is_done()) co_return true;
+  res.version(11);
+  // Chunked stays chunked (re-framed here, so a response can always be ended on a
+  // chunk boundary); a length stays as it is; a body that ends with the connection
+  // ends with the client's too.
+  const bool chunked_out = chunked && !head_request;
+  if (chunked) res.set(bhttp::field::transfer_encoding, "chunked");
+  if (!keep_alive) res.set(bhttp::field::connection, "close");
+  std::string head = http::serialize_head(res);
+  if (rp.is_done()) {
+    client_.expires_after(shared_.options.lim.write_timeout);
+    co_return !co_await client_.write(head.data(), head.size());
   }
-  while (!rp.is_done()) {
-    body.data = relay_buf_.data();
-    body.size = relay_buf_.size();
-    up.stream.next_layer().expires_after(lim.stream_idle_timeout);
-    auto [ec, n] = co_await bhttp::async_read_some(up.stream, up.buffer, rp, use_tuple);
-    if (ec == bhttp::error::need_buffer) ec = {};
-    std::size_t got = relay_buf_.size() - body.size;
-    if (ec) {
-      // Grace period over: a chunked response (a watch) ends with its last chunk, so
-      // the client sees a clean end and re-establishes it elsewhere.
-      if (terminating_ && chunked && sr.is_header_done()) {
-        body.data = nullptr;
-        body.size = 0;
-        body.more = false;
-        client_.next_layer().expires_after(std::chrono::seconds(1));
-        co_await bhttp::async_write(client_, sr, use_tuple);
-      }
-      shared_.log->debug("conn={} upstream response ended early: {}", id_, ec.message());
-      co_return false;
+  bool head_sent = false;
+  auto end = co_await relay_body(up.stream, client_, rp, up.buffer, head, chunked_out, true,
+                                 ex.bytes, head_sent);
+  if (end == relay_end::done) co_return true;
+  if (end == relay_end::from_failed) {
+    // Grace period over: a chunked response (a watch) ends with its last chunk, so
+    // the client sees a clean end and re-establishes it elsewhere.
+    if (terminating_ && chunked_out && head_sent) {
+      client_.expires_after(std::chrono::seconds(1));
+      co_await client_.write(http::last_chunk.data(), http::last_chunk.size());
     }
-    body.data = got ? relay_buf_.data() : nullptr;
-    body.size = got;
-    body.more = !rp.is_done();
-    if (got == 0 && body.more) continue;
-    client_.next_layer().expires_after(lim.write_timeout);
-    auto [wec, wn] = co_await bhttp::async_write(client_, sr, use_tuple);
-    if (wec == bhttp::error::need_buffer) wec = {};
-    if (wec) co_return false;
-    ex.bytes += got;
+    shared_.log->debug("conn={} upstream response ended early", id_);
+  } else if (end == relay_end::client_gone) {
+    shared_.log->debug("conn={} client went away during the response", id_);
   }
-  co_return true;
+  co_return false;
 }
 
 asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange& ex) {
@@ -478,7 +610,7 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     const upstream_target& target = prepare_target(plan, ti, peer_storage, req, ex);
     auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
     if (ctx) {
-      cr = co_await connect_upstream(target, std::move(ctx), lim);
+      cr = co_await connect_upstream(target, std::move(ctx), lim, &worker_.sweeper);
     } else {
       cr.kind = failure::tls;
       cr.detail = "no CA configured for peers (--peer-ca-file)";
@@ -504,19 +636,12 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
   up->count_in(worker_.pool.gauge_for(target, "tunnel"));
   current_upstream_ = up.get();
 
-  req.body().data = nullptr;
-  req.body().more = false;
-  bhttp::request_serializer<bhttp::buffer_body> sr{req};
-  up->stream.next_layer().expires_after(lim.write_timeout);
-  auto [wec, wn] = co_await bhttp::async_write(up->stream, sr, use_tuple);
-  response_parser rp;
-  rp.header_limit(static_cast<std::uint32_t>(lim.max_head_bytes));
-  rp.body_limit(boost::none);
-  beast::error_code rec;
-  if (!wec) {
-    up->stream.next_layer().expires_after(lim.upstream_response_timeout);
-    std::tie(rec, std::ignore) = co_await bhttp::async_read_header(up->stream, up->buffer, rp, use_tuple);
-  }
+  std::string head = http::serialize_head(req);
+  up->stream.expires_after(lim.write_timeout);
+  auto wec = co_await up->stream.write(head.data(), head.size());
+  std::optional<response_parser> rp;
+  error_code rec;
+  if (!wec) rec = co_await read_response_head(*up, rp, false);
   if (wec || rec) {
     current_upstream_ = nullptr;
     if (terminating_) co_return false;
@@ -528,70 +653,66 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     co_return false;
   }
 
-  if (rp.get().result() == bhttp::status::switching_protocols) {
+  if (rp->get().result() == bhttp::status::switching_protocols) {
     ex.status = 101;
-    auto& res = rp.get();
+    auto& res = rp->get();
     http::strip_hop_by_hop(res, true);
-    res.body().data = nullptr;
-    res.body().more = false;
-    bhttp::response_serializer<bhttp::buffer_body> rs{res};
-    client_.next_layer().expires_after(lim.write_timeout);
-    auto [cec, cn] = co_await bhttp::async_write_header(client_, rs, use_tuple);
-    if (!cec || cec == bhttp::error::need_buffer) co_await tunnel(*up);
+    res.version(11);
+    std::string rhead = http::serialize_head(res);
+    client_.expires_after(lim.write_timeout);
+    if (!co_await client_.write(rhead.data(), rhead.size())) co_await tunnel(*up);
   } else {
-    co_await relay_response(rp, *up, false, false, ex);
+    co_await relay_response(*rp, *up, false, false, ex);
   }
   current_upstream_ = nullptr;
   co_return false;
 }
 
 asio::awaitable<void> session::tunnel(upstream_connection& up) {
-  client_.next_layer().expires_never();
-  up.stream.next_layer().expires_never();
+  client_.expires_never();
+  up.stream.expires_never();
   // Bytes that arrived right behind either head belong to the tunnel.
-  if (client_buf_.size() > 0) {
-    auto [ec, n] = co_await asio::async_write(up.stream, client_buf_.data(), use_tuple);
-    if (ec) co_return;
-    client_buf_.consume(client_buf_.size());
+  if (!client_buf_.empty()) {
+    if (co_await up.stream.write(client_buf_.data(), client_buf_.size())) co_return;
+    client_buf_.clear();
   }
-  if (up.buffer.size() > 0) {
-    auto [ec, n] = co_await asio::async_write(client_, up.buffer.data(), use_tuple);
-    if (ec) co_return;
-    up.buffer.consume(up.buffer.size());
+  if (!up.buffer.empty()) {
+    if (co_await client_.write(up.buffer.data(), up.buffer.size())) co_return;
+    up.buffer.clear();
   }
-  tunnel_state st(client_.get_executor());
+  tunnel_state st(client_.socket().get_executor());
   using namespace asio::experimental::awaitable_operators;
   co_await (pump(client_, up.stream, true, st) && pump(up.stream, client_, false, st) &&
             idle_watch(up, st));
 }
 
-asio::awaitable<void> session::pump(ssl_stream& from, ssl_stream& to, bool from_client,
+asio::awaitable<void> session::pump(tls_stream& from, tls_stream& to, bool from_client,
                                     tunnel_state& st) {
-  std::vector<char> buf(from_client ? 16 * 1024 : 0);
-  asio::mutable_buffer space = from_client ? asio::buffer(buf) : asio::buffer(relay_buf_);
   bool half_closed = false;
   for (;;) {
-    auto [ec, n] = co_await from.async_read_some(space, use_tuple);
+    // The worker's scratch holds the bytes only until they are written (or copied by
+    // a write that has to wait).
+    char* buf = worker_.scratch.data();
+    auto [ec, n] = co_await from.read_some(buf, 16 * 1024);
     if (n > 0) {
       st.last_activity = clock::now();
-      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(space.data(), n), use_tuple);
-      if (wec) break;
+      if (co_await to.write(buf, n)) break;
       st.last_activity = clock::now();
     }
     if (ec) {
       // The client finished sending: pass the half-close on and keep relaying the
       // other way until the upstream ends too.
-      if (from_client && (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)) {
-        beast::error_code ignored;
-        to.next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+      if (from_client && is_eof(ec)) {
+        error_code ignored;
+        to.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
         half_closed = true;
       }
       break;
     }
   }
   if (!half_closed) {
-    cancel(from.next_layer());
-    cancel(to.next_layer());
+    from.cancel();
+    to.cancel();
   }
   if (--st.running == 0) st.watchdog.cancel();
 }
@@ -605,8 +726,8 @@ asio::awaitable<void> session::idle_watch(upstream_connection& up, tunnel_state&
     if (clock::now() - st.last_activity >= idle) {
       shared_.log->debug("conn={} tunnel idle for {}s, closing", id_,
                          std::chrono::duration_cast<std::chrono::seconds>(idle).count());
-      cancel(client_.next_layer());
-      cancel(up.stream.next_layer());
+      client_.cancel();
+      up.stream.cancel();
       break;
     }
   }
@@ -614,22 +735,24 @@ asio::awaitable<void> session::idle_watch(upstream_connection& up, tunnel_state&
 
 asio::awaitable<void> session::send_status(int code, std::string message, bool retry_after,
                                            bool keep_alive, exchange& ex) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(code), 11};
+  bhttp::response_header<> res;
+  res.result(static_cast<unsigned>(code));
+  res.version(11);
+  std::string body = util::status_json(code, message);
   res.set(bhttp::field::content_type, "application/json");
   res.set(bhttp::field::cache_control, "no-cache, private");
   if (retry_after) res.set(bhttp::field::retry_after, "1");
-  res.body() = util::status_json(code, message);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
+  res.set(bhttp::field::content_length, std::to_string(body.size()));
+  if (!keep_alive) res.set(bhttp::field::connection, "close");
   ex.status = code;
-  ex.bytes += res.body().size();
-  client_.next_layer().expires_after(shared_.options.lim.write_timeout);
-  co_await bhttp::async_write(client_, res, use_tuple);
+  ex.bytes += body.size();
+  client_.expires_after(shared_.options.lim.write_timeout);
+  co_await write_message(client_, http::serialize_head(res), body);
 }
 
 dispatch::plan session::plan_for(request_parser& parser, exchange& ex) {
   dispatch::plan plan;
-  if (shared_.options.route) plan = shared_.options.route(parser.get().base(), trusted_peer_);
+  if (shared_.options.route) plan = shared_.options.route(parser.get(), trusted_peer_);
   if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
     plan.targets.push_back({"local", {}, 0, false, nullptr});
   ex.route = plan.label;
@@ -681,24 +804,19 @@ void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failu
 
 asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_request,
                                            bool keep_alive, exchange& ex) {
-  bhttp::response<bhttp::span_body<const char>> res{static_cast<bhttp::status>(a.status), 11};
+  bhttp::response_header<> res;
+  res.result(a.status);
+  res.version(11);
   if (!a.content_type.empty()) res.set(bhttp::field::content_type, a.content_type);
   for (auto& [k, v] : a.headers) res.set(k, v);
   auto body = a.body();
-  if (a.status != 304) {
-    res.content_length(body.size());
-    if (!head_request) res.body() = {body.data(), body.size()};
-  }
-  res.keep_alive(keep_alive);
+  if (a.status != 304) res.set(bhttp::field::content_length, std::to_string(body.size()));
+  if (!keep_alive) res.set(bhttp::field::connection, "close");
+  if (head_request || a.status == 304) body = {};
   ex.status = static_cast<int>(a.status);
-  ex.bytes += head_request ? 0 : body.size();
-  bhttp::response_serializer<bhttp::span_body<const char>> sr{res};
-  if (head_request) sr.split(true);
-  client_.next_layer().expires_after(shared_.options.lim.write_timeout);
-  if (head_request)
-    co_await bhttp::async_write_header(client_, sr, use_tuple);
-  else
-    co_await bhttp::async_write(client_, sr, use_tuple);
+  ex.bytes += body.size();
+  client_.expires_after(shared_.options.lim.write_timeout);
+  co_await write_message(client_, http::serialize_head(res), body);
 }
 
 void session::finish(exchange& ex) {

@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
@@ -69,8 +71,14 @@ failure_answer answer_for(failure kind, const upstream_target& target, const std
 }
 
 upstream_connection::upstream_connection(const asio::any_io_executor& ex,
-                                         std::shared_ptr<tls::client_context> ctx, std::string k)
-    : stream(beast::tcp_stream(ex), ctx->context()), key(std::move(k)), ctx_(std::move(ctx)) {}
+                                         std::shared_ptr<tls::client_context> c, std::string k,
+                                         deadline_sweeper* sweeper)
+    : ctx(std::move(c)),
+      stream(tcp::socket(ex), ctx->context().native_handle(), sweeper),
+      key(std::move(k)) {
+  // A LIST streams through in large reads; the buffer is released while empty.
+  SSL_set_default_read_buffer_len(stream.native_handle(), 64 * 1024);
+}
 
 upstream_connection::~upstream_connection() { count_in(nullptr); }
 
@@ -81,7 +89,7 @@ void upstream_connection::count_in(metrics::gauge* g) {
 }
 
 bool upstream_connection::still_usable() {
-  auto& sock = stream.next_layer().socket();
+  auto& sock = stream.socket();
   if (!sock.is_open()) return false;
   char byte;
   ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -92,7 +100,8 @@ bool upstream_connection::still_usable() {
 
 asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
                                                  std::shared_ptr<tls::client_context> ctx,
-                                                 const limits& lim) {
+                                                 const limits& lim,
+                                                 deadline_sweeper* sweeper) {
   connect_result r;
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
@@ -103,31 +112,33 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
     r.detail = "lookup " + target.host + ": " + rec.message();
     co_return r;
   }
-  auto conn = std::make_unique<upstream_connection>(ex, std::move(ctx), target.key());
-  auto& tcp_layer = conn->stream.next_layer();
-  tcp_layer.expires_after(lim.upstream_connect_timeout);
-  auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_tuple);
-  if (cec) {
-    r.kind = cec == beast::error::timeout ? failure::timeout : failure::refused;
-    r.detail = "dial tcp: " + (cec == beast::error::timeout ? std::string("i/o timeout") : cec.message());
+  auto conn = std::make_unique<upstream_connection>(ex, std::move(ctx), target.key(), sweeper);
+  auto& st = conn->stream;
+  st.expires_after(lim.upstream_connect_timeout);
+  auto [cec, ep] = co_await asio::async_connect(st.socket(), endpoints, use_tuple);
+  if (cec || st.timed_out()) {
+    bool timeout = st.timed_out();
+    r.kind = timeout ? failure::timeout : failure::refused;
+    r.detail = "dial tcp: " + (timeout ? std::string("i/o timeout") : cec.message());
     co_return r;
   }
+  st.attach_socket();
   beast::error_code ignored;
-  tcp_layer.socket().set_option(tcp::no_delay(true), ignored);
-  if (!tls::verify_server_name(conn->stream.native_handle(), target.server_name)) {
+  st.socket().set_option(tcp::no_delay(true), ignored);
+  if (!tls::verify_server_name(st.native_handle(), target.server_name)) {
     r.kind = failure::tls;
     r.detail = "cannot verify server name " + target.server_name;
     co_return r;
   }
-  tcp_layer.expires_after(lim.handshake_timeout);
-  auto [hec] = co_await conn->stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+  st.expires_after(lim.handshake_timeout);
+  auto hec = co_await st.handshake(false);
   if (hec) {
     if (hec == beast::error::timeout) {
       r.kind = failure::timeout;
       r.detail = "TLS handshake timeout";
     } else {
       r.kind = failure::tls;
-      long verify = SSL_get_verify_result(conn->stream.native_handle());
+      long verify = SSL_get_verify_result(st.native_handle());
       r.detail = "tls: " + (verify != X509_V_OK
                                 ? std::string("failed to verify certificate: ") +
                                       X509_verify_cert_error_string(verify)
@@ -148,7 +159,12 @@ std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_targe
   while (!q.empty()) {
     auto conn = std::move(q.back());
     q.pop_back();
-    if (now - conn->idle_since < limits_.pool_idle_timeout && conn->still_usable()) {
+    // A connection released within the last second is taken on trust (a peek costs a
+    // system call per request); if the upstream did close it, the request is retried
+    // once on a fresh connection.
+    auto idle = now - conn->idle_since;
+    if (idle < limits_.pool_idle_timeout &&
+        (idle < std::chrono::seconds(1) || conn->still_usable())) {
       conn->count_in(gauge_for(target, "active"));
       return conn;
     }
@@ -163,7 +179,7 @@ void upstream_pool::release(const upstream_target& target, std::unique_ptr<upstr
   while (!q.empty() && now - q.front()->idle_since >= limits_.pool_idle_timeout) q.pop_front();
   if (q.size() >= limits_.pool_max_idle_per_target) q.pop_front();
   conn->idle_since = now;
-  conn->stream.next_layer().expires_never();
+  conn->stream.expires_never();
   conn->count_in(gauge_for(target, "idle"));
   q.push_back(std::move(conn));
 }

@@ -8,18 +8,16 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/http/serializer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <list>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "mvproxy/http/framing.hpp"
 #include "mvproxy/http/headers.hpp"
+#include "mvproxy/http/relay.hpp"
 #include "mvproxy/proxy/server.hpp"
+#include "mvproxy/proxy/tls_stream.hpp"
 
 namespace mvproxy::proxy {
 
@@ -36,14 +34,24 @@ struct shared_state {
 
 class session;
 
+// The layout of worker::scratch: room for a chunk prefix, the bytes of one read, and
+// room for a chunk suffix and the last chunk.
+constexpr std::size_t scratch_headroom = 32;
+constexpr std::size_t scratch_tail = 16;
+
 struct worker {
-  worker(shared_state& s)
-      : shared(s), pool(s.options.lim, &s.metrics.upstream_connections) {}
+  explicit worker(shared_state& s);
   shared_state& shared;
   boost::asio::io_context ioc{1};
+  deadline_sweeper sweeper;
   upstream_pool pool;
   std::list<session*> sessions;  // for drain/terminate
   bool draining = false;
+  // Bytes between two suspension points of any one session of this worker: a read
+  // lands here and is written on before the session waits again (tls_stream::write
+  // copies what it cannot write at once), so no connection needs a buffer of its own.
+  std::vector<char> scratch;
+  std::vector<char> coalesce;  // a head and the first body bytes, in one record
 };
 
 class session {
@@ -61,9 +69,12 @@ class session {
   void terminate();
 
  private:
-  using request_parser = boost::beast::http::request_parser<boost::beast::http::buffer_body>;
-  using response_parser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+  using request_parser = http::request_relay_parser;
+  using response_parser = http::response_relay_parser;
   enum class head_result { complete, closed, timeout, bad, too_large };
+  // How relaying a body ended: `from` failed to deliver it (closed early, malformed,
+  // timed out), `to` did not take it, or the client went away while we waited.
+  enum class relay_end { done, from_failed, to_failed, client_gone };
 
   struct exchange;  // per-request bookkeeping for logs and metrics
 
@@ -76,35 +87,44 @@ class session {
                                            bool keep_alive, exchange& ex);
   boost::asio::awaitable<void> send_answer(const dispatch::answer& a, bool head_request,
                                            bool keep_alive, exchange& ex);
+  // Writes a head and a body as one record when they are small.
+  boost::asio::awaitable<error_code> write_message(tls_stream& to, std::string_view head,
+                                                   std::string_view body);
   dispatch::plan plan_for(request_parser& parser, exchange& ex);
   // The upstream for plan target `i`, and the request headers that go with it.
   const upstream_target& prepare_target(const dispatch::plan& plan, std::size_t i,
                                         upstream_target& storage,
                                         boost::beast::http::request_header<>& req, exchange& ex);
   void note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind);
+  // Reads a response head from `up` (interim 1xx answers other than 101 skipped).
+  boost::asio::awaitable<error_code> read_response_head(upstream_connection& up,
+                                                        std::optional<response_parser>& rp,
+                                                        bool head_request);
   boost::asio::awaitable<bool> relay_response(response_parser& rp, upstream_connection& up,
                                               bool head_request, bool keep_alive, exchange& ex);
+  template <class Parser>
+  boost::asio::awaitable<relay_end> relay_body(tls_stream& from, tls_stream& to, Parser& p,
+                                               std::string& pending, std::string_view prefix,
+                                               bool chunked_out, bool watch_client,
+                                               std::uint64_t& bytes, bool& prefix_sent);
+  // Waits until the client closed its end (true) or sent bytes, which are kept as the
+  // start of its next request (false).
+  boost::asio::awaitable<bool> client_gone();
   boost::asio::awaitable<void> tunnel(upstream_connection& up);
   struct tunnel_state;
-  boost::asio::awaitable<void> pump(ssl_stream& from, ssl_stream& to, bool from_client,
+  boost::asio::awaitable<void> pump(tls_stream& from, tls_stream& to, bool from_client,
                                     tunnel_state& st);
   boost::asio::awaitable<void> idle_watch(upstream_connection& up, tunnel_state& st);
-  enum class body_result { done, client_failed, upstream_failed };
-  boost::asio::awaitable<body_result> relay_request_body(
-      request_parser& parser,
-      boost::beast::http::request_serializer<boost::beast::http::buffer_body>& sr,
-      upstream_connection& up);
-  boost::asio::awaitable<void> close_client();
+  void close_client();
   void finish(exchange& ex);
 
   worker& worker_;
   shared_state& shared_;
-  ssl_stream client_;
-  std::shared_ptr<tls::server_context> tls_ctx_;
+  std::shared_ptr<tls::server_context> tls_ctx_;  // before client_: it owns the SSL_CTX
+  tls_stream client_;
   std::uint64_t id_;
   std::list<session*>::iterator registration_;
-  boost::beast::flat_buffer client_buf_;
-  std::vector<char> relay_buf_;
+  std::string client_buf_;  // read from the client, not yet used (a head, pipelined bytes)
   http::head_scanner scanner_;
   bool trusted_peer_ = false;
   std::optional<http::client_identity> identity_;

@@ -4,9 +4,6 @@
 // A pool belongs to one worker thread and is only touched from it.
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -16,6 +13,7 @@
 
 #include "mvproxy/metrics/registry.hpp"
 #include "mvproxy/proxy/settings.hpp"
+#include "mvproxy/proxy/tls_stream.hpp"
 #include "mvproxy/tls/contexts.hpp"
 
 namespace mvproxy::proxy {
@@ -51,18 +49,18 @@ struct failure_answer {
 };
 failure_answer answer_for(failure kind, const upstream_target& target, const std::string& detail);
 
-using ssl_stream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
-
 class upstream_connection {
  public:
   upstream_connection(const boost::asio::any_io_executor& ex,
-                      std::shared_ptr<tls::client_context> ctx, std::string key);
+                      std::shared_ptr<tls::client_context> ctx, std::string key,
+                      deadline_sweeper* sweeper);
   ~upstream_connection();
   upstream_connection(const upstream_connection&) = delete;
   upstream_connection& operator=(const upstream_connection&) = delete;
 
-  ssl_stream stream;
-  boost::beast::flat_buffer buffer;  // response bytes read ahead of the parser
+  std::shared_ptr<tls::client_context> ctx;  // first: keeps the SSL_CTX alive
+  tls_stream stream;
+  std::string buffer;  // bytes read from the upstream not yet parsed
   const std::string key;
   std::chrono::steady_clock::time_point idle_since{};
 
@@ -72,7 +70,6 @@ class upstream_connection {
   bool still_usable();
 
  private:
-  std::shared_ptr<tls::client_context> ctx_;  // keeps the SSL_CTX alive
   metrics::gauge* counted_in_ = nullptr;
 };
 
@@ -84,7 +81,8 @@ struct connect_result {
 
 boost::asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
                                                         std::shared_ptr<tls::client_context> ctx,
-                                                        const limits& lim);
+                                                        const limits& lim,
+                                                        deadline_sweeper* sweeper);
 
 class upstream_pool {
  public:

@@ -1,0 +1,77 @@
+#pragma once
+// Relaying one HTTP/1.1 message to the next hop without copying its body (pure: bytes
+// in, bytes out). relay_parser reads the head like Beast's parser, then turns raw
+// body bytes — Content-Length, chunked, or up to the end of the connection — into
+// the body's own bytes, compacted in place at the front of the buffer it was fed.
+// The caller frames them anew for the next hop: with chunk_prefix/chunk_suffix when
+// the outgoing message is chunked (so the relay can always end a response on a chunk
+// boundary), as they are when it carries a Content-Length.
+
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/message.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace mvproxy::http {
+
+template <bool isRequest>
+class relay_parser : public boost::beast::http::basic_parser<isRequest> {
+ public:
+  using header_type = boost::beast::http::header<isRequest>;
+  using error_code = boost::beast::error_code;
+
+  // No body limit (relayed bodies are streamed), the given head limit.
+  explicit relay_parser(std::uint32_t header_limit);
+
+  header_type& get() { return head_; }
+  const header_type& get() const { return head_; }
+
+  struct fed {
+    std::size_t consumed = 0;  // bytes of `data` parsed; feed the rest again, with more
+    std::size_t body = 0;      // body bytes now at data[0, body)
+    error_code ec;             // a malformed message (need_more is not an error)
+  };
+  // Parses data[0, size). The head must come whole in one call (feed it again with
+  // more bytes while is_header_done() is false and nothing was consumed). With
+  // head_only, parsing stops right after the head.
+  fed feed(char* data, std::size_t size, bool head_only = false);
+
+ private:
+  using sv = boost::beast::string_view;
+  using field = boost::beast::http::field;
+  using verb = boost::beast::http::verb;
+  void on_request_impl(verb method, sv method_str, sv target,
+                       int version, error_code& ec) override;
+  void on_response_impl(int code, sv reason, int version, error_code& ec) override;
+  void on_field_impl(field name, sv name_string, sv value,
+                     error_code& ec) override;
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(sv body, error_code& ec) override;
+  void on_chunk_header_impl(std::uint64_t, sv, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t remain, sv body,
+                                 error_code& ec) override;
+  void on_finish_impl(error_code&) override {}
+
+  header_type head_;
+  char* out_ = nullptr;  // where the next body byte goes during feed()
+};
+
+using request_relay_parser = relay_parser<true>;
+using response_relay_parser = relay_parser<false>;
+
+// The head as it goes out: start line, the fields in order, CRLF. Framing and
+// connection fields are the caller's to set on `h` first.
+std::string serialize_head(const boost::beast::http::request_header<>& h);
+std::string serialize_head(const boost::beast::http::response_header<>& h);
+
+// Room a chunk prefix needs in front of the data ("ffffffffffffffff\r\n").
+constexpr std::size_t chunk_prefix_room = 18;
+// Writes "<hex size>\r\n" to end just before `data`; returns its length.
+std::size_t chunk_prefix(char* data, std::size_t size);
+constexpr std::string_view chunk_suffix = "\r\n";
+constexpr std::string_view last_chunk = "0\r\n\r\n";
+
+}  // namespace mvproxy::http

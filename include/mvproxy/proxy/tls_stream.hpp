@@ -1,0 +1,115 @@
+#pragma once
+// A TLS connection driven straight through OpenSSL on a non-blocking socket: OpenSSL
+// reads and writes the socket itself (read-ahead on), and only the waits go through
+// the reactor. Unlike asio::ssl::stream it keeps no buffers of its own — an idle
+// connection holds just OpenSSL's state, whose record buffers are released while
+// empty (SSL_MODE_RELEASE_BUFFERS) — and every record costs one system call.
+//
+// Data handed to write() may live in a buffer shared by the whole worker (see
+// worker::scratch): write() copies what is left into the stream only when it has to
+// wait for the socket. Deadlines are a time point per stream, checked by the worker's
+// deadline_sweeper, so arming one is a store, not a timer operation.
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+#include <chrono>
+#include <cstddef>
+#include <list>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace mvproxy::proxy {
+
+using clock = std::chrono::steady_clock;
+using error_code = boost::system::error_code;
+
+class tls_stream;
+
+// The deadlines of one worker's streams, checked every `interval` on the worker's
+// io_context. An expired stream has its waits cancelled and reports
+// boost::beast::error::timeout until it is given a new deadline.
+class deadline_sweeper {
+ public:
+  deadline_sweeper(boost::asio::io_context& ioc, clock::duration interval);
+  deadline_sweeper(const deadline_sweeper&) = delete;
+  deadline_sweeper& operator=(const deadline_sweeper&) = delete;
+  void start();  // from any thread, before or while the io_context runs
+  void stop();   // on the worker thread
+  std::size_t streams() const { return streams_.size(); }
+
+ private:
+  friend class tls_stream;
+  boost::asio::awaitable<void> loop();
+  void sweep(clock::time_point now);
+
+  boost::asio::io_context& ioc_;
+  clock::duration interval_;
+  boost::asio::steady_timer timer_;
+  std::list<tls_stream*> streams_;
+  bool stopped_ = false;
+};
+
+class tls_stream {
+ public:
+  // Server side: an accepted socket. Client side: an unconnected one (connect it
+  // through socket(), then handshake). The SSL_CTX must outlive the stream.
+  tls_stream(boost::asio::ip::tcp::socket socket, SSL_CTX* ctx, deadline_sweeper* sweeper);
+  ~tls_stream();
+  tls_stream(const tls_stream&) = delete;
+  tls_stream& operator=(const tls_stream&) = delete;
+
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  // Client side: the socket given unconnected has been connected; hand it to OpenSSL.
+  void attach_socket();
+  SSL* native_handle() { return ssl_; }
+
+  void expires_after(clock::duration d);
+  void expires_never();
+  bool timed_out() const { return timed_out_; }
+
+  boost::asio::awaitable<error_code> handshake(bool server);
+
+  // A read attempt that never waits: bytes (up to `size`, possibly several records),
+  // or would_block with nothing read, or an error (eof for close_notify,
+  // ssl::error::stream_truncated for a close without it).
+  struct read_result {
+    error_code ec;
+    std::size_t bytes = 0;
+    bool would_block = false;
+  };
+  read_result try_read(void* data, std::size_t size);
+  // Waits until the socket is readable (or the deadline passes / cancel()).
+  boost::asio::awaitable<error_code> wait_readable();
+  // try_read, waiting as long as needed for at least one byte.
+  boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data, std::size_t size);
+  // Writes all of it. The bytes need stay valid only until the first suspension.
+  boost::asio::awaitable<error_code> write(const void* data, std::size_t size);
+
+  // Sends close_notify without waiting for the peer's, then closes the socket.
+  void shutdown_and_close();
+  // Pending waits end with operation_aborted.
+  void cancel();
+  void close();
+  // No decrypted or undecrypted bytes wait inside OpenSSL.
+  bool input_drained() const { return SSL_has_pending(ssl_) == 0; }
+
+ private:
+  friend class deadline_sweeper;
+  error_code failure(int ret);  // after an SSL call that did not succeed or want I/O
+  boost::asio::awaitable<error_code> wait(boost::asio::socket_base::wait_type w);
+
+  boost::asio::ip::tcp::socket socket_;
+  SSL* ssl_;
+  deadline_sweeper* sweeper_;
+  std::list<tls_stream*>::iterator registration_;
+  clock::time_point deadline_ = clock::time_point::max();
+  bool timed_out_ = false;
+};
+
+}  // namespace mvproxy::proxy

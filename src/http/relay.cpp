@@ -1,0 +1,147 @@
+#include "mvproxy/http/relay.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstring>
+
+namespace mvproxy::http {
+
+namespace bhttp = boost::beast::http;
+
+template <bool isRequest>
+relay_parser<isRequest>::relay_parser(std::uint32_t header_limit) {
+  this->header_limit(header_limit);
+  this->body_limit(boost::none);
+  this->eager(true);
+}
+
+template <bool isRequest>
+typename relay_parser<isRequest>::fed relay_parser<isRequest>::feed(char* data, std::size_t size, bool head_only) {
+  fed r;
+  out_ = data;
+  // Not eager for a head alone: put() then returns right after it.
+  this->eager(!head_only);
+  while (r.consumed < size && !this->is_done() && !(head_only && this->is_header_done())) {
+    error_code ec;
+    std::size_t n = this->put(boost::asio::const_buffer(data + r.consumed, size - r.consumed), ec);
+    r.consumed += n;
+    if (ec == bhttp::error::need_more) break;
+    if (ec) {
+      r.ec = ec;
+      break;
+    }
+    if (n == 0) break;
+  }
+  r.body = static_cast<std::size_t>(out_ - data);
+  out_ = nullptr;
+  return r;
+}
+
+template <bool isRequest>
+void relay_parser<isRequest>::on_request_impl(verb method, sv method_str, sv target, int version,
+                                              error_code&) {
+  if constexpr (isRequest) {
+    if (method == verb::unknown)
+      head_.method_string(method_str);
+    else
+      head_.method(method);
+    head_.target(target);
+  }
+  head_.version(version);
+}
+
+template <bool isRequest>
+void relay_parser<isRequest>::on_response_impl(int code, sv reason, int version, error_code&) {
+  if constexpr (!isRequest) {
+    head_.result(static_cast<unsigned>(code));
+    head_.reason(reason);
+  }
+  head_.version(version);
+}
+
+template <bool isRequest>
+void relay_parser<isRequest>::on_field_impl(field name, sv name_string, sv value, error_code&) {
+  // Fields after the head are chunked trailers: not relayed (Go's proxy drops them
+  // unless announced, and the apiserver sends none).
+  if (this->is_header_done()) return;
+  head_.insert(name, name_string, value);
+}
+
+template <bool isRequest>
+std::size_t relay_parser<isRequest>::on_body_impl(sv body, error_code&) {
+  // Body bytes never sit before out_: framing is only ever removed.
+  if (out_ != body.data()) std::memmove(out_, body.data(), body.size());
+  out_ += body.size();
+  return body.size();
+}
+
+template <bool isRequest>
+std::size_t relay_parser<isRequest>::on_chunk_body_impl(std::uint64_t, sv body, error_code& ec) {
+  return on_body_impl(body, ec);
+}
+
+template class relay_parser<true>;
+template class relay_parser<false>;
+
+namespace {
+
+void append_fields(std::string& out, const bhttp::fields& f) {
+  for (const auto& field : f) {
+    out.append(field.name_string().data(), field.name_string().size());
+    out += ": ";
+    out.append(field.value().data(), field.value().size());
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+std::size_t fields_size(const bhttp::fields& f) {
+  std::size_t n = 2;
+  for (const auto& field : f) n += field.name_string().size() + field.value().size() + 4;
+  return n;
+}
+
+}  // namespace
+
+std::string serialize_head(const bhttp::request_header<>& h) {
+  std::string out;
+  auto method = h.method_string();
+  auto target = h.target();
+  out.reserve(method.size() + target.size() + 12 + fields_size(h));
+  out.append(method.data(), method.size());
+  out += ' ';
+  out.append(target.data(), target.size());
+  out += h.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+  append_fields(out, h);
+  return out;
+}
+
+std::string serialize_head(const bhttp::response_header<>& h) {
+  std::string out;
+  auto reason = h.reason();
+  if (reason.empty()) reason = bhttp::obsolete_reason(h.result());
+  out.reserve(reason.size() + 15 + fields_size(h));
+  out += h.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(h.result_int());
+  out += ' ';
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  append_fields(out, h);
+  return out;
+}
+
+std::size_t chunk_prefix(char* data, std::size_t size) {
+  char tmp[chunk_prefix_room];
+  std::size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[size & 0xf];
+    size >>= 4;
+  } while (size != 0);
+  char* p = data - n - 2;
+  for (std::size_t i = 0; i < n; ++i) p[i] = tmp[n - 1 - i];
+  p[n] = '\r';
+  p[n + 1] = '\n';
+  return n + 2;
+}
+
+}  // namespace mvproxy::http
