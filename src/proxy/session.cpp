@@ -224,6 +224,11 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
                                                         std::uint64_t& bytes, bool& prefix_sent) {
   const auto& lim = shared_.options.lim;
   const auto read_timeout = watch_client ? lim.stream_idle_timeout : lim.write_timeout;
+  struct disarm {
+    session& s;
+    ~disarm() { s.disarm_client_watch(); }
+  } disarm_at_end{*this};
+  client_left_ = false;
   char* const base = worker_.scratch.data() + scratch_headroom;
   bool starved = false;  // the bytes at hand end inside a chunk line: read more first
   bool from_ended = false;
@@ -264,31 +269,21 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
           }
         }
         from.expires_after(read_timeout);
-        if (watch_client) {
-          using namespace asio::experimental::awaitable_operators;
-          if (have > 0) pending.insert(0, base, have);
+        if (watch_client && !watch_) {
           client_.expires_never();  // each write to the client sets its own deadline
-          auto which = co_await (from.wait_readable() || client_gone());
-          if (have > 0) {
-            std::memcpy(base, pending.data(), have);
-            pending.erase(0, have);
-          }
-          if (terminating_) co_return relay_end::from_failed;
-          if (which.index() == 1) {
-            if (std::get<1>(which)) co_return relay_end::client_gone;
-            watch_client = false;  // bytes of a next request: keep them, stop watching
-          } else if (std::get<0>(which)) {
-            co_return relay_end::from_failed;
-          }
-        } else {
-          if (have > 0) pending.insert(0, base, have);
-          auto ec = co_await from.wait_readable();
-          if (have > 0) {
-            std::memcpy(base, pending.data(), have);
-            pending.erase(0, have);
-          }
-          if (ec || terminating_) co_return relay_end::from_failed;
+          if (!poll_client()) co_return relay_end::client_gone;
+          arm_client_watch();
         }
+        if (have > 0) pending.insert(0, base, have);  // other sessions use the scratch meanwhile
+        from.release_buffers();
+        to.release_buffers();
+        auto [wec] = co_await from.socket().async_wait(asio::socket_base::wait_read, use_tuple);
+        if (have > 0) {
+          std::memcpy(base, pending.data(), have);
+          pending.erase(0, have);
+        }
+        if (client_left_) co_return relay_end::client_gone;
+        if (from.timed_out() || wec || terminating_) co_return relay_end::from_failed;
       }
     }
     auto f = p.feed(base, have);
@@ -331,19 +326,39 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
   }
 }
 
-asio::awaitable<bool> session::client_gone() {
+bool session::poll_client() {
   for (;;) {
-    auto ec = co_await client_.wait_readable();
-    // Cancelled: the upstream spoke first (or the session is ending), so no verdict.
-    if (ec == asio::error::operation_aborted) co_return false;
-    if (ec) co_return true;
-    char* buf = worker_.scratch.data();
+    char* buf = worker_.scratch.data();  // free: the session waits on the upstream
     auto r = client_.try_read(buf, 4096);
-    if (r.would_block) continue;
-    if (r.ec) co_return true;
+    if (r.would_block) return true;
+    if (r.ec) return false;
     client_buf_.append(buf, r.bytes);
-    if (r.bytes > 0) co_return false;
+    // A client that streams bytes at us mid-response is not read further.
+    if (client_buf_.size() > shared_.options.lim.max_head_bytes) return true;
   }
+}
+
+void session::arm_client_watch() {
+  watch_ = std::make_shared<client_watch>();
+  watch_->owner = this;
+  client_.socket().async_wait(asio::socket_base::wait_read, [w = watch_](error_code ec) {
+    session* self = w->owner;
+    if (!self || ec) return;
+    self->watch_.reset();
+    if (!self->poll_client()) {
+      self->client_left_ = true;
+      if (self->current_upstream_) self->current_upstream_->stream.cancel();
+    } else if (self->client_buf_.size() <= self->shared_.options.lim.max_head_bytes) {
+      self->arm_client_watch();
+    }
+  });
+}
+
+void session::disarm_client_watch() {
+  if (!watch_) return;
+  watch_->owner = nullptr;
+  watch_.reset();
+  client_.cancel();  // the only wait pending on the client socket now
 }
 
 asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_view head,

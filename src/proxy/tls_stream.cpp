@@ -115,6 +115,7 @@ error_code tls_stream::failure(int ret) {
 
 asio::awaitable<error_code> tls_stream::wait(asio::socket_base::wait_type w) {
   if (timed_out_) co_return boost::beast::error::timeout;
+  release_buffers();
   auto [ec] = co_await socket_.async_wait(w, use_tuple);
   if (timed_out_) co_return boost::beast::error::timeout;
   co_return ec;

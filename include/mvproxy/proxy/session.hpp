@@ -107,9 +107,17 @@ class session {
                                                std::string& pending, std::string_view prefix,
                                                bool chunked_out, bool watch_client,
                                                std::uint64_t& bytes, bool& prefix_sent);
-  // Waits until the client closed its end (true) or sent bytes, which are kept as the
-  // start of its next request (false).
-  boost::asio::awaitable<bool> client_gone();
+  // While a response streams, the client is watched by a plain wait on its socket
+  // (no coroutine, no buffer): if it closes, the upstream wait is cancelled and the
+  // relay ends. Bytes it sends are kept as the start of its next request.
+  struct client_watch {
+    session* owner = nullptr;  // null once nobody listens (the wait's handler outlives it)
+  };
+  void arm_client_watch();
+  void disarm_client_watch();
+  // Reads what the client sent: false when it is gone. Also releases the client's
+  // OpenSSL read buffer while nothing is pending.
+  bool poll_client();
   boost::asio::awaitable<void> tunnel(upstream_connection& up);
   struct tunnel_state;
   boost::asio::awaitable<void> pump(tls_stream& from, tls_stream& to, bool from_client,
@@ -131,6 +139,8 @@ class session {
   bool idle_ = true;          // waiting for the first byte of a request head
   bool terminating_ = false;  // grace period over
   upstream_connection* current_upstream_ = nullptr;
+  std::shared_ptr<client_watch> watch_;
+  bool client_left_ = false;
 };
 
 }  // namespace mvproxy::proxy

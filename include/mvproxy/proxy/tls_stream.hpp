@@ -96,6 +96,9 @@ class tls_stream {
   // Pending waits end with operation_aborted.
   void cancel();
   void close();
+  // Gives OpenSSL's record buffers back while nothing is in them (before a wait that
+  // may be long: an idle connection then holds no buffer at all).
+  void release_buffers() { SSL_free_buffers(ssl_); }
   // No decrypted or undecrypted bytes wait inside OpenSSL.
   bool input_drained() const { return SSL_has_pending(ssl_) == 0; }
 
