@@ -288,6 +288,27 @@ class client {
 
   ssl_socket& stream() { return s_; }
 
+  // Goes away as a client process does: a TLS close_notify, then FIN, without waiting
+  // for the server's close_notify. One run of the io_context writes the alert (the
+  // shutdown then waits to read); the socket is closed under that read.
+  void close_notify_then_fin() {
+    s_.async_shutdown([](beast::error_code) {});
+    ioc_.restart();
+    ioc_.run_one_for(std::chrono::seconds(2));
+    beast::error_code ec;
+    s_.next_layer().shutdown(tcp::socket::shutdown_send, ec);
+    s_.next_layer().close(ec);
+    ioc_.restart();
+    ioc_.poll();  // the aborted read ends the shutdown operation
+  }
+
+  // Goes away abruptly: SO_LINGER 0, so close() sends a TCP RST and no close_notify.
+  void reset() {
+    beast::error_code ec;
+    s_.next_layer().set_option(asio::socket_base::linger(true, 0), ec);
+    s_.next_layer().close(ec);
+  }
+
   // The certificate must be in the context before the stream (its SSL) is made.
   static asio::ssl::context make_context(const std::filesystem::path& pki, const std::string& cert) {
     asio::ssl::context ctx(asio::ssl::context::tls_client);
