@@ -9,7 +9,7 @@ namespace mvproxy::http {
 namespace bhttp = boost::beast::http;
 
 template <bool isRequest>
-relay_parser<isRequest>::relay_parser(std::uint32_t header_limit) {
+relay_parser<isRequest>::relay_parser(std::uint32_t header_limit) : header_limit_(header_limit) {
   this->header_limit(header_limit);
   this->body_limit(boost::none);
   this->eager(true);
@@ -31,6 +31,10 @@ typename relay_parser<isRequest>::fed relay_parser<isRequest>::feed(char* data, 
       break;
     }
     if (n == 0) break;
+  }
+  if (!this->is_header_done() && !r.ec) {
+    head_consumed_ += r.consumed;
+    if (head_consumed_ + (size - r.consumed) > header_limit_) r.ec = bhttp::error::header_limit;
   }
   r.body = static_cast<std::size_t>(out_ - data);
   out_ = nullptr;

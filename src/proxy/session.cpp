@@ -9,6 +9,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cstring>
+#include <openssl/err.h>
 
 #include "mvproxy/util/status.hpp"
 
@@ -131,6 +132,7 @@ asio::awaitable<void> session::run() {
     co_return;
   }
   auto caller = tls_ctx_->classify(client_.native_handle());
+  ERR_clear_error();  // verification leaves errors behind; tls_stream expects none
   trusted_peer_ = caller.kind == tls::caller_kind::trusted_peer;
   if (caller.kind == tls::caller_kind::user)
     identity_ = http::identity_from_certificate(caller.certificate.get());
@@ -231,6 +233,7 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
   client_left_ = false;
   char* const base = worker_.scratch.data() + scratch_headroom;
   bool starved = false;  // the bytes at hand end inside a chunk line: read more first
+  bool first_wait = true;
   bool from_ended = false;
   for (;;) {
     std::size_t have = 0;
@@ -269,14 +272,21 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
           }
         }
         from.expires_after(read_timeout);
+        // From here the scratch is not ours: poll_client() reads into it, and other
+        // sessions use it while we wait.
+        if (have > 0) pending.insert(0, base, have);
         if (watch_client && !watch_) {
           client_.expires_never();  // each write to the client sets its own deadline
           if (!poll_client()) co_return relay_end::client_gone;
           arm_client_watch();
         }
-        if (have > 0) pending.insert(0, base, have);  // other sessions use the scratch meanwhile
-        from.release_buffers();
-        to.release_buffers();
+        if (first_wait) {
+          // Likely a long wait (a watch after its head): hold no buffers meanwhile.
+          // Later waits of a busy stream leave that to the sweeper.
+          from.release_buffers();
+          to.release_buffers();
+          first_wait = false;
+        }
         auto [wec] = co_await from.socket().async_wait(asio::socket_base::wait_read, use_tuple);
         if (have > 0) {
           std::memcpy(base, pending.data(), have);
@@ -835,14 +845,17 @@ asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_
 }
 
 void session::finish(exchange& ex) {
-  double seconds = std::chrono::duration<double>(clock::now() - ex.start).count();
+  auto elapsed = clock::now() - ex.start;
+  double seconds = std::chrono::duration<double>(elapsed).count();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
   auto code = std::to_string(ex.status);
   if (ex.rerouted)
     shared_.metrics.rerouted_request_total.with({code, ex.group, ex.version, ex.resource}).inc();
   shared_.metrics.requests_total.with({ex.route, code}).inc();
   shared_.metrics.request_duration_seconds.with({ex.route}).observe(seconds);
-  shared_.access->info("{} {} {} route={} bytes={} duration={:.6f}s conn={}", ex.method, ex.path,
-                       ex.status, ex.route, ex.bytes, seconds, id_);
+  // Integer formatting of the duration: a float format is the costliest part of the line.
+  shared_.access->info("{} {} {} route={} bytes={} duration={}.{:06}s conn={}", ex.method, ex.path,
+                       ex.status, ex.route, ex.bytes, us / 1'000'000, us % 1'000'000, id_);
 }
 
 }  // namespace mvproxy::proxy

@@ -1,6 +1,8 @@
 #include "mvproxy/proxy/tls_stream.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +19,40 @@ namespace mvproxy::proxy {
 
 namespace asio = boost::asio;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// OpenSSL's socket BIO writes with write(2): a peer that reset the connection would
+// raise SIGPIPE in whatever process embeds the proxy. This one is the socket BIO with
+// its write done by send(MSG_NOSIGNAL), as Asio does for its own sockets.
+int send_nosignal(BIO* b, const char* data, int len) {
+  int fd = -1;
+  BIO_get_fd(b, &fd);
+  errno = 0;
+  ssize_t n = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  BIO_clear_retry_flags(b);
+  if (n <= 0 && BIO_sock_should_retry(static_cast<int>(n))) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
+
+BIO_METHOD* socket_method() {
+  static BIO_METHOD* method = [] {
+    const BIO_METHOD* base = BIO_s_socket();
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "socket, send(MSG_NOSIGNAL)");
+    if (!m) throw std::bad_alloc();
+    BIO_meth_set_write(m, send_nosignal);
+    BIO_meth_set_read(m, BIO_meth_get_read(base));
+    BIO_meth_set_puts(m, BIO_meth_get_puts(base));
+    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(base));
+    BIO_meth_set_create(m, BIO_meth_get_create(base));
+    BIO_meth_set_destroy(m, BIO_meth_get_destroy(base));
+    return m;
+  }();
+  return method;
+}
+
+}  // namespace
 
 deadline_sweeper::deadline_sweeper(asio::io_context& ioc, clock::duration interval)
     : ioc_(ioc), interval_(interval), timer_(ioc) {}
@@ -43,6 +79,8 @@ void deadline_sweeper::sweep(clock::time_point now) {
       s->timed_out_ = true;
       s->cancel();
     }
+    // Safe while a wait is pending: no OpenSSL call is in progress on this thread.
+    if (s->buffers_held_ && now - s->last_armed_ >= std::chrono::seconds(1)) s->release_buffers();
   }
 }
 
@@ -61,7 +99,10 @@ tls_stream::tls_stream(asio::ip::tcp::socket socket, SSL_CTX* ctx, deadline_swee
 
 void tls_stream::attach_socket() {
   socket_.non_blocking(true);
-  SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle()));
+  BIO* bio = BIO_new(socket_method());
+  if (!bio) throw std::bad_alloc();
+  BIO_set_fd(bio, static_cast<int>(socket_.native_handle()), BIO_NOCLOSE);
+  SSL_set_bio(ssl_, bio, bio);
 }
 
 tls_stream::~tls_stream() {
@@ -70,13 +111,17 @@ tls_stream::~tls_stream() {
 }
 
 void tls_stream::expires_after(clock::duration d) {
-  deadline_ = clock::now() + d;
+  last_armed_ = clock::now();
+  deadline_ = last_armed_ + d;
   timed_out_ = false;
+  buffers_held_ = true;
 }
 
 void tls_stream::expires_never() {
+  last_armed_ = clock::now();
   deadline_ = clock::time_point::max();
   timed_out_ = false;
+  buffers_held_ = true;
 }
 
 void tls_stream::cancel() {
@@ -91,13 +136,19 @@ void tls_stream::close() {
 
 void tls_stream::shutdown_and_close() {
   if (socket_.is_open() && SSL_is_init_finished(ssl_)) {
-    ERR_clear_error();
     SSL_shutdown(ssl_);  // queues and tries to send close_notify; never waits
+    ERR_clear_error();
   }
   close();
 }
 
 error_code tls_stream::failure(int ret) {
+  error_code ec = describe(ret);
+  ERR_clear_error();
+  return ec;
+}
+
+error_code tls_stream::describe(int ret) {
   int err = SSL_get_error(ssl_, ret);
   switch (err) {
     case SSL_ERROR_ZERO_RETURN: return asio::error::eof;
@@ -115,7 +166,6 @@ error_code tls_stream::failure(int ret) {
 
 asio::awaitable<error_code> tls_stream::wait(asio::socket_base::wait_type w) {
   if (timed_out_) co_return boost::beast::error::timeout;
-  release_buffers();
   auto [ec] = co_await socket_.async_wait(w, use_tuple);
   if (timed_out_) co_return boost::beast::error::timeout;
   co_return ec;
@@ -153,8 +203,10 @@ tls_stream::read_result tls_stream::try_read(void* data, std::size_t size) {
     return r;
   }
   auto* p = static_cast<char*>(data);
+  buffers_held_ = true;
   while (r.bytes < size) {
-    ERR_clear_error();
+    // The error queue is left empty by every failure path (failure() clears it), so
+    // it is not cleared before each call: that costs more than the call on a hot path.
     errno = 0;
     std::size_t n = 0;
     int ret = SSL_read_ex(ssl_, p + r.bytes, size - r.bytes, &n);
@@ -169,8 +221,9 @@ tls_stream::read_result tls_stream::try_read(void* data, std::size_t size) {
       r.would_block = r.bytes == 0;
       break;
     }
-    if (r.bytes == 0) r.ec = failure(ret);
-    break;  // an error after some bytes shows on the next call
+    auto ec = failure(ret);
+    if (r.bytes == 0) r.ec = ec;
+    break;  // an error after some bytes shows again on the next call
   }
   return r;
 }
@@ -187,9 +240,9 @@ asio::awaitable<std::pair<error_code, std::size_t>> tls_stream::read_some(void* 
 asio::awaitable<error_code> tls_stream::write(const void* data, std::size_t size) {
   auto* p = static_cast<const char*>(data);
   std::vector<char> own;  // the rest, once we must wait: the caller's bytes may be reused
+  buffers_held_ = true;
   while (size > 0) {
     if (timed_out_) co_return boost::beast::error::timeout;
-    ERR_clear_error();
     errno = 0;
     std::size_t n = 0;
     int ret = SSL_write_ex(ssl_, p, size, &n);

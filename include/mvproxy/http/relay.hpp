@@ -33,9 +33,9 @@ class relay_parser : public boost::beast::http::basic_parser<isRequest> {
     std::size_t body = 0;      // body bytes now at data[0, body)
     error_code ec;             // a malformed message (need_more is not an error)
   };
-  // Parses data[0, size). The head must come whole in one call (feed it again with
-  // more bytes while is_header_done() is false and nothing was consumed). With
-  // head_only, parsing stops right after the head.
+  // Parses data[0, size). Unconsumed bytes (a head line or chunk line not yet
+  // complete) must be fed again with more appended. With head_only, parsing stops
+  // right after the head. A head over the limit, however it arrives, is header_limit.
   fed feed(char* data, std::size_t size, bool head_only = false);
 
  private:
@@ -57,6 +57,10 @@ class relay_parser : public boost::beast::http::basic_parser<isRequest> {
 
   header_type head_;
   char* out_ = nullptr;  // where the next body byte goes during feed()
+  // Beast checks its head limit within one put(); a head that trickles in, line by
+  // line, over many feeds is measured here across them.
+  std::uint32_t header_limit_;
+  std::size_t head_consumed_ = 0;
 };
 
 using request_relay_parser = relay_parser<true>;

@@ -33,7 +33,10 @@ class tls_stream;
 
 // The deadlines of one worker's streams, checked every `interval` on the worker's
 // io_context. An expired stream has its waits cancelled and reports
-// boost::beast::error::timeout until it is given a new deadline.
+// boost::beast::error::timeout until it is given a new deadline. A stream that has
+// not been used for a second also gives its OpenSSL record buffers back: a keep-alive
+// connection between requests, or a pooled one, then holds no buffer, while a busy one
+// keeps its buffers instead of freeing and allocating them around every request.
 class deadline_sweeper {
  public:
   deadline_sweeper(boost::asio::io_context& ioc, clock::duration interval);
@@ -97,14 +100,18 @@ class tls_stream {
   void cancel();
   void close();
   // Gives OpenSSL's record buffers back while nothing is in them (before a wait that
-  // may be long: an idle connection then holds no buffer at all).
-  void release_buffers() { SSL_free_buffers(ssl_); }
+  // is likely long, such as a watch's: an idle connection then holds no buffer).
+  void release_buffers() {
+    if (SSL_free_buffers(ssl_) == 1) buffers_held_ = false;
+  }
   // No decrypted or undecrypted bytes wait inside OpenSSL.
   bool input_drained() const { return SSL_has_pending(ssl_) == 0; }
 
  private:
   friend class deadline_sweeper;
-  error_code failure(int ret);  // after an SSL call that did not succeed or want I/O
+  // After an SSL call that did not succeed or want I/O; leaves the error queue empty.
+  error_code failure(int ret);
+  error_code describe(int ret);
   boost::asio::awaitable<error_code> wait(boost::asio::socket_base::wait_type w);
 
   boost::asio::ip::tcp::socket socket_;
@@ -112,7 +119,9 @@ class tls_stream {
   deadline_sweeper* sweeper_;
   std::list<tls_stream*>::iterator registration_;
   clock::time_point deadline_ = clock::time_point::max();
+  clock::time_point last_armed_ = clock::now();  // when a deadline was last set: last use
   bool timed_out_ = false;
+  bool buffers_held_ = true;  // OpenSSL may hold record buffers (cleared on release)
 };
 
 }  // namespace mvproxy::proxy
