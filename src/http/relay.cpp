@@ -2,6 +2,8 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace mvproxy::http {
@@ -58,17 +60,75 @@ template <bool isRequest>
 void relay_parser<isRequest>::on_response_impl(int code, sv reason, int version, error_code&) {
   if constexpr (!isRequest) {
     head_.result(static_cast<unsigned>(code));
-    head_.reason(reason);
+    if (out_head_) {
+      if (reason.empty()) reason = bhttp::obsolete_reason(static_cast<bhttp::status>(code));
+      out_head_->reserve(512);
+      *out_head_ += "HTTP/1.1 ";
+      *out_head_ += std::to_string(code);
+      *out_head_ += ' ';
+      out_head_->append(reason.data(), reason.size());
+      *out_head_ += "\r\n";
+    } else {
+      head_.reason(reason);
+    }
   }
   head_.version(version);
 }
+
+namespace {
+
+bool is_hop_by_hop(bhttp::field f) {
+  switch (f) {
+    case bhttp::field::connection:
+    case bhttp::field::proxy_connection:
+    case bhttp::field::keep_alive:
+    case bhttp::field::proxy_authenticate:
+    case bhttp::field::proxy_authorization:
+    case bhttp::field::te:
+    case bhttp::field::trailer:
+    case bhttp::field::transfer_encoding:
+    case bhttp::field::upgrade: return true;
+    default: return false;
+  }
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
 
 template <bool isRequest>
 void relay_parser<isRequest>::on_field_impl(field name, sv name_string, sv value, error_code&) {
   // Fields after the head are chunked trailers: not relayed (Go's proxy drops them
   // unless announced, and the apiserver sends none).
   if (this->is_header_done()) return;
-  head_.insert(name, name_string, value);
+  if (!out_head_) {
+    head_.insert(name, name_string, value);
+    return;
+  }
+  if (is_hop_by_hop(name)) {
+    // Fields Connection names are hop-by-hop too (RFC 9110 §7.6.1).
+    if (name == field::connection) {
+      std::string_view v(value.data(), value.size());
+      while (!v.empty()) {
+        auto comma = v.find(',');
+        auto tok = v.substr(0, comma);
+        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+        auto l = lower(tok);
+        if (!l.empty() && l != "close" && l != "keep-alive") connection_tokens_.push_back(std::move(l));
+        v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+      }
+    }
+    return;
+  }
+  out_head_->append(name_string.data(), name_string.size());
+  *out_head_ += ": ";
+  out_head_->append(value.data(), value.size());
+  *out_head_ += "\r\n";
 }
 
 template <bool isRequest>
@@ -132,6 +192,33 @@ std::string serialize_head(const bhttp::response_header<>& h) {
   out += "\r\n";
   append_fields(out, h);
   return out;
+}
+
+void remove_fields(std::string& head, const std::vector<std::string>& names) {
+  std::string out;
+  out.reserve(head.size());
+  std::size_t pos = 0;
+  bool first = true;  // the status line stays
+  while (pos < head.size()) {
+    auto end = head.find("\r\n", pos);
+    if (end == std::string::npos) end = head.size();
+    std::string_view line(head.data() + pos, end - pos);
+    bool keep = first;
+    if (!first) {
+      auto colon = line.find(':');
+      auto name = lower(line.substr(0, colon));
+      // Content-Length and Host are never dropped: they frame or target the message.
+      keep = name == "content-length" || name == "host" ||
+             std::find(names.begin(), names.end(), name) == names.end();
+    }
+    if (keep) {
+      out.append(line.data(), line.size());
+      out += "\r\n";
+    }
+    first = false;
+    pos = end + 2;
+  }
+  head.swap(out);
 }
 
 std::size_t chunk_prefix(char* data, std::size_t size) {

@@ -96,6 +96,16 @@ worker::worker(shared_state& s)
       scratch(scratch_headroom + relay_read_bytes + scratch_tail),
       coalesce(coalesce_bytes) {}
 
+worker::request_series& worker::series_for(const std::string& route, int status) {
+  for (auto& s : series)
+    if (s.status == status && s.route == route) return s;
+  auto& m = shared.metrics;
+  if (series.size() >= 256) series.clear();  // routes x codes is small; stay bounded anyway
+  return series.emplace_back(request_series{
+      route, status, &m.requests_total.with({route, std::to_string(status)}),
+      &m.request_duration_seconds.with({route})});
+}
+
 session::session(worker& w, asio::ip::tcp::socket socket, std::shared_ptr<tls::server_context> ctx)
     : worker_(w),
       shared_(w.shared),
@@ -386,13 +396,18 @@ asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_v
 
 asio::awaitable<error_code> session::read_response_head(upstream_connection& up,
                                                         std::optional<response_parser>& rp,
-                                                        bool head_request) {
+                                                        bool head_request,
+                                                        std::string* relayed_head) {
   const auto& lim = shared_.options.lim;
   up.stream.expires_after(lim.upstream_response_timeout);
   for (;;) {
     if (!rp) {
       rp.emplace(static_cast<std::uint32_t>(lim.max_head_bytes));
       if (head_request) rp->skip(true);
+      if (relayed_head) {
+        relayed_head->clear();
+        rp->write_head_to(relayed_head);
+      }
     }
     if (!up.buffer.empty()) {
       auto f = rp->feed(up.buffer.data(), up.buffer.size(), true);
@@ -526,8 +541,9 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     }
 
     std::optional<response_parser> rp;
+    std::string relayed_head;
     if (kind == failure::none) {
-      auto rec = co_await read_response_head(*up, rp, head_request);
+      auto rec = co_await read_response_head(*up, rp, head_request, &relayed_head);
       if (!rec && rp->get().result_int() == 101) {
         kind = failure::broken;
         detail = "101 Switching Protocols without an upgrade request";
@@ -562,7 +578,7 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
 
     if (auto& r = plan.targets[ti].runtime) r->on_success();
     const bool keep = client_keep_alive && !worker_.draining && !rp->need_eof();
-    bool ok = co_await relay_response(*rp, *up, head_request, keep, ex);
+    bool ok = co_await relay_response(*rp, *up, head_request, keep, ex, &relayed_head);
     current_upstream_ = nullptr;
     if (ok && rp->is_done() && rp->keep_alive() && up->buffer.empty() && up->stream.input_drained() &&
         !terminating_ && !worker_.draining) {
@@ -574,19 +590,29 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
 }
 
 asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_connection& up,
-                                              bool head_request, bool keep_alive, exchange& ex) {
+                                              bool head_request, bool keep_alive, exchange& ex,
+                                              std::string* relayed_head) {
   auto& res = rp.get();
   const bool chunked = rp.chunked();
   ex.status = res.result_int();
-  http::strip_hop_by_hop(res, false);
-  res.version(11);
   // Chunked stays chunked (re-framed here, so a response can always be ended on a
   // chunk boundary); a length stays as it is; a body that ends with the connection
   // ends with the client's too.
   const bool chunked_out = chunked && !head_request;
-  if (chunked) res.set(bhttp::field::transfer_encoding, "chunked");
-  if (!keep_alive) res.set(bhttp::field::connection, "close");
-  std::string head = http::serialize_head(res);
+  std::string head;
+  if (relayed_head) {
+    head = std::move(*relayed_head);
+    if (!rp.connection_tokens().empty()) http::remove_fields(head, rp.connection_tokens());
+    if (chunked) head += "Transfer-Encoding: chunked\r\n";
+    if (!keep_alive) head += "Connection: close\r\n";
+    head += "\r\n";
+  } else {
+    http::strip_hop_by_hop(res, false);
+    res.version(11);
+    if (chunked) res.set(bhttp::field::transfer_encoding, "chunked");
+    if (!keep_alive) res.set(bhttp::field::connection, "close");
+    head = http::serialize_head(res);
+  }
   if (rp.is_done()) {
     client_.expires_after(shared_.options.lim.write_timeout);
     co_return !co_await client_.write(head.data(), head.size());
@@ -666,7 +692,7 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
   auto wec = co_await up->stream.write(head.data(), head.size());
   std::optional<response_parser> rp;
   error_code rec;
-  if (!wec) rec = co_await read_response_head(*up, rp, false);
+  if (!wec) rec = co_await read_response_head(*up, rp, false, nullptr);
   if (wec || rec) {
     current_upstream_ = nullptr;
     if (terminating_) co_return false;
@@ -687,7 +713,7 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     client_.expires_after(lim.write_timeout);
     if (!co_await client_.write(rhead.data(), rhead.size())) co_await tunnel(*up);
   } else {
-    co_await relay_response(*rp, *up, false, false, ex);
+    co_await relay_response(*rp, *up, false, false, ex, nullptr);
   }
   current_upstream_ = nullptr;
   co_return false;
@@ -848,11 +874,13 @@ void session::finish(exchange& ex) {
   auto elapsed = clock::now() - ex.start;
   double seconds = std::chrono::duration<double>(elapsed).count();
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
-  auto code = std::to_string(ex.status);
   if (ex.rerouted)
-    shared_.metrics.rerouted_request_total.with({code, ex.group, ex.version, ex.resource}).inc();
-  shared_.metrics.requests_total.with({ex.route, code}).inc();
-  shared_.metrics.request_duration_seconds.with({ex.route}).observe(seconds);
+    shared_.metrics.rerouted_request_total
+        .with({std::to_string(ex.status), ex.group, ex.version, ex.resource})
+        .inc();
+  auto& series = worker_.series_for(ex.route, ex.status);
+  series.total->inc();
+  series.duration->observe(seconds);
   // Integer formatting of the duration: a float format is the costliest part of the line.
   shared_.access->info("{} {} {} route={} bytes={} duration={}.{:06}s conn={}", ex.method, ex.path,
                        ex.status, ex.route, ex.bytes, us / 1'000'000, us % 1'000'000, id_);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mvproxy::http {
 
@@ -24,6 +25,15 @@ class relay_parser : public boost::beast::http::basic_parser<isRequest> {
 
   // No body limit (relayed bodies are streamed), the given head limit.
   explicit relay_parser(std::uint32_t header_limit);
+
+  // For a response relayed as it is: instead of collecting fields into get() (a node
+  // allocated per field), the parser writes the head as it will go out — status line
+  // and every field but the hop-by-hop ones, in order, without the final CRLF — into
+  // *out. get() then has the status only. Call before the first feed.
+  void write_head_to(std::string* out) { out_head_ = out; }
+  // Lower-cased names listed in Connection besides close/keep-alive (write_head_to
+  // mode): the caller removes those fields too (remove_fields).
+  const std::vector<std::string>& connection_tokens() const { return connection_tokens_; }
 
   header_type& get() { return head_; }
   const header_type& get() const { return head_; }
@@ -61,6 +71,8 @@ class relay_parser : public boost::beast::http::basic_parser<isRequest> {
   // line, over many feeds is measured here across them.
   std::uint32_t header_limit_;
   std::size_t head_consumed_ = 0;
+  std::string* out_head_ = nullptr;
+  std::vector<std::string> connection_tokens_;
 };
 
 using request_relay_parser = relay_parser<true>;
@@ -70,6 +82,10 @@ using response_relay_parser = relay_parser<false>;
 // connection fields are the caller's to set on `h` first.
 std::string serialize_head(const boost::beast::http::request_header<>& h);
 std::string serialize_head(const boost::beast::http::response_header<>& h);
+
+// Removes the lines of the fields named (lower-case names) from a head written by
+// write_head_to.
+void remove_fields(std::string& head, const std::vector<std::string>& names);
 
 // Room a chunk prefix needs in front of the data ("ffffffffffffffff\r\n").
 constexpr std::size_t chunk_prefix_room = 18;

@@ -52,6 +52,16 @@ struct worker {
   // copies what it cannot write at once), so no connection needs a buffer of its own.
   std::vector<char> scratch;
   std::vector<char> coalesce;  // a head and the first body bytes, in one record
+  // The per-request series by (route, status): a label lookup builds strings and takes
+  // the family's lock, so each worker remembers the few series it has used.
+  struct request_series {
+    std::string route;
+    int status;
+    metrics::counter* total;
+    metrics::histogram* duration;
+  };
+  std::vector<request_series> series;
+  request_series& series_for(const std::string& route, int status);
 };
 
 class session {
@@ -97,11 +107,15 @@ class session {
                                         boost::beast::http::request_header<>& req, exchange& ex);
   void note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind);
   // Reads a response head from `up` (interim 1xx answers other than 101 skipped).
+  // With `relayed_head`, the head is written there as it will go out (see
+  // relay_parser::write_head_to) instead of being collected into fields.
   boost::asio::awaitable<error_code> read_response_head(upstream_connection& up,
                                                         std::optional<response_parser>& rp,
-                                                        bool head_request);
+                                                        bool head_request,
+                                                        std::string* relayed_head);
   boost::asio::awaitable<bool> relay_response(response_parser& rp, upstream_connection& up,
-                                              bool head_request, bool keep_alive, exchange& ex);
+                                              bool head_request, bool keep_alive, exchange& ex,
+                                              std::string* relayed_head);
   template <class Parser>
   boost::asio::awaitable<relay_end> relay_body(tls_stream& from, tls_stream& to, Parser& p,
                                                std::string& pending, std::string_view prefix,
