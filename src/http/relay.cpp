@@ -24,6 +24,9 @@ typename relay_parser<isRequest>::fed relay_parser<isRequest>::feed(char* data, 
   // Not eager for a head alone: put() then returns right after it.
   this->eager(!head_only);
   while (r.consumed < size && !this->is_done() && !(head_only && this->is_header_done())) {
+    // Beast's chunk-line parser presumes at least 5 bytes once it has seen the last
+    // chunk (it asserts so); a chunked message still open always has 5 more to come.
+    if (this->is_header_done() && this->chunked() && size - r.consumed < 5) break;
     error_code ec;
     std::size_t n = this->put(boost::asio::const_buffer(data + r.consumed, size - r.consumed), ec);
     r.consumed += n;
