@@ -22,7 +22,6 @@ struct limits {
   milliseconds tunnel_idle_timeout{4 * 3'600'000};  // kubelet's streaming idle default
   milliseconds pool_idle_timeout{60'000};       // idle pooled upstream connections
   std::size_t pool_max_idle_per_target = 128;
-  std::size_t relay_buffer_bytes = 64 * 1024;
 };
 
 }  // namespace mvproxy::proxy
