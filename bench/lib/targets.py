@@ -62,7 +62,7 @@ class Nginx:
         conf = os.path.join(env.run, f"{name}.conf")
         workspace.render(os.path.join(env.root, "bench/configs/nginx-proxy.conf"), conf, {
             "NAME": name, "RUN": env.run, "PKI": env.pki, "PORT": port, "UPSTREAM_PORT": upstream,
-            "PEER_PORT": peer or env.unused_port, "VERIFY_CLIENT": "on" if verify_client else "off",
+            "PEER_PORT": peer or env.unused_port, "VERIFY_CLIENT": "on" if verify_client else "optional",
             "CIPHERSUITE": workspace.CIPHERSUITE, "NOFILE": env.nofile, "CONNECTIONS": 2 * env.nofile})
         p = procs.Proc(name, ["nginx", "-p", env.run, "-c", conf, "-e", os.path.join(env.run, f"{name}.error.log"),
                               "-g", "daemon off;"], os.path.join(env.run, f"{name}.log"))
@@ -91,7 +91,9 @@ class Haproxy:
         name = f"haproxy-{self.count}"
         port = procs.free_port()
         conf = os.path.join(env.run, f"{name}.cfg")
-        verify = f"verify required ca-file {env.pki}/front-proxy-ca.crt" if verify_client else ""
+        # Like mvproxy (and kube-apiserver), the first hop asks every client for a
+        # certificate without requiring one; the second hop requires the proxy's.
+        verify = f"verify {'required' if verify_client else 'optional'} ca-file {env.pki}/front-proxy-ca.crt"
         workspace.render(os.path.join(env.root, "bench/configs/haproxy-proxy.cfg"), conf, {
             "RUN": env.run, "PKI": env.pki, "PORT": port, "UPSTREAM_PORT": upstream,
             "PEER_PORT": peer or env.unused_port, "BIND_VERIFY": verify, "CIPHERSUITE": workspace.CIPHERSUITE,

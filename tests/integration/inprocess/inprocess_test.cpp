@@ -3,43 +3,21 @@
 
 #include <gtest/gtest.h>
 
-#include "../common/harness.hpp"
-#include "mvproxy/metrics/standard.hpp"
-#include "mvproxy/proxy/server.hpp"
-#include "mvproxy/tls/provider.hpp"
+#include "proxy_fixture.hpp"
 
 namespace mvproxy::test {
 namespace {
 
 class inprocess : public ::testing::Test {
  protected:
-  void start(proxy::limits lim) {
-    auto pki = shared_pki();
-    tls_ = std::make_unique<tls::provider>(
-        tls::server_files{(pki / "apiserver.crt").string(), (pki / "apiserver.key").string(),
-                          (pki / "ca.crt").string(), (pki / "front-proxy-ca.crt").string(),
-                          {"front-proxy-client"}},
-        tls::client_files{(pki / "ca.crt").string(), (pki / "front-proxy-client.crt").string(),
-                          (pki / "front-proxy-client.key").string()},
-        std::nullopt);
-    proxy::server_options o;
-    o.listen = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
-    o.workers = 2;
-    o.lim = lim;
-    o.local = proxy::parse_upstream_url(upstream_.url(), "local");
-    server_ = std::make_unique<proxy::server>(o, *tls_, metrics_);
-    server_->start();
-  }
-  void TearDown() override {
-    if (server_) server_->shutdown(std::chrono::milliseconds(100));
-  }
-  std::uint16_t port() const { return server_->local_endpoint().port(); }
+  void start(proxy::limits lim = {}) { proxy_.start(upstream_, metrics_, lim); }
+  void TearDown() override { proxy_.stop(); }
+  std::uint16_t port() const { return proxy_.port(); }
 
   fake_upstream upstream_{shared_pki()};
   metrics::registry registry_;
   metrics::standard_metrics metrics_{registry_};
-  std::unique_ptr<tls::provider> tls_;
-  std::unique_ptr<proxy::server> server_;
+  inprocess_proxy proxy_;
 };
 
 TEST_F(inprocess, slowloris_head_is_cut_at_the_head_timeout) {
@@ -64,7 +42,7 @@ TEST_F(inprocess, idle_keep_alive_connection_is_closed_after_the_idle_timeout) {
   client c(port(), shared_pki());
   EXPECT_EQ(c.get("/api").result_int(), 200);
   EXPECT_TRUE(c.closed_by_peer(std::chrono::seconds(5)));
-  EXPECT_TRUE(wait_until([&] { return server_->open_connections() == 0; }));
+  EXPECT_TRUE(wait_until([&] { return proxy_.server->open_connections() == 0; }));
 }
 
 TEST_F(inprocess, slow_stream_survives_while_bytes_flow_past_the_idle_timeout) {
@@ -155,11 +133,11 @@ TEST_F(inprocess, bodies_streams_and_tunnels_then_shutdown_ends_a_watch) {
   client w(port(), shared_pki());
   w.send("GET /watch HTTP/1.1\r\nHost: k\r\n\r\n");
   ASSERT_TRUE(wait_until([&] { return watching.load(); }));
-  std::thread stopper([&] { server_->shutdown(std::chrono::milliseconds(200)); });
+  std::thread stopper([&] { proxy_.server->shutdown(std::chrono::milliseconds(200)); });
   auto res = w.read_response();  // ended cleanly with its last chunk
   EXPECT_EQ(res.body(), "ev");
   stopper.join();
-  EXPECT_EQ(server_->open_connections(), 0u);
+  EXPECT_EQ(proxy_.server->open_connections(), 0u);
 }
 
 }  // namespace

@@ -7,10 +7,7 @@
 
 #include <csignal>
 
-#include "../common/harness.hpp"
-#include "mvproxy/metrics/standard.hpp"
-#include "mvproxy/proxy/server.hpp"
-#include "mvproxy/tls/provider.hpp"
+#include "proxy_fixture.hpp"
 
 namespace mvproxy::test {
 namespace {
@@ -31,34 +28,9 @@ void read_body_until(client& c, bhttp::response_parser<bhttp::string_body>& p, s
 
 class inprocess_watch : public ::testing::Test {
  protected:
-  // The daemon ignores SIGPIPE (main.cpp); the proxy's tls_stream writes with write(2)
-  // through OpenSSL's socket BIO, so a write to a reset client raises SIGPIPE unless
-  // the process ignores it. These tests run the server as the daemon does; the death
-  // test below shows what an embedding process that does not ignore it gets.
-  inprocess_watch() : old_sigpipe_(std::signal(SIGPIPE, SIG_IGN)) {}
-  ~inprocess_watch() override { std::signal(SIGPIPE, old_sigpipe_); }
-
-  void start(proxy::limits lim = {}) {
-    auto pki = shared_pki();
-    tls_ = std::make_unique<tls::provider>(
-        tls::server_files{(pki / "apiserver.crt").string(), (pki / "apiserver.key").string(),
-                          (pki / "ca.crt").string(), (pki / "front-proxy-ca.crt").string(),
-                          {"front-proxy-client"}},
-        tls::client_files{(pki / "ca.crt").string(), (pki / "front-proxy-client.crt").string(),
-                          (pki / "front-proxy-client.key").string()},
-        std::nullopt);
-    proxy::server_options o;
-    o.listen = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
-    o.workers = 2;
-    o.lim = lim;
-    o.local = proxy::parse_upstream_url(upstream_.url(), "local");
-    server_ = std::make_unique<proxy::server>(o, *tls_, metrics_);
-    server_->start();
-  }
-  void TearDown() override {
-    if (server_) server_->shutdown(std::chrono::milliseconds(100));
-  }
-  std::uint16_t port() const { return server_->local_endpoint().port(); }
+  void start(proxy::limits lim = {}) { proxy_.start(upstream_, metrics_, lim); }
+  void TearDown() override { proxy_.stop(); }
+  std::uint16_t port() const { return proxy_.port(); }
   double pool(const char* state) { return metrics_.upstream_connections.with({"local", state}).value(); }
 
   // A watch that sends its head and then nothing: it holds the upstream connection
@@ -100,8 +72,8 @@ class inprocess_watch : public ::testing::Test {
                      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
     }
     EXPECT_TRUE(wait_until([&] { return upstream_.closed_connections() == 1; }, 2s));
-    EXPECT_TRUE(wait_until([&] { return server_->open_connections() == 0; }, 2s))
-        << "open_connections() = " << server_->open_connections();
+    EXPECT_TRUE(wait_until([&] { return proxy_.server->open_connections() == 0; }, 2s))
+        << "open_connections() = " << proxy_.server->open_connections();
     EXPECT_TRUE(wait_until([&] { return pool("active") == 0; }, 2s)) << "active = " << pool("active");
     EXPECT_EQ(pool("idle"), 0) << "the watch's upstream connection was returned to the pool";
 
@@ -175,12 +147,10 @@ class inprocess_watch : public ::testing::Test {
   std::atomic<int> received_{0};
   std::atomic<bool> lost_{false};
 
-  void (*old_sigpipe_)(int);
   fake_upstream upstream_{shared_pki()};
   metrics::registry registry_;
   metrics::standard_metrics metrics_{registry_};
-  std::unique_ptr<tls::provider> tls_;
-  std::unique_ptr<proxy::server> server_;
+  inprocess_proxy proxy_;
 };
 
 TEST_F(inprocess_watch, client_closing_a_quiet_watch_closes_the_upstream_at_once) {
@@ -218,7 +188,7 @@ TEST_F(inprocess_watch, client_reset_does_not_raise_sigpipe_in_the_embedding_pro
         open_quiet_watch(c);
         c.reset();
         bool closed = wait_until([&] { return upstream_saw_close_.load(); }, 2s) &&
-                      wait_until([&] { return server_->open_connections() == 0; }, 2s);
+                      wait_until([&] { return proxy_.server->open_connections() == 0; }, 2s);
         std::_Exit(closed ? 0 : 3);
       },
       ::testing::ExitedWithCode(0), "");
@@ -270,7 +240,7 @@ TEST_F(inprocess_watch, events_still_flow_while_the_client_is_watched) {
   auto again = c.get("/api");  // the same client connection, kept alive
   EXPECT_EQ(again.result_int(), 200);
   EXPECT_EQ(again.body(), "ok");
-  EXPECT_EQ(server_->open_connections(), 1u);
+  EXPECT_EQ(proxy_.server->open_connections(), 1u);
   ASSERT_EQ(upstream_.requests().size(), 2u);
   EXPECT_EQ(upstream_.requests().back().target, "/api");
 }

@@ -1,0 +1,44 @@
+#pragma once
+// The proxy server run in-process in front of a fake_upstream, with the shared test
+// PKI and the limits a test asks for. Owned by each fixture after its upstream and
+// metrics, so the server stops before what its sessions use goes away.
+
+#include <chrono>
+#include <memory>
+
+#include "../common/harness.hpp"
+#include "mvproxy/metrics/standard.hpp"
+#include "mvproxy/proxy/server.hpp"
+#include "mvproxy/tls/provider.hpp"
+
+namespace mvproxy::test {
+
+struct inprocess_proxy {
+  void start(const fake_upstream& upstream, metrics::standard_metrics& metrics,
+             proxy::limits lim = {}) {
+    auto pki = shared_pki();
+    tls = std::make_unique<tls::provider>(
+        tls::server_files{(pki / "apiserver.crt").string(), (pki / "apiserver.key").string(),
+                          (pki / "ca.crt").string(), (pki / "front-proxy-ca.crt").string(),
+                          {"front-proxy-client"}},
+        tls::client_files{(pki / "ca.crt").string(), (pki / "front-proxy-client.crt").string(),
+                          (pki / "front-proxy-client.key").string()},
+        std::nullopt);
+    proxy::server_options o;
+    o.listen = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
+    o.workers = 2;
+    o.lim = lim;
+    o.local = proxy::parse_upstream_url(upstream.url(), "local");
+    server = std::make_unique<proxy::server>(o, *tls, metrics);
+    server->start();
+  }
+  void stop() {
+    if (server) server->shutdown(std::chrono::milliseconds(100));
+  }
+  std::uint16_t port() const { return server->local_endpoint().port(); }
+
+  std::unique_ptr<tls::provider> tls;
+  std::unique_ptr<proxy::server> server;
+};
+
+}  // namespace mvproxy::test
