@@ -147,6 +147,20 @@ class inprocess_watch : public ::testing::Test {
   std::atomic<int> received_{0};
   std::atomic<bool> lost_{false};
 
+  // Opens a quiet watch, lets the client leave the way `leave` does, and expects the
+  // upstream side closed at once.
+  template <class Leave>
+  void leave_a_quiet_watch(Leave leave) {
+    start();
+    serve_quiet_watch();
+    client c(port(), shared_pki(), "", 5s);
+    open_quiet_watch(c);
+    if (HasFatalFailure()) return;
+    auto gone = clock_type::now();
+    leave(c);
+    expect_upstream_closed_at_once(gone);
+  }
+
   fake_upstream upstream_{shared_pki()};
   metrics::registry registry_;
   metrics::standard_metrics metrics_{registry_};
@@ -154,25 +168,11 @@ class inprocess_watch : public ::testing::Test {
 };
 
 TEST_F(inprocess_watch, client_closing_a_quiet_watch_closes_the_upstream_at_once) {
-  start();
-  serve_quiet_watch();
-  client c(port(), shared_pki(), "", 5s);
-  open_quiet_watch(c);
-  if (HasFatalFailure()) return;
-  auto gone = clock_type::now();
-  c.close_notify_then_fin();
-  expect_upstream_closed_at_once(gone);
+  leave_a_quiet_watch([](client& c) { c.close_notify_then_fin(); });
 }
 
 TEST_F(inprocess_watch, client_resetting_a_quiet_watch_closes_the_upstream_at_once) {
-  start();
-  serve_quiet_watch();
-  client c(port(), shared_pki(), "", 5s);
-  open_quiet_watch(c);
-  if (HasFatalFailure()) return;
-  auto gone = clock_type::now();
-  c.reset();
-  expect_upstream_closed_at_once(gone);
+  leave_a_quiet_watch([](client& c) { c.reset(); });
 }
 
 // Same scenario with SIGPIPE at its default, in a child process: the proxy must not
