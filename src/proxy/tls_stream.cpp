@@ -171,10 +171,6 @@ asio::awaitable<error_code> tls_stream::wait(asio::socket_base::wait_type w) {
   co_return ec;
 }
 
-asio::awaitable<error_code> tls_stream::wait_readable() {
-  return wait(asio::socket_base::wait_read);
-}
-
 asio::awaitable<error_code> tls_stream::handshake(bool server) {
   if (server)
     SSL_set_accept_state(ssl_);

@@ -44,7 +44,6 @@ class deadline_sweeper {
   deadline_sweeper& operator=(const deadline_sweeper&) = delete;
   void start();  // from any thread, before or while the io_context runs
   void stop();   // on the worker thread
-  std::size_t streams() const { return streams_.size(); }
 
  private:
   friend class tls_stream;
@@ -87,8 +86,6 @@ class tls_stream {
     bool would_block = false;
   };
   read_result try_read(void* data, std::size_t size);
-  // Waits until the socket is readable (or the deadline passes / cancel()).
-  boost::asio::awaitable<error_code> wait_readable();
   // try_read, waiting as long as needed for at least one byte.
   boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data, std::size_t size);
   // Writes all of it. The bytes need stay valid only until the first suspension.
