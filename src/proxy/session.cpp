@@ -254,37 +254,21 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
     }
     if ((have == 0 || starved) && !p.is_done()) {
       if (have == relay_read_bytes) co_return relay_end::from_failed;  // a chunk line that never ends
-      for (;;) {
-        auto r = from.try_read(base + have, relay_read_bytes - have);
-        if (!r.would_block) {
-          if (r.ec && is_eof(r.ec) && p.need_eof()) {
-            // The body ends with the connection (neither length nor chunks).
-            error_code ec;
-            p.put_eof(ec);
-            from_ended = true;
-            break;
-          }
-          if (r.ec) co_return relay_end::from_failed;
-          have += r.bytes;
-          break;
-        }
-        // Nothing yet: the head goes out now (a watch's client sees its response
-        // begin), then we wait for more.
+      auto r = from.try_read(base + have, relay_read_bytes - have);
+      if (r.would_block) {
+        // We wait: the scratch is not ours meanwhile (the writes and poll_client() below
+        // use it, other sessions too), so the bytes at hand go back to `pending` and
+        // the loop takes them up again after the wait.
+        if (have > 0) pending.insert(0, base, have);
+        // Nothing more yet: the head goes out now (a watch's client sees its response
+        // begin).
         if (!prefix.empty()) {
-          if (have > 0) pending.insert(0, base, have);  // the write may reuse the scratch
           to.expires_after(lim.write_timeout);
           if (co_await to.write(prefix.data(), prefix.size())) co_return relay_end::to_failed;
           prefix = {};
           prefix_sent = true;
-          if (have > 0) {
-            std::memcpy(base, pending.data(), have);
-            pending.erase(0, have);
-          }
         }
         from.expires_after(read_timeout);
-        // From here the scratch is not ours: poll_client() reads into it, and other
-        // sessions use it while we wait.
-        if (have > 0) pending.insert(0, base, have);
         if (watch_client && !watch_) {
           client_.expires_never();  // each write to the client sets its own deadline
           if (!poll_client()) co_return relay_end::client_gone;
@@ -298,13 +282,19 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
           first_wait = false;
         }
         auto [wec] = co_await from.socket().async_wait(asio::socket_base::wait_read, use_tuple);
-        if (have > 0) {
-          std::memcpy(base, pending.data(), have);
-          pending.erase(0, have);
-        }
         if (client_left_) co_return relay_end::client_gone;
         if (from.timed_out() || wec || terminating_) co_return relay_end::from_failed;
+        continue;
       }
+      if (r.ec && is_eof(r.ec) && p.need_eof()) {
+        // The body ends with the connection (neither length nor chunks).
+        error_code ec;
+        p.put_eof(ec);
+        from_ended = true;
+      } else if (r.ec) {
+        co_return relay_end::from_failed;
+      }
+      have += r.bytes;
     }
     auto f = p.feed(base, have);
     if (f.ec) co_return relay_end::from_failed;
@@ -467,38 +457,16 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     auto up = worker_.pool.acquire(target);
     const bool reused = up != nullptr;
     if (!up) {
-      auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
-      connect_result cr;
-      if (ctx) {
-        cr = co_await connect_upstream(target, std::move(ctx), lim, &worker_.sweeper);
-      } else {
-        cr.kind = failure::tls;
-        cr.detail = "no CA configured for peers (--peer-ca-file)";
-      }
+      auto cr = co_await connect(target);
       if (!cr.conn) {
-        shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
-        note_peer_failure(plan, ti, cr.kind);
-        // Nothing was sent: a peer route moves on to the next capable peer; a local
-        // route moves on to a failover peer only while the local apiserver refuses
-        // connections (it is restarting), SPEC §3 rules 5 and 8.
-        const auto& ref = plan.targets[ti];
-        bool move_on = ti + 1 < plan.targets.size() && (ref.peer || cr.kind == failure::refused);
-        if (move_on) {
-          shared_.log->info("conn={} {} unreachable ({}), trying {}", id_, target.name,
-                            to_string(cr.kind), plan.targets[ti + 1].id);
+        auto a = after_connect_failure(plan, ti, target, cr, ex);
+        if (!a) {
           ++ti;
           attempt = -1;
           continue;
         }
-        auto a = answer_for(cr.kind, target, cr.detail);
-        if (ref.peer) {
-          // Peers exist but none could be reached (rule 7).
-          a = {503, true, "no peer apiserver could be reached: " + a.message};
-          ex.rerouted = true;
-        }
-        shared_.log->warn("conn={} {}", id_, a.message);
         bool keep = client_keep_alive && !has_body;
-        co_await send_status(a.code, a.message, a.retry_after, keep, ex);
+        co_await send_status(a->code, a->message, a->retry_after, keep, ex);
         co_return keep;
       }
       up = std::move(cr.conn);
@@ -659,26 +627,13 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
   const upstream_target* chosen = nullptr;
   for (;; ++ti) {
     const upstream_target& target = prepare_target(plan, ti, peer_storage, req, ex);
-    auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
-    if (ctx) {
-      cr = co_await connect_upstream(target, std::move(ctx), lim, &worker_.sweeper);
-    } else {
-      cr.kind = failure::tls;
-      cr.detail = "no CA configured for peers (--peer-ca-file)";
-    }
+    cr = co_await connect(target);
     chosen = &target;
     if (cr.conn) break;
-    shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
-    note_peer_failure(plan, ti, cr.kind);
-    const auto& ref = plan.targets[ti];
-    if (ti + 1 < plan.targets.size() && (ref.peer || cr.kind == failure::refused)) continue;
-    auto a = answer_for(cr.kind, target, cr.detail);
-    if (ref.peer) {
-      a = {503, true, "no peer apiserver could be reached: " + a.message};
-      ex.rerouted = true;
+    if (auto a = after_connect_failure(plan, ti, target, cr, ex)) {
+      co_await send_status(a->code, a->message, a->retry_after, false, ex);
+      co_return false;
     }
-    co_await send_status(a.code, a.message, a.retry_after, false, ex);
-    co_return false;
   }
   const upstream_target& target = *chosen;
   peer_in_flight counted_peer(plan.targets[ti].runtime);
@@ -851,6 +806,38 @@ void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failu
   shared_.metrics.peer_proxy_errors_total
       .with({to_string(kind), plan.group, plan.version, plan.resource})
       .inc();
+}
+
+asio::awaitable<connect_result> session::connect(const upstream_target& target) {
+  auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
+  if (!ctx) co_return connect_result{nullptr, failure::tls, "no CA configured for peers (--peer-ca-file)"};
+  co_return co_await connect_upstream(target, std::move(ctx), shared_.options.lim, &worker_.sweeper);
+}
+
+std::optional<failure_answer> session::after_connect_failure(const dispatch::plan& plan,
+                                                             std::size_t ti,
+                                                             const upstream_target& target,
+                                                             const connect_result& cr,
+                                                             exchange& ex) {
+  shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
+  note_peer_failure(plan, ti, cr.kind);
+  // Nothing was sent: a peer route moves on to the next capable peer; a local route
+  // moves on to a failover peer only while the local apiserver refuses connections (it
+  // is restarting), SPEC §3 rules 5 and 8.
+  const auto& ref = plan.targets[ti];
+  if (ti + 1 < plan.targets.size() && (ref.peer || cr.kind == failure::refused)) {
+    shared_.log->info("conn={} {} unreachable ({}), trying {}", id_, target.name,
+                      to_string(cr.kind), plan.targets[ti + 1].id);
+    return std::nullopt;
+  }
+  auto a = answer_for(cr.kind, target, cr.detail);
+  if (ref.peer) {
+    // Peers exist but none could be reached (rule 7).
+    a = {503, true, "no peer apiserver could be reached: " + a.message};
+    ex.rerouted = true;
+  }
+  shared_.log->warn("conn={} {}", id_, a.message);
+  return a;
 }
 
 asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_request,

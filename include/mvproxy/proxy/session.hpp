@@ -106,6 +106,13 @@ class session {
                                         upstream_target& storage,
                                         boost::beast::http::request_header<>& req, exchange& ex);
   void note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind);
+  // A new connection to `target` (the peer or upstream TLS context as it fits).
+  boost::asio::awaitable<connect_result> connect(const upstream_target& target);
+  // After a failed connect to plan target `ti` (nothing sent): counts it, and gives
+  // nothing when the plan has a next target to try, else the answer for the client.
+  std::optional<failure_answer> after_connect_failure(const dispatch::plan& plan, std::size_t ti,
+                                                      const upstream_target& target,
+                                                      const connect_result& cr, exchange& ex);
   // Reads a response head from `up` (interim 1xx answers other than 101 skipped).
   // With `relayed_head`, the head is written there as it will go out (see
   // relay_parser::write_head_to) instead of being collected into fields.
