@@ -150,10 +150,19 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
   co_return r;
 }
 
+upstream_pool::target_entry& upstream_pool::entry(const std::string& key,
+                                                  const upstream_target& target) {
+  auto it = targets_.find(key);
+  if (it != targets_.end()) return it->second;
+  auto& e = targets_[key];
+  e.idle_gauge = gauge_for(target, "idle");
+  e.active_gauge = gauge_for(target, "active");
+  return e;
+}
+
 std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_target& target) {
-  auto it = idle_.find(target.key());
-  if (it == idle_.end()) return nullptr;
-  auto& q = it->second;
+  auto& e = entry(target.key(), target);
+  auto& q = e.idle;
   auto now = std::chrono::steady_clock::now();
   // Newest first: it is the least likely to have been closed by the upstream.
   while (!q.empty()) {
@@ -165,7 +174,7 @@ std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_targe
     auto idle = now - conn->idle_since;
     if (idle < limits_.pool_idle_timeout &&
         (idle < std::chrono::seconds(1) || conn->still_usable())) {
-      conn->count_in(gauge_for(target, "active"));
+      conn->count_in(e.active_gauge);
       return conn;
     }
   }
@@ -173,18 +182,19 @@ std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_targe
 }
 
 void upstream_pool::release(const upstream_target& target, std::unique_ptr<upstream_connection> conn) {
-  auto& q = idle_[target.key()];
+  auto& e = entry(conn->key, target);
+  auto& q = e.idle;
   auto now = std::chrono::steady_clock::now();
   // Drop stale ones from the old end while we are here.
   while (!q.empty() && now - q.front()->idle_since >= limits_.pool_idle_timeout) q.pop_front();
   if (q.size() >= limits_.pool_max_idle_per_target) q.pop_front();
   conn->idle_since = now;
   conn->stream.expires_never();
-  conn->count_in(gauge_for(target, "idle"));
+  conn->count_in(e.idle_gauge);
   q.push_back(std::move(conn));
 }
 
-void upstream_pool::clear() { idle_.clear(); }
+void upstream_pool::clear() { targets_.clear(); }
 
 metrics::gauge* upstream_pool::gauge_for(const upstream_target& target, const char* state) {
   return gauges_ ? &gauges_->with({target.name, state}) : nullptr;

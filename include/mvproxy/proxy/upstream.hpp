@@ -89,14 +89,25 @@ class upstream_pool {
   upstream_pool(const limits& lim, metrics::gauge_family* gauges) : limits_(lim), gauges_(gauges) {}
   // A live idle connection for the target, or null.
   std::unique_ptr<upstream_connection> acquire(const upstream_target& target);
+  // Back to the idle list of the target it was made for (its key).
   void release(const upstream_target& target, std::unique_ptr<upstream_connection> conn);
   void clear();
+  // The connection gauge of a target in a state ("active", "tunnel").
   metrics::gauge* gauge_for(const upstream_target& target, const char* state);
 
  private:
+  // Per target: its idle connections and its gauges, looked up once (a label lookup
+  // builds strings and takes a lock; acquire and release run for every request).
+  struct target_entry {
+    std::deque<std::unique_ptr<upstream_connection>> idle;
+    metrics::gauge* idle_gauge = nullptr;
+    metrics::gauge* active_gauge = nullptr;
+  };
+  target_entry& entry(const std::string& key, const upstream_target& target);
+
   const limits& limits_;
   metrics::gauge_family* gauges_;
-  std::map<std::string, std::deque<std::unique_ptr<upstream_connection>>> idle_;
+  std::map<std::string, target_entry> targets_;
 };
 
 }  // namespace mvproxy::proxy
