@@ -194,26 +194,27 @@ TEST_F(proxy_test, watch_events_arrive_one_by_one_before_the_response_ends) {
   EXPECT_EQ(p.get().result_int(), 200);
   EXPECT_TRUE(p.chunked());
   std::string got;
-  char buf[256];
-  while (got.find('\n') == std::string::npos) {
-    p.get().body().data = buf;
-    p.get().body().size = sizeof buf;
-    beast::error_code ec;
-    bhttp::read_some(c.stream(), c.buffer(), p, ec);
-    if (ec && ec != bhttp::error::need_buffer) FAIL() << ec.message();
-    got.append(buf, sizeof buf - p.get().body().size);
-  }
+  // Reads body pieces into `got` until `enough` says so; false on a read error.
+  auto read_until = [&](auto enough) {
+    char buf[256];
+    while (!enough()) {
+      p.get().body().data = buf;
+      p.get().body().size = sizeof buf;
+      beast::error_code ec;
+      bhttp::read_some(c.stream(), c.buffer(), p, ec);
+      if (ec && ec != bhttp::error::need_buffer) {
+        ADD_FAILURE() << ec.message();
+        return false;
+      }
+      got.append(buf, sizeof buf - p.get().body().size);
+    }
+    return true;
+  };
+  if (!read_until([&] { return got.find('\n') != std::string::npos; })) return;
   EXPECT_EQ(got, "{\"type\":\"ADDED\",\"n\":1}\n");
   EXPECT_FALSE(upstream_done.load());  // the response is still open
   first_seen = true;
-  while (!p.is_done()) {
-    p.get().body().data = buf;
-    p.get().body().size = sizeof buf;
-    beast::error_code ec;
-    bhttp::read_some(c.stream(), c.buffer(), p, ec);
-    if (ec && ec != bhttp::error::need_buffer) FAIL() << ec.message();
-    got.append(buf, sizeof buf - p.get().body().size);
-  }
+  if (!read_until([&] { return p.is_done(); })) return;
   EXPECT_EQ(got, "{\"type\":\"ADDED\",\"n\":1}\n{\"type\":\"MODIFIED\",\"n\":2}\n");
 }
 
