@@ -30,8 +30,14 @@ class kubectl_e2e : public ::testing::Test {
   std::string via_proxy() const { return "https://127.0.0.1:" + std::to_string(proxy->port()); }
   command_result kubectl(const std::string& args, const std::string& kubeconfig = "admin.conf",
                          const std::string& server = "") {
-    return run_command("kubectl --kubeconfig " + (pki / kubeconfig).string() + " --server " +
+    return run_command(kubectl_base(kubeconfig) + " --server " +
                        (server.empty() ? via_proxy() : server) + " " + args);
+  }
+  // A discovery cache of this fixture's own: kubectl's default one is keyed by
+  // host:port, and ports come back between tests.
+  std::string kubectl_base(const std::string& kubeconfig = "admin.conf") const {
+    return "kubectl --kubeconfig " + (pki / kubeconfig).string() + " --cache-dir " +
+           (dir.path() / "kube-cache").string();
   }
   std::vector<nlohmann::json> logged_requests() const {
     std::vector<nlohmann::json> out;
@@ -116,7 +122,7 @@ TEST_F(kubectl_e2e, exec_echo_and_interactive_cat) {
   auto echo = kubectl("exec p -- echo hello through mvproxy");
   EXPECT_EQ(echo.exit_code, 0) << echo.output;
   EXPECT_EQ(echo.output, "hello through mvproxy\n");
-  auto cat = run_command("printf 'line one\\nline two\\n' | kubectl --kubeconfig " + (pki / "admin.conf").string() +
+  auto cat = run_command("printf 'line one\\nline two\\n' | " + kubectl_base() +
                          " --server " + via_proxy() + " exec -i p -- cat");
   EXPECT_EQ(cat.exit_code, 0) << cat.output;
   EXPECT_EQ(cat.output, "line one\nline two\n");
@@ -130,9 +136,9 @@ TEST_F(kubectl_e2e, twenty_mib_list_is_identical_to_direct) {
                               R"(","namespace":"default","labels":{"big":"1"}},"data":{"d":")" + payload + R"("}})");
     ASSERT_EQ(kubectl("create -f " + (dir.path() / (name + ".json")).string()).exit_code, 0);
   }
-  auto via = run_command("kubectl --kubeconfig " + (pki / "admin.conf").string() + " --server " + via_proxy() +
+  auto via = run_command(kubectl_base() + " --server " + via_proxy() +
                          " get configmaps -l big=1 -o json > " + (dir.path() / "via.json").string());
-  auto direct = run_command("kubectl --kubeconfig " + (pki / "admin.conf").string() + " --server " +
+  auto direct = run_command(kubectl_base() + " --server " +
                             api->url("old") + " get configmaps -l big=1 -o json > " + (dir.path() / "direct.json").string());
   ASSERT_EQ(via.exit_code, 0) << via.output;
   auto a = read_file(dir.path() / "via.json"), b = read_file(dir.path() / "direct.json");

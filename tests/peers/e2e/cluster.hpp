@@ -87,7 +87,11 @@ class cluster {
 
   // kubectl as the admin (client certificate) against a URL.
   command_result kubectl(const std::string& url, const std::string& args) {
-    return run_command("kubectl --kubeconfig " + pki("admin.conf") + " --server " + url + " " + args);
+    // A discovery cache of this cluster's own: kubectl's default one is keyed by
+    // host:port, and ports come back between tests, so another cluster's discovery
+    // would be believed.
+    return run_command("kubectl --kubeconfig " + pki("admin.conf") + " --cache-dir " +
+                       (dir() / "kube-cache").string() + " --server " + url + " " + args);
   }
 
   // curl with the given client certificate name (admin, jane, intruder,
