@@ -259,3 +259,32 @@ def kubectl_expectations(runs, truth):
             run["resourceclaims"] = ", ".join(next((f for f in ln if "/" in f), "?")
                                               for ln in lines) or "not listed"
     return runs
+
+
+def rebase(t0, records, truth, workload):
+    """Makes every time relative to t0 (the start of the load)."""
+    for r in records:
+        r.t_send -= t0
+        r.t_recv -= t0
+    truth.changes = [(t - t0, i, run, v) for (t, i, run, v) in truth.changes]
+    truth.stops = [(i, tb - t0, ta - t0) for (i, tb, ta) in truth.stops]
+    truth.starts = [(i, tb - t0, ta - t0, v) for (i, tb, ta, v) in truth.starts]
+    truth.phases = [(n, lb, b - t0, e - t0) for (n, lb, b, e) in truth.phases]
+    if workload is None:
+        return
+    with workload.lock:
+        for s in workload.watch_sessions.values():
+            for x in s:
+                for k in ("start", "end"):
+                    if x.get(k) is not None:
+                        x[k] -= t0
+        for s, evs in workload.watch_events.items():
+            workload.watch_events[s] = [(e[0] - t0,) + tuple(e[1:]) for e in evs]
+        workload.peer_samples = [(t - t0, s, v) for (t, s, v) in workload.peer_samples]
+        for r in workload.kubectl_runs:
+            r["t_start"] -= t0
+            r["t_end"] -= t0
+        for o in workload.objects.values():
+            for k in ("created", "deleted"):
+                if o.get(k) is not None:
+                    o[k] -= t0

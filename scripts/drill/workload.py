@@ -370,6 +370,10 @@ class Workload:
                     if not line:
                         if self.stop_all.is_set():
                             reason = "stopped by drill"
+                        elif resp.chunked and resp.chunk_left is not None:
+                            # http.client returns b"" at a connection close between
+                            # chunks; only a proper last chunk leaves chunk_left None.
+                            reason = "cut (no last chunk)"
                         break
                     ev = json.loads(line)
                     etype = ev.get("type")
