@@ -7,11 +7,14 @@
 #include "mvproxy/app/app.hpp"
 #include "mvproxy/app/logging.hpp"
 #include "mvproxy/config/parse.hpp"
+#include "mvproxy/probe/probe.hpp"
 
 int main(int argc, char** argv) {
   using namespace mvproxy;
   // A peer that goes away mid-write must cost an error code, not the process.
   std::signal(SIGPIPE, SIG_IGN);
+  // `mvproxy probe ...`: the operator's canary, a subcommand of the same binary.
+  if (argc > 1 && std::string(argv[1]) == "probe") return probe::run(argc - 1, argv + 1);
   config::parse_result parsed;
   try {
     parsed = config::parse(argc, argv);

@@ -93,7 +93,16 @@ struct app::impl {
     proxy_enabled = cfg.peer_proxy_enabled();
     if (cfg.mixed_version_proxy_enabled() && !proxy_enabled)
       logger("main")->warn("no --peer-ca-file: nothing is proxied to peers (as kube-apiserver 1.36)");
-    if (proxy_enabled) options.route = [this](const auto& head, bool trusted) { return plan(head, trusted); };
+    options.lim.local_recovery_wait = cfg.local_recovery_wait;
+    if (proxy_enabled) {
+      options.route = [this](const auto& head, bool trusted, bool wait_expired) {
+        return plan(head, trusted, wait_expired);
+      };
+      options.cluster = &cluster;
+      options.local_trouble = [this] {
+        if (auto* c = control_ptr.load(std::memory_order_acquire)) c->local_trouble();
+      };
+    }
     ready.require("discovery");
     endpoints.add("/debug/peers", [this] {
       return admin::response{200, "application/json",
@@ -114,11 +123,13 @@ struct app::impl {
   }
 
   // The plan for one request over the current cluster view (the router of SPEC §3).
-  dispatch::plan plan(const boost::beast::http::request_header<>& head, bool trusted_peer) {
+  dispatch::plan plan(const boost::beast::http::request_header<>& head, bool trusted_peer,
+                      bool wait_expired) {
     thread_local std::mt19937_64 rng(std::random_device{}());
     dispatch::inputs in;
     in.feature_enabled = proxy_enabled;
     in.trusted_peer = trusted_peer;
+    in.wait_expired = wait_expired;
     in.random = rng();
     in.nopeer_requests = &metrics.nopeer_requests_total;
     return dispatch::make_plan(head, in, *cluster.current(), merged);
@@ -137,6 +148,7 @@ struct app::impl {
   control::merged_discovery merged{&metrics.peer_aggregated_cache_hits_total,
                                    &metrics.peer_aggregated_cache_misses_total};
   std::unique_ptr<control::control_plane> control;
+  std::atomic<control::control_plane*> control_ptr{nullptr};  // for worker threads
 };
 
 app::app(config::config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
@@ -178,6 +190,7 @@ int app::run() {
                                                        &m.metrics.peer_discovery_sync_errors_total,
                                                        m.proxy_enabled);
   m.control->on_ready([&m] { m.ready.open("discovery"); });
+  m.control_ptr.store(m.control.get(), std::memory_order_release);
   m.control->start();
 
   // Signals are handled here, on the main thread, so no worker ever blocks on them.

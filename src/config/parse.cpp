@@ -244,6 +244,10 @@ const std::vector<flag>& flags() {
       {"discovery-sync-interval", "Peers", "duration", "10s",
        "How often discovery documents are re-read (with ETag).", kind::scalar,
        duration_into(&config::discovery_sync_interval)},
+      {"local-recovery-wait", "Peers", "duration", "2s",
+       "While the local apiserver is down or being re-read, how long a request that only it "
+       "might serve waits for it (0: not at all).",
+       kind::scalar, duration_into(&config::local_recovery_wait)},
       {"feature-gates", "Peers", "Name=bool,...", "UnknownVersionInteroperabilityProxy=true",
        "UnknownVersionInteroperabilityProxy=false makes mvproxy a plain pass-through proxy.",
        kind::gates, [](config& c, string_view v, bool) { gates_value(c, v); }},

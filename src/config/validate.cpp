@@ -212,6 +212,10 @@ void validate(const config& c) {
   if (c.discovery_sync_interval <= milliseconds::zero()) {
     fail("discovery-sync-interval", "must be positive");
   }
+  if (c.local_recovery_wait < milliseconds::zero() || c.local_recovery_wait > std::chrono::minutes(1)) {
+    fail("local-recovery-wait", util::format_duration(c.local_recovery_wait) +
+                                    " is out of range (0s to 1m)");
+  }
   if (!c.kubeconfig.empty()) read_file("kubeconfig", c.kubeconfig);
   // The own Lease is written with some credentials; better to say so now than to fail
   // on the first renewal.

@@ -6,6 +6,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -62,6 +63,35 @@ https_client::https_client(asio::any_io_executor ex, options o)
 https_client::~https_client() = default;
 
 void https_client::reset() { conn_.reset(); }
+
+void https_client::wake() {
+  if (watch_timer_) watch_timer_->cancel();
+}
+
+asio::awaitable<https_client::watch_end> https_client::watch_connection(
+    std::chrono::milliseconds max) {
+  auto timer = std::make_shared<asio::steady_timer>(ex_);
+  watch_timer_ = timer;
+  timer->expires_after(max);
+  // Bytes the last response left unread would make the socket look readable.
+  if (conn_ && conn_->buffer.size() > 0) conn_.reset();
+  if (!conn_) {
+    // Nothing to watch (the server ended the last exchange with Connection: close).
+    auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return ec ? watch_end::woken : watch_end::timeout;
+  }
+  auto& sock = beast::get_lowest_layer(conn_->stream).socket();
+  using namespace asio::experimental::awaitable_operators;
+  auto r = co_await (sock.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
+                     timer->async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (watch_timer_ == timer) watch_timer_.reset();
+  if (r.index() == 0) {
+    conn_.reset();
+    co_return watch_end::closed;
+  }
+  auto [ec] = std::get<1>(r);
+  co_return ec ? watch_end::woken : watch_end::timeout;
+}
 
 asio::awaitable<std::unique_ptr<https_client::connection>> https_client::connect() {
   auto c = std::make_unique<connection>(ex_, opts_.tls());

@@ -3,6 +3,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include "mvproxy/control/peer_state.hpp"
 #include "mvproxy/discovery/negotiate.hpp"
 #include "mvproxy/metrics/registry.hpp"
 #include "mvproxy/request/request_info.hpp"
@@ -99,6 +100,12 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
     out.response = status_answer(400, "bad request: " + std::string(info.malformed));
     return out;
   }
+  if (in.trusted_peer && path == control::peer_state_path &&
+      head.method() == bhttp::verb::get) {
+    out.what = plan::action::peer_state;
+    out.label = "state";
+    return out;
+  }
   out.group = std::string(info.api_group);
   out.version = std::string(info.api_version);
   out.resource = std::string(info.resource);
@@ -112,7 +119,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
   peers.reserve(view.peers.size());
   auto now = std::chrono::steady_clock::now();
   for (auto& p : view.peers)
-    peers.push_back({p.endpoint.id, p.model, !p.runtime || p.runtime->healthy(now)});
+    peers.push_back({p.endpoint.id, p.model, !p.runtime || p.runtime->healthy(now), p.apiserver});
 
   routing::route_input ri;
   ri.info = &info;
@@ -128,6 +135,8 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
   ri.local = view.local;
   ri.peers = peers;
   ri.random = in.random;
+  ri.local_state = view.local_state;
+  ri.wait_expired = in.wait_expired;
   auto d = routing::route(ri);
   out.reason = d.reason;
 
@@ -140,8 +149,23 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       break;
     case routing::route_kind::peer:
       for (auto& id : d.candidates) out.targets.push_back(peer_target(view, id));
+      if (d.then_local) out.targets.push_back({"local", {}, 0, false, nullptr});
       out.local_first = false;
       out.label = out.targets.front().id;
+      break;
+    case routing::route_kind::wait_local:
+      out.what = plan::action::wait;
+      out.wait = d.wait;
+      out.label = "waiting";
+      break;
+    case routing::route_kind::hand_back:
+      out.what = plan::action::respond;
+      out.label = "handed-back";
+      out.response = status_answer(
+          503, "this apiserver cannot serve the request a peer proxied here (" + d.reason +
+                   "); nothing reached it, the peer may try another");
+      out.response.headers.emplace_back("Retry-After", "1");
+      out.response.headers.emplace_back(std::string(control::handed_back_header), d.reason);
       break;
     case routing::route_kind::unavailable:
       out.what = plan::action::respond;

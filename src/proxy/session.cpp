@@ -11,6 +11,7 @@
 #include <cstring>
 #include <openssl/err.h>
 
+#include "mvproxy/control/peer_state.hpp"
 #include "mvproxy/util/status.hpp"
 
 // GCC 12 reports a false -Wmismatched-new-delete on Asio's coroutine frames (sized
@@ -124,11 +125,13 @@ session::~session() {
 
 void session::close_if_idle() {
   if (idle_) client_.cancel();
+  if (view_wait_) view_wait_->cancel();  // a waiting long-poll answers now
 }
 
 void session::terminate() {
   terminating_ = true;
   client_.cancel();
+  if (view_wait_) view_wait_->cancel();
   if (current_upstream_) current_upstream_->stream.cancel();
 }
 
@@ -387,7 +390,9 @@ asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_v
 asio::awaitable<error_code> session::read_response_head(upstream_connection& up,
                                                         std::optional<response_parser>& rp,
                                                         bool head_request,
-                                                        std::string* relayed_head) {
+                                                        std::string* relayed_head,
+                                                        bool stop_at_continue,
+                                                        std::size_t* received) {
   const auto& lim = shared_.options.lim;
   up.stream.expires_after(lim.upstream_response_timeout);
   for (;;) {
@@ -406,7 +411,7 @@ asio::awaitable<error_code> session::read_response_head(upstream_connection& up,
       if (rp->is_header_done()) {
         // Interim answers (102, 103) are not relayed; 101 is the caller's to judge.
         int code = rp->get().result_int();
-        if (code >= 100 && code < 200 && code != 101) {
+        if (code >= 100 && code < 200 && code != 101 && !(stop_at_continue && code == 100)) {
           rp.reset();
           continue;
         }
@@ -415,146 +420,310 @@ asio::awaitable<error_code> session::read_response_head(upstream_connection& up,
     }
     char* buf = worker_.scratch.data();
     auto [ec, n] = co_await up.stream.read_some(buf, relay_read_bytes);
+    if (received) *received += n;
     if (ec) co_return ec;
     up.buffer.append(buf, n);
   }
 }
 
-asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
-  const auto& lim = shared_.options.lim;
-  auto& req = parser.get();
-  const bool client_keep_alive = parser.keep_alive();
-  const bool chunked = parser.chunked();
-  const bool head_request = req.method() == bhttp::verb::head;
-  const bool has_body = !parser.is_done();
+void session::report_local_trouble() const {
+  if (shared_.options.local_trouble) shared_.options.local_trouble();
+}
 
+asio::awaitable<void> session::wait_for_view(clock::time_point deadline,
+                                             const std::function<bool()>& ready) {
+  auto* cluster = shared_.options.cluster;
+  while (cluster && !terminating_ && !worker_.draining && clock::now() < deadline) {
+    auto timer = std::make_shared<asio::steady_timer>(client_.socket().get_executor());
+    timer->expires_at(deadline);
+    std::weak_ptr<asio::steady_timer> weak = timer;
+    cluster->on_next_change([weak, ex = timer->get_executor()] {
+      asio::post(ex, [weak] {
+        if (auto t = weak.lock()) t->cancel();
+      });
+    });
+    if (ready()) break;
+    view_wait_ = timer;
+    co_await timer->async_wait(use_tuple);
+    view_wait_.reset();
+  }
+}
+
+asio::awaitable<dispatch::plan> session::settle_plan(request_parser& parser, exchange& ex) {
   dispatch::plan plan = plan_for(parser, ex);
-  if (plan.what == dispatch::plan::action::respond) {
+  auto* cluster = shared_.options.cluster;
+  if (plan.what != dispatch::plan::action::wait || !cluster) co_return plan;
+  const auto& lim = shared_.options.lim;
+  const bool probe = plan.wait == routing::wait_for::probe;
+  const auto deadline = clock::now() + (probe ? lim.peer_probe_wait : lim.local_recovery_wait);
+  const auto probes = cluster->current()->local_probes;
+  report_local_trouble();  // probe now, not at the next retry tick
+  co_await wait_for_view(deadline, [&] {
+    auto v = cluster->current();
+    return v->local_state == routing::apiserver_state::up || (probe && v->local_probes != probes);
+  });
+  // What is known now decides: a client's request goes by the last local view, a
+  // peer's is handed back unless the apiserver is up again.
+  co_return plan_for(parser, ex, true);
+}
+
+asio::awaitable<bool> session::answer_peer_state(request_parser& parser, exchange& ex) {
+  auto* cluster = shared_.options.cluster;
+  std::string_view target = parser.get().target();
+  auto q = target.find('?');
+  auto query = control::parse_state_query(q == std::string_view::npos ? std::string_view{}
+                                                                        : target.substr(q + 1));
+  if (cluster) {
+    co_await wait_for_view(clock::now() + query.timeout, [&] {
+      return control::state_changed(query, control::own_state(*cluster->current()));
+    });
+  }
+  dispatch::answer a;
+  a.content_type = "application/json";
+  a.headers.emplace_back("Cache-Control", "no-cache, private");
+  a.text = cluster ? control::peer_state_json(control::own_state(*cluster->current())) : "{}";
+  const bool keep = parser.keep_alive() && parser.is_done();
+  co_await send_answer(a, false, keep, ex);
+  co_return keep;
+}
+
+asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
+  auto& req = parser.get();
+  forward_state st;
+  st.client_keep_alive = parser.keep_alive();
+  st.chunked = parser.chunked();
+  st.head_request = req.method() == bhttp::verb::head;
+  st.has_body = !parser.is_done();
+  st.idempotent = req.method() == bhttp::verb::get || st.head_request ||
+                  req.method() == bhttp::verb::options;
+
+  st.plan = co_await settle_plan(parser, ex);
+  if (st.plan.what == dispatch::plan::action::peer_state)
+    co_return co_await answer_peer_state(parser, ex);
+  if (st.plan.what == dispatch::plan::action::respond) {
     // A body we are not going to read ends the connection after the answer.
-    bool keep = client_keep_alive && !has_body;
-    co_await send_answer(plan.response, head_request, keep, ex);
+    bool keep = st.client_keep_alive && !st.has_body;
+    co_await send_answer(st.plan.response, st.head_request, keep, ex);
     co_return keep;
   }
 
   // We answer 100 Continue ourselves once we start reading the body, so the
   // upstream never sees the expectation (a proxy may do either; this keeps the
   // upstream exchange a plain request/response).
-  bool expect_continue = false;
   if (auto it = req.find(bhttp::field::expect); it != req.end()) {
-    expect_continue = beast::iequals(it->value(), "100-continue");
-    if (expect_continue) req.erase(bhttp::field::expect);
+    st.expect_continue = beast::iequals(it->value(), "100-continue");
+    if (st.expect_continue) req.erase(bhttp::field::expect);
   }
   http::strip_hop_by_hop(req, false);
   http::apply_identity(req, identity_ ? &*identity_ : nullptr, trusted_peer_);
   req.version(11);
-  if (chunked) req.set(bhttp::field::transfer_encoding, "chunked");
+  if (st.chunked) req.set(bhttp::field::transfer_encoding, "chunked");
 
-  std::size_t ti = 0;  // the plan target being tried
-  upstream_target peer_storage;
-  for (int attempt = 0;; ++attempt) {
-    const upstream_target& target = prepare_target(plan, ti, peer_storage, req, ex);
-    peer_in_flight counted_peer(plan.targets[ti].runtime);
-    auto up = worker_.pool.acquire(target);
-    const bool reused = up != nullptr;
-    if (!up) {
-      auto cr = co_await connect(target);
-      if (!cr.conn) {
-        auto a = after_connect_failure(plan, ti, target, cr, ex);
-        if (!a) {
-          ++ti;
-          attempt = -1;
-          continue;
-        }
-        bool keep = client_keep_alive && !has_body;
-        co_await send_status(a->code, a->message, a->retry_after, keep, ex);
-        co_return keep;
-      }
-      up = std::move(cr.conn);
-      up->count_in(worker_.pool.gauge_for(target, "active"));
+  for (;;) {
+    auto r = co_await attempt(parser, ex, st);
+    if (r.what == step::done) co_return r.keep;
+    if (r.what == step::retry) {
+      st.fresh = true;
+      st.retried = true;
+      continue;
     }
-    current_upstream_ = up.get();
-
-    failure kind = failure::none;
-    std::string detail;
-    bool retryable = false;
-    bool body_consumed = false;
-    std::string head = http::serialize_head(req);
-    if (!has_body || expect_continue) {
-      up->stream.expires_after(lim.write_timeout);
-      if (auto wec = co_await up->stream.write(head.data(), head.size())) {
-        kind = wec == beast::error::timeout ? failure::timeout : failure::broken;
-        detail = "writing the request: " + wec.message();
-        retryable = reused && attempt == 0;
-      }
-      head.clear();
+    // step::next_target
+    if (st.ti + 1 < st.plan.targets.size()) {
+      ++st.ti;
+      continue;
     }
-
-    if (kind == failure::none && has_body) {
-      if (expect_continue) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        client_.expires_after(lim.write_timeout);
-        if (co_await client_.write(cont.data(), cont.size())) co_return false;
-        expect_continue = false;
-      }
-      body_consumed = true;
-      std::uint64_t body_bytes = 0;
-      bool head_sent = false;
-      auto end = co_await relay_body(client_, up->stream, parser, client_buf_, head, chunked,
-                                     false, body_bytes, head_sent);
-      if (end == relay_end::from_failed || end == relay_end::client_gone) co_return false;
-      if (end == relay_end::to_failed) {
-        kind = failure::broken;
-        detail = "writing the request body";
-      }
+    // Every peer handed it back as not served there: the local apiserver's answer
+    // (its 404) is the truth. One that could not be reached makes it a 503 (rule 7).
+    const bool has_local = std::any_of(st.plan.targets.begin(), st.plan.targets.end(),
+                                       [](auto& t) { return !t.peer; });
+    if (!st.unreachable && !has_local) {
+      st.plan.targets.push_back({"local", {}, 0, false, nullptr});
+      ++st.ti;
+      continue;
     }
-
-    std::optional<response_parser> rp;
-    std::string relayed_head;
-    if (kind == failure::none) {
-      auto rec = co_await read_response_head(*up, rp, head_request, &relayed_head);
-      if (!rec && rp->get().result_int() == 101) {
-        kind = failure::broken;
-        detail = "101 Switching Protocols without an upgrade request";
-      } else if (rec) {
-        bool timeout = rec == beast::error::timeout;
-        kind = timeout ? failure::timeout : failure::broken;
-        detail = "reading the response: " +
-                 (timeout ? std::string("timeout awaiting response headers") : rec.message());
-        // A reused connection the upstream had already closed: nothing of this
-        // request can have been processed, so one retry on a fresh connection.
-        retryable = reused && attempt == 0 && !body_consumed && !timeout && up->buffer.empty() &&
-                    is_eof(rec);
-      }
-    }
-
-    if (kind != failure::none) {
-      current_upstream_ = nullptr;
-      up.reset();
-      if (terminating_) co_return false;
-      if (retryable) {
-        shared_.log->debug("conn={} pooled upstream connection was stale ({}), retrying", id_, detail);
-        continue;
-      }
-      shared_.metrics.upstream_errors_total.with({target.name, to_string(kind)}).inc();
-      note_peer_failure(plan, ti, kind);
-      auto a = answer_for(kind, target, detail);
-      shared_.log->warn("conn={} {}", id_, a.message);
-      bool keep = client_keep_alive && parser.is_done();
-      co_await send_status(a.code, a.message, a.retry_after, keep, ex);
-      co_return keep;
-    }
-
-    if (auto& r = plan.targets[ti].runtime) r->on_success();
-    const bool keep = client_keep_alive && !worker_.draining && !rp->need_eof();
-    bool ok = co_await relay_response(*rp, *up, head_request, keep, ex, &relayed_head);
-    current_upstream_ = nullptr;
-    if (ok && rp->is_done() && rp->keep_alive() && up->buffer.empty() && up->stream.input_drained() &&
-        !terminating_ && !worker_.draining) {
-      if (up->buffer.capacity() > 4096) std::string().swap(up->buffer);
-      worker_.pool.release(target, std::move(up));
-    }
-    co_return ok && keep;
+    ex.rerouted = true;
+    const bool keep = st.client_keep_alive && parser.is_done();
+    co_await send_status(503, "no apiserver that serves this request could take it: every peer "
+                              "that might serve it is unreachable or handed it back",
+                         true, keep, ex);
+    co_return keep;
   }
+}
+
+namespace {
+
+// The value of `name` in a head written by relay_parser::write_head_to, or empty.
+std::string_view field_in_head(std::string_view head, std::string_view name) {
+  std::size_t pos = 0;
+  while ((pos = head.find("\r\n", pos)) != std::string_view::npos) {
+    pos += 2;
+    auto line = head.substr(pos, head.find("\r\n", pos) - pos);
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        beast::iequals(line.substr(0, name.size()), name)) {
+      auto v = line.substr(name.size() + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      return v;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+asio::awaitable<session::step_result> session::attempt(request_parser& parser, exchange& ex,
+                                                       forward_state& st) {
+  const auto& ref = st.plan.targets[st.ti];
+  const upstream_target& target = prepare_target(st.plan, st.ti, st.peer_storage, parser.get(), ex);
+  peer_in_flight counted_peer(ref.runtime);
+  bool found_closed = false;
+  auto up = st.fresh ? nullptr : worker_.pool.acquire(target, &found_closed);
+  st.fresh = false;
+  if (found_closed && !target.peer) report_local_trouble();
+  const bool reused = up != nullptr;
+  if (!up) {
+    auto cr = co_await connect(target);
+    if (!cr.conn) {
+      if (target.peer) st.unreachable = true;
+      auto a = after_connect_failure(st.plan, st.ti, target, cr, ex);
+      if (!a) co_return step_result{step::next_target};
+      const bool keep = st.client_keep_alive && parser.is_done();
+      co_await send_status(a->code, a->message, a->retry_after, keep, ex);
+      co_return step_result{step::done, keep};
+    }
+    up = std::move(cr.conn);
+    up->count_in(worker_.pool.gauge_for(target, "active"));
+  }
+  current_upstream_ = up.get();
+  auto reply = co_await send_and_read_head(*up, parser, st, target.peer, reused);
+  current_upstream_ = nullptr;
+  if (reply.client_gone || terminating_) co_return step_result{step::done, false};
+  if (!reply.handed_back.empty()) {
+    // Nothing reached any apiserver: the next target may take it.
+    if (reply.handed_back == "apiserver-down") st.unreachable = true;
+    shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
+    shared_.log->info("conn={} {} handed the request back ({})", id_, target.name, reply.handed_back);
+    co_return step_result{step::next_target};
+  }
+  if (reply.kind != failure::none) {
+    if (!target.peer) report_local_trouble();
+    if (reply.retryable && !st.retried) {
+      shared_.log->debug("conn={} upstream connection closed before answering ({}), retrying on a "
+                         "fresh connection", id_, reply.detail);
+      co_return step_result{step::retry};
+    }
+    shared_.metrics.upstream_errors_total.with({target.name, to_string(reply.kind)}).inc();
+    note_peer_failure(st.plan, st.ti, reply.kind);
+    auto a = answer_for(reply.kind, target, reply.detail);
+    shared_.log->warn("conn={} {}", id_, a.message);
+    const bool keep = st.client_keep_alive && parser.is_done();
+    co_await send_status(a.code, a.message, a.retry_after, keep, ex);
+    co_return step_result{step::done, keep};
+  }
+
+  if (ref.runtime) ref.runtime->on_success();
+  auto& rp = *st.rp;
+  const bool keep = st.client_keep_alive && !worker_.draining && !rp.need_eof() && parser.is_done();
+  current_upstream_ = up.get();
+  bool ok = co_await relay_response(rp, *up, st.head_request, keep, ex, &st.relayed_head);
+  current_upstream_ = nullptr;
+  if (ok && rp.is_done() && rp.keep_alive() && up->buffer.empty() && up->stream.input_drained() &&
+      !terminating_ && !worker_.draining && parser.is_done()) {
+    if (up->buffer.capacity() > 4096) std::string().swap(up->buffer);
+    worker_.pool.release(target, std::move(up));
+  }
+  co_return step_result{step::done, ok && keep};
+}
+
+asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_connection& up,
+                                                                     request_parser& parser,
+                                                                     forward_state& st, bool peer,
+                                                                     bool reused) {
+  const auto& lim = shared_.options.lim;
+  auto& req = parser.get();
+  upstream_reply out;
+  // A peer decides on the head alone whether it takes the request: the body follows
+  // its 100 Continue, so a hand-back leaves the body unread, for the next target.
+  const bool ask_first = st.has_body && !st.body_consumed && peer;
+  if (ask_first) req.set(bhttp::field::expect, "100-continue");
+  else req.erase(bhttp::field::expect);
+  std::string head = http::serialize_head(req);
+  std::size_t received = 0;
+  // A failure with nothing received: the server closed a reused connection before
+  // reading (Go's transport retries then), or went away under an idempotent request.
+  auto fail = [&](failure kind, std::string detail, bool written) {
+    out.kind = kind;
+    out.detail = std::move(detail);
+    out.retryable = kind == failure::broken && received == 0 && up.buffer.empty() &&
+                    !st.body_consumed && ((reused && (!written || st.idempotent)) ||
+                                          (st.idempotent && !st.has_body));
+  };
+  if (!st.has_body || st.expect_continue || ask_first) {
+    up.stream.expires_after(lim.write_timeout);
+    if (auto wec = co_await up.stream.write(head.data(), head.size())) {
+      fail(wec == beast::error::timeout ? failure::timeout : failure::broken,
+           "writing the request: " + wec.message(), false);
+      co_return out;
+    }
+    head.clear();
+  }
+  st.rp.reset();
+  if (ask_first) {
+    auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, true, &received);
+    if (rec) {
+      fail(rec == beast::error::timeout ? failure::timeout : failure::broken,
+           "waiting for 100 Continue: " + rec.message(), true);
+      co_return out;
+    }
+    if (st.rp->get().result_int() != 100) {
+      check_handed_back(out, st, peer);
+      co_return out;  // a final answer before the body: relayed; the body stays unread
+    }
+    st.rp.reset();
+  }
+  if (st.has_body) {
+    if (st.expect_continue) {
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      client_.expires_after(lim.write_timeout);
+      if (co_await client_.write(cont.data(), cont.size())) {
+        out.client_gone = true;
+        co_return out;
+      }
+      st.expect_continue = false;
+    }
+    st.body_consumed = true;
+    std::uint64_t body_bytes = 0;
+    bool head_sent = false;
+    auto end = co_await relay_body(client_, up.stream, parser, client_buf_, head, st.chunked, false,
+                                   body_bytes, head_sent);
+    if (end == relay_end::from_failed || end == relay_end::client_gone) {
+      out.client_gone = true;
+      co_return out;
+    }
+    if (end == relay_end::to_failed) {
+      fail(failure::broken, "writing the request body", true);
+      co_return out;
+    }
+  }
+  auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false, &received);
+  if (!rec && st.rp->get().result_int() == 101) {
+    fail(failure::broken, "101 Switching Protocols without an upgrade request", true);
+    out.retryable = false;
+  } else if (rec) {
+    const bool timeout = rec == beast::error::timeout;
+    fail(timeout ? failure::timeout : failure::broken,
+         "reading the response: " + (timeout ? std::string("timeout awaiting response headers")
+                                             : rec.message()),
+         true);
+  } else {
+    check_handed_back(out, st, peer);
+  }
+  co_return out;
+}
+
+void session::check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const {
+  if (!peer || !st.rp || st.rp->get().result_int() != 503) return;
+  auto reason = field_in_head(st.relayed_head, control::handed_back_header);
+  if (!reason.empty()) out.handed_back = std::string(reason);
 }
 
 asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_connection& up,
@@ -610,9 +779,12 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     co_await send_status(400, "bad request: an upgrade request cannot carry a body", false, false, ex);
     co_return false;
   }
-  dispatch::plan plan = plan_for(parser, ex);
-  if (plan.what == dispatch::plan::action::respond) {
-    co_await send_answer(plan.response, false, false, ex);
+  dispatch::plan plan = co_await settle_plan(parser, ex);
+  if (plan.what != dispatch::plan::action::forward) {
+    if (plan.what == dispatch::plan::action::respond)
+      co_await send_answer(plan.response, false, false, ex);
+    else
+      co_await send_status(400, "bad request: an upgrade request for this path", false, false, ex);
     co_return false;
   }
   http::strip_hop_by_hop(req, true);
@@ -756,9 +928,9 @@ asio::awaitable<void> session::send_status(int code, std::string message, bool r
   co_await write_message(client_, http::serialize_head(res), body);
 }
 
-dispatch::plan session::plan_for(request_parser& parser, exchange& ex) {
+dispatch::plan session::plan_for(request_parser& parser, exchange& ex, bool wait_expired) {
   dispatch::plan plan;
-  if (shared_.options.route) plan = shared_.options.route(parser.get(), trusted_peer_);
+  if (shared_.options.route) plan = shared_.options.route(parser.get(), trusted_peer_, wait_expired);
   if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
     plan.targets.push_back({"local", {}, 0, false, nullptr});
   ex.route = plan.label;
@@ -821,6 +993,7 @@ std::optional<failure_answer> session::after_connect_failure(const dispatch::pla
                                                              exchange& ex) {
   shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
   note_peer_failure(plan, ti, cr.kind);
+  if (!target.peer) report_local_trouble();
   // Nothing was sent: a peer route moves on to the next capable peer; a local route
   // moves on to a failover peer only while the local apiserver refuses connections (it
   // is restarting), SPEC §3 rules 5 and 8.

@@ -160,7 +160,8 @@ upstream_pool::target_entry& upstream_pool::entry(const std::string& key,
   return e;
 }
 
-std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_target& target) {
+std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_target& target,
+                                                           bool* found_closed) {
   auto& e = entry(target.key(), target);
   auto& q = e.idle;
   auto now = std::chrono::steady_clock::now();
@@ -168,15 +169,16 @@ std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_targe
   while (!q.empty()) {
     auto conn = std::move(q.back());
     q.pop_back();
-    // A connection released within the last second is taken on trust (a peek costs a
-    // system call per request); if the upstream did close it, the request is retried
-    // once on a fresh connection.
-    auto idle = now - conn->idle_since;
-    if (idle < limits_.pool_idle_timeout &&
-        (idle < std::chrono::seconds(1) || conn->still_usable())) {
+    if (now - conn->idle_since >= limits_.pool_idle_timeout) continue;
+    // One peek (a system call) per reuse: a connection the server closed — it
+    // restarted — must never carry a request, whatever it is.
+    if (conn->still_usable()) {
       conn->count_in(e.active_gauge);
       return conn;
     }
+    // The server closed this one: its siblings were made before the same close.
+    q.clear();
+    if (found_closed) *found_closed = true;
   }
   return nullptr;
 }

@@ -47,6 +47,9 @@ struct config {
   std::chrono::milliseconds lease_duration{15'000};
   std::chrono::milliseconds lease_renew_interval{5'000};
   std::chrono::milliseconds discovery_sync_interval{10'000};
+  // How long a request only the local apiserver might serve waits while that apiserver
+  // is down or its discovery is being re-read (--local-recovery-wait).
+  std::chrono::milliseconds local_recovery_wait{2'000};
 
   std::map<std::string, bool> feature_gates{{"UnknownVersionInteroperabilityProxy", true}};
   bool mixed_version_proxy_enabled() const {

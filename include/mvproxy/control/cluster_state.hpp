@@ -19,6 +19,8 @@
 #include "mvproxy/discovery/model.hpp"
 #include "mvproxy/membership/peer_health.hpp"
 #include "mvproxy/membership/peer_set.hpp"
+#include "mvproxy/routing/router.hpp"
+
 
 namespace mvproxy::control {
 
@@ -59,12 +61,31 @@ struct peer_info {
   discovery::server_model_ptr model;  // null until its first discovery sync
   sync_status sync;
   std::shared_ptr<peer_runtime> runtime;
+  // The peer's apiserver as that peer last pushed it (GET /mvproxy/v1/state). A change
+  // to up is published together with the discovery read that follows it.
+  routing::apiserver_state apiserver = routing::apiserver_state::unknown;
+  std::string state_instance;         // the peer sidecar's instance that reported it
+  std::uint64_t state_revision = 0;
+  std::chrono::system_clock::time_point state_since{};  // when `apiserver` last changed
 };
 
 struct cluster_view {
   std::string own_id;
+  // This sidecar's run: new at every start (the holder identity in Lease mode), so a
+  // peer can tell a restarted sidecar from a revision it has seen.
+  std::string instance;
   discovery::server_model_ptr local;  // null until the first local sync finished
   sync_status local_sync;
+  // The local apiserver as the local monitor knows it: up once a discovery read
+  // succeeded; unconfirmed from the moment its connection closed until it is re-read;
+  // down while it cannot be reached.
+  routing::apiserver_state local_state = routing::apiserver_state::unknown;
+  std::chrono::system_clock::time_point local_state_since{};
+  // Bumped when local_state or the local model changes: what peers wait on.
+  std::uint64_t local_revision = 0;
+  // Probes of the local apiserver finished while it was not up (a waiting request
+  // that a peer proxied here needs the result of the next one).
+  std::uint64_t local_probes = 0;
   std::vector<peer_info> peers;       // ordered by server id
   std::uint64_t generation = 0;       // bumped whenever a model or the peer set changes
 
@@ -84,11 +105,19 @@ class cluster_state {
   // peer's Lease so ejection history survives re-publication.
   std::shared_ptr<peer_runtime> runtime_for(const std::string& id);
 
+  // A request that waits for the view to change: `wake` is called once, on no
+  // particular thread, right after the next view is published (it should post to the
+  // waiter's own executor). Register first, then check the view, then wait: no change
+  // is missed.
+  void on_next_change(std::function<void()> wake);
+
  private:
   std::atomic<std::shared_ptr<const cluster_view>> view_;
   std::mutex write_mu_;
   std::mutex runtimes_mu_;  // apart from write_mu_: update() callbacks call runtime_for
   std::map<std::string, std::shared_ptr<peer_runtime>> runtimes_;
+  std::mutex waiters_mu_;
+  std::vector<std::function<void()>> waiters_;
 };
 
 }  // namespace mvproxy::control

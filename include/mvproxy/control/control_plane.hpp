@@ -45,6 +45,9 @@ class control_plane {
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   // Wakes the sync loops now (tests, SIGHUP).
   void sync_now();
+  // The data plane saw the local apiserver fail (refused, reset, a pooled connection
+  // it closed) or has a request waiting for it: probe it now. Any thread; cheap.
+  void local_trouble();
 
  private:
   struct impl;

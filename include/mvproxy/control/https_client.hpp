@@ -17,6 +17,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -80,6 +81,13 @@ class https_client {
 
   // Closes the kept-alive connection (e.g. after the peer restarted).
   void reset();
+
+  // Between requests: waits on the kept-alive connection until the server closes it or
+  // sends anything unasked — it went away —, `max` passes, or wake() is called.
+  // Without a kept-alive connection it only waits.
+  enum class watch_end { closed, timeout, woken };
+  boost::asio::awaitable<watch_end> watch_connection(std::chrono::milliseconds max);
+  void wake();  // on the client's executor
   const options& opts() const { return opts_; }
 
  private:
@@ -89,6 +97,7 @@ class https_client {
   boost::asio::any_io_executor ex_;
   options opts_;
   std::unique_ptr<connection> conn_;
+  std::shared_ptr<boost::asio::steady_timer> watch_timer_;
 };
 
 }  // namespace mvproxy::control

@@ -41,14 +41,21 @@ struct answer {
 };
 
 struct plan {
-  enum class action { forward, respond };
+  // wait: the local view is being re-read; wait (bounded) for the next view, then plan
+  // again. peer_state: a peer's long-poll of this sidecar's state (the caller waits for
+  // a change and answers it).
+  enum class action { forward, respond, wait, peer_state };
   action what = action::forward;
   // forward: the targets in order. The first is tried first. For a peer route, every
   // target is a capable peer: a connect/TLS failure before any request byte was sent
   // moves on to the next. For a local route, the targets after the first are failover
   // peers, used only when the local apiserver refuses connections (SPEC §3 rule 8).
+  // A peer target that hands the request back (503 + x-mvproxy-handed-back) moves on
+  // to the next target too; so does every peer target of a peer route, whose last
+  // target may be the local apiserver ("then local").
   std::vector<target_ref> targets;
   bool local_first = true;
+  routing::wait_for wait = routing::wait_for::none;  // wait
   answer response;  // respond
   // For logs and metrics: "local", a peer id, "merged", "unavailable", "malformed".
   std::string label = "local";
@@ -61,6 +68,7 @@ struct inputs {
   bool feature_enabled = true;  // UnknownVersionInteroperabilityProxy and a peer CA
   bool trusted_peer = false;    // the caller's certificate is a trusted peer's
   std::uint64_t random = 0;
+  bool wait_expired = false;  // the bounded wait for the local view is over
   metrics::counter* nopeer_requests = nullptr;  // aggregator_discovery_nopeer_requests_total
 };
 

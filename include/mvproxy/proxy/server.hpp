@@ -19,10 +19,11 @@
 namespace mvproxy::proxy {
 
 // The one routing call site: what to do with a request, given its head (before any
-// header rewriting) and whether the caller is a trusted peer. Called on the worker
-// thread. See dispatch::plan: forward to targets in order, or answer here.
+// header rewriting), whether the caller is a trusted peer, and whether a bounded wait
+// for the local view already ran out. Called on the worker thread. See
+// dispatch::plan: forward to targets in order, answer here, or wait and ask again.
 using router = std::function<dispatch::plan(const boost::beast::http::request_header<>& head,
-                                            bool from_trusted_peer)>;
+                                            bool from_trusted_peer, bool wait_expired)>;
 
 struct server_options {
   boost::asio::ip::tcp::endpoint listen;
@@ -31,6 +32,13 @@ struct server_options {
   upstream_target local;
   std::string peer_server_name = "kubernetes.default.svc";  // verified on peers' certificates
   router route;  // empty: everything goes to the local apiserver
+  // The published cluster view, for requests that wait for it to change (a local
+  // re-read, a peer's long-poll of our state). Null without a control plane.
+  control::cluster_state* cluster = nullptr;
+  // Tells the control plane that the local apiserver looks gone (refused, reset, a
+  // pooled connection it closed) or that a request waits for it: probe it now.
+  // Called on worker threads; must not block.
+  std::function<void()> local_trouble;
 };
 
 class server {

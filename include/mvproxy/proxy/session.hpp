@@ -8,6 +8,8 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <list>
 #include <optional>
 #include <string>
@@ -88,10 +90,57 @@ class session {
 
   struct exchange;  // per-request bookkeeping for logs and metrics
 
+  // One request's way through its plan's targets.
+  struct forward_state {
+    dispatch::plan plan;
+    std::size_t ti = 0;  // the target being tried
+    upstream_target peer_storage;
+    bool client_keep_alive = true, chunked = false, head_request = false, has_body = false;
+    bool idempotent = false;
+    bool expect_continue = false;  // the client's; answered by us
+    bool body_consumed = false;
+    bool fresh = false;        // the next attempt must use a new connection
+    bool retried = false;      // one retry per request
+    bool unreachable = false;  // a peer could not be reached, or its apiserver was down
+    std::optional<response_parser> rp;
+    std::string relayed_head;
+  };
+  enum class step { done, next_target, retry };
+  struct step_result {
+    step what = step::done;
+    bool keep = false;  // done: the client connection stays open
+  };
+  struct upstream_reply {
+    failure kind = failure::none;
+    std::string detail;
+    bool retryable = false;    // nothing of the request can have been processed
+    bool client_gone = false;  // the client left or its body broke: end the connection
+    std::string handed_back;   // a peer's hand-back reason
+  };
+  boost::asio::awaitable<step_result> attempt(request_parser& parser, exchange& ex,
+                                              forward_state& st);
+  // Writes the request (to a peer with a body: head, its 100 Continue, then the body)
+  // and reads the response head into st.rp / st.relayed_head.
+  boost::asio::awaitable<upstream_reply> send_and_read_head(upstream_connection& up,
+                                                            request_parser& parser,
+                                                            forward_state& st, bool peer,
+                                                            bool reused);
+  void check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const;
+
   boost::asio::awaitable<head_result> read_head(bool first, std::size_t& head_size,
                                                 std::string_view& reason);
   boost::asio::awaitable<bool> serve_one(bool first);
   boost::asio::awaitable<bool> forward(request_parser& parser, exchange& ex);
+  // The plan for this request, after any bounded wait it asks for (the local view being
+  // re-read).
+  boost::asio::awaitable<dispatch::plan> settle_plan(request_parser& parser, exchange& ex);
+  // Waits until the cluster view changes, `deadline` passes or the session is told to
+  // stop. Register-then-check: `ready` is evaluated after registering for the change.
+  boost::asio::awaitable<void> wait_for_view(clock::time_point deadline,
+                                             const std::function<bool()>& ready);
+  // A trusted peer's long-poll of this sidecar's state (GET /mvproxy/v1/state).
+  boost::asio::awaitable<bool> answer_peer_state(request_parser& parser, exchange& ex);
+  void report_local_trouble() const;
   boost::asio::awaitable<bool> forward_upgrade(request_parser& parser, exchange& ex);
   boost::asio::awaitable<void> send_status(int code, std::string message, bool retry_after,
                                            bool keep_alive, exchange& ex);
@@ -100,7 +149,7 @@ class session {
   // Writes a head and a body as one record when they are small.
   boost::asio::awaitable<error_code> write_message(tls_stream& to, std::string_view head,
                                                    std::string_view body);
-  dispatch::plan plan_for(request_parser& parser, exchange& ex);
+  dispatch::plan plan_for(request_parser& parser, exchange& ex, bool wait_expired = false);
   // The upstream for plan target `i`, and the request headers that go with it.
   const upstream_target& prepare_target(const dispatch::plan& plan, std::size_t i,
                                         upstream_target& storage,
@@ -116,10 +165,14 @@ class session {
   // Reads a response head from `up` (interim 1xx answers other than 101 skipped).
   // With `relayed_head`, the head is written there as it will go out (see
   // relay_parser::write_head_to) instead of being collected into fields.
+  // With `stop_at_continue`, a 100 Continue is returned like a final head (the
+  // caller sent Expect: 100-continue). `received` counts the bytes read.
   boost::asio::awaitable<error_code> read_response_head(upstream_connection& up,
                                                         std::optional<response_parser>& rp,
                                                         bool head_request,
-                                                        std::string* relayed_head);
+                                                        std::string* relayed_head,
+                                                        bool stop_at_continue = false,
+                                                        std::size_t* received = nullptr);
   boost::asio::awaitable<bool> relay_response(response_parser& rp, upstream_connection& up,
                                               bool head_request, bool keep_alive, exchange& ex,
                                               std::string* relayed_head);
@@ -162,6 +215,7 @@ class session {
   upstream_connection* current_upstream_ = nullptr;
   std::shared_ptr<client_watch> watch_;
   bool client_left_ = false;
+  std::shared_ptr<boost::asio::steady_timer> view_wait_;  // while waiting for the view
 };
 
 }  // namespace mvproxy::proxy

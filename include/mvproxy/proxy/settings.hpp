@@ -22,6 +22,11 @@ struct limits {
   milliseconds tunnel_idle_timeout{4 * 3'600'000};  // kubelet's streaming idle default
   milliseconds pool_idle_timeout{60'000};       // idle pooled upstream connections
   std::size_t pool_max_idle_per_target = 128;
+  // While the local apiserver is down or being re-read: how long a request only it
+  // might serve waits for it (--local-recovery-wait), and how long a request a peer
+  // proxied here waits for the probe that decides whether it is handed back.
+  milliseconds local_recovery_wait{2'000};
+  milliseconds peer_probe_wait{1'000};
 };
 
 }  // namespace mvproxy::proxy

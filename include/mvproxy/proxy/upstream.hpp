@@ -87,8 +87,11 @@ boost::asio::awaitable<connect_result> connect_upstream(const upstream_target& t
 class upstream_pool {
  public:
   upstream_pool(const limits& lim, metrics::gauge_family* gauges) : limits_(lim), gauges_(gauges) {}
-  // A live idle connection for the target, or null.
-  std::unique_ptr<upstream_connection> acquire(const upstream_target& target);
+  // A live idle connection for the target, or null. Every candidate is checked first
+  // (a closed one is never used); when one turns out closed by the server, its idle
+  // siblings are dropped too (the server restarted) and *found_closed is set.
+  std::unique_ptr<upstream_connection> acquire(const upstream_target& target,
+                                               bool* found_closed = nullptr);
   // Back to the idle list of the target it was made for (its key).
   void release(const upstream_target& target, std::unique_ptr<upstream_connection> conn);
   void clear();

@@ -100,9 +100,9 @@ TEST(Router, Rule1GateOffGoesLocal) {
   EXPECT_EQ(g.run().kind, route_kind::local);
 }
 
-TEST(Router, Rule2TrustedPeerProxiedGoesLocal) {
-  for (const char* path : {"/apis/resource.k8s.io/v1/deviceclasses", "/api/v1/pods", "/apis",
-                           "/apis/resource.k8s.io"}) {
+TEST(Router, Rule2TrustedPeerProxiedGoesLocalWhenServedHere) {
+  for (const char* path : {"/api/v1/pods", "/apis/apps/v1/namespaces/x/deployments", "/apis",
+                           "/api", "/version", "/apis/apps"}) {
     SCOPED_TRACE(path);
     fixture f("GET", path);
     f.input.from_trusted_peer_proxied = true;
@@ -112,6 +112,48 @@ TEST(Router, Rule2TrustedPeerProxiedGoesLocal) {
     EXPECT_EQ(d.kind, route_kind::local);
     EXPECT_EQ(d.reason, "peer-proxied");
     EXPECT_TRUE(d.failover.empty());  // at most one hop, even on failure
+  }
+}
+
+// Hand back, never guess: what a peer proxied here and the local apiserver's fresh view
+// does not serve goes back (the peer tries elsewhere), never onward.
+TEST(Router, Rule2PeerProxiedNotServedHereIsHandedBack) {
+  for (const char* path : {"/apis/resource.k8s.io/v1/deviceclasses", "/apis/resource.k8s.io",
+                           "/apis/apps/v2/namespaces/x/deployments",
+                           "/api/v1/namespaces/x/pods/p/resize"}) {
+    SCOPED_TRACE(path);
+    fixture f("GET", path);
+    f.input.from_trusted_peer_proxied = true;
+    auto d = f.run();
+    EXPECT_EQ(d.kind, route_kind::hand_back);
+    EXPECT_EQ(d.reason, "not-served-here");
+    EXPECT_TRUE(d.candidates.empty());
+  }
+  fixture writes("POST", "/apis/resource.k8s.io/v1/deviceclasses");
+  writes.input.from_trusted_peer_proxied = true;
+  EXPECT_EQ(writes.run().kind, route_kind::hand_back);
+  // Before the first local sync nothing is known: as upstream, local.
+  fixture unsynced("GET", "/apis/resource.k8s.io/v1/deviceclasses");
+  unsynced.input.from_trusted_peer_proxied = true;
+  unsynced.input.local = nullptr;
+  EXPECT_EQ(unsynced.run().kind, route_kind::local);
+}
+
+TEST(Router, Rule2PeerProxiedWhileLocalApiserverAwayWaitsForAProbeThenHandsBack) {
+  for (auto state : {apiserver_state::down, apiserver_state::unconfirmed}) {
+    for (const char* path : {"/api/v1/pods", "/apis", "/version"}) {
+      SCOPED_TRACE(path);
+      fixture f("GET", path);
+      f.input.from_trusted_peer_proxied = true;
+      f.input.local_state = state;
+      auto d = f.run();
+      EXPECT_EQ(d.kind, route_kind::wait_local);
+      EXPECT_EQ(d.wait, wait_for::probe);
+      f.input.wait_expired = true;
+      d = f.run();
+      EXPECT_EQ(d.kind, route_kind::hand_back);
+      EXPECT_EQ(d.reason, "apiserver-down");
+    }
   }
 }
 
@@ -288,9 +330,15 @@ TEST(Router, Rule6NobodyServesItGoesLocal) {
   fixture alone("GET", "/apis/resource.k8s.io/v1/deviceclasses");
   alone.peers.clear();
   EXPECT_EQ(alone.run().reason, "not-served");
+  // A peer never read yet may serve it: it is asked first (it hands the request back
+  // when it cannot), then the local apiserver answers.
   fixture unsynced("GET", "/apis/resource.k8s.io/v1/deviceclasses");
   unsynced.peers = {{"a", nullptr, true}};
-  EXPECT_EQ(unsynced.run().reason, "not-served");
+  auto d = unsynced.run();
+  EXPECT_EQ(d.kind, route_kind::peer);
+  EXPECT_EQ(d.reason, "ask");
+  EXPECT_EQ(d.candidates, (names{"a"}));
+  EXPECT_TRUE(d.then_local);
 }
 
 TEST(Router, Rule7CapablePeersAllUnhealthyIsUnavailable) {
@@ -398,11 +446,104 @@ TEST(Router, FirstChoiceIsUniform) {
   }
 }
 
+// The local apiserver went away (its connection closed, or it refuses): its last
+// discovery is not routed by. What a peer serves goes there; the rest waits.
+TEST(Router, LocalApiserverAwayRoutesByPeersOrWaits) {
+  for (auto state : {apiserver_state::down, apiserver_state::unconfirmed}) {
+    const std::string reason = state == apiserver_state::down ? "local-down" : "local-unconfirmed";
+    fixture both("GET", "/api/v1/namespaces/x/pods");
+    both.input.local_state = state;
+    auto d = both.run();
+    EXPECT_EQ(d.kind, route_kind::peer);
+    EXPECT_EQ(d.reason, reason);
+    EXPECT_EQ(d.candidates.size(), 2u);
+    EXPECT_TRUE(d.then_local);  // every peer failing: the local apiserver may be back
+
+    fixture old_only("GET", "/apis/apps/v1/namespaces/x/deployments");
+    old_only.peers = {{"a", old_server, true}, {"b", new_server, true, apiserver_state::down}};
+    old_only.input.local_state = state;
+    EXPECT_EQ(old_only.run().candidates, (names{"a"}));
+
+    // Nobody else serves it: wait for the local apiserver, bounded, then route by what
+    // is known.
+    fixture mine("GET", "/apis/apps/v1/namespaces/x/deployments");
+    mine.peers = {{"a", new_server, false}, {"b", newest_server, true, apiserver_state::down}};
+    mine.input.local_state = state;
+    d = mine.run();
+    EXPECT_EQ(d.kind, route_kind::wait_local);
+    EXPECT_EQ(d.wait, wait_for::recovery);
+    mine.input.wait_expired = true;
+    d = mine.run();
+    EXPECT_EQ(d.kind, route_kind::local);
+    EXPECT_EQ(d.reason, "local");
+  }
+}
+
+TEST(Router, LocalApiserverAwayNonResourceReadsGoToAPeer) {
+  for (const char* path : {"/version", "/openapi/v3", "/openapi/v2"}) {
+    SCOPED_TRACE(path);
+    fixture f("GET", path);
+    f.input.local_state = apiserver_state::down;
+    f.peers = {{"a", new_server, true}, {"b", newest_server, true, apiserver_state::down},
+               {"c", newest_server, false}};
+    auto d = f.run();
+    EXPECT_EQ(d.kind, route_kind::peer);
+    EXPECT_EQ(d.candidates, (names{"a"}));
+    EXPECT_TRUE(d.then_local);
+  }
+  // This node's own health is never answered by another.
+  for (const char* path : {"/healthz", "/readyz", "/livez/ping", "/metrics"}) {
+    SCOPED_TRACE(path);
+    fixture f("GET", path);
+    f.input.local_state = apiserver_state::down;
+    EXPECT_EQ(f.run().kind, route_kind::local);
+  }
+  fixture write("POST", "/version");
+  write.input.local_state = apiserver_state::down;
+  EXPECT_EQ(write.run().kind, route_kind::local);
+}
+
+// Peers whose apiserver is down or unconfirmed are routed around; asked first when no
+// known server serves the request (they may serve it by now), and a 503 rather than
+// the local 404 when one of them served it before.
+TEST(Router, PeerApiserverAwayIsRoutedAroundOrAsked) {
+  fixture f("GET", "/apis/resource.k8s.io/v1/deviceclasses");
+  f.peers = {{"a", new_server, true, apiserver_state::down}, {"b", newest_server, true}};
+  auto d = f.run();
+  EXPECT_EQ(d.kind, route_kind::peer);
+  EXPECT_EQ(d.candidates, (names{"b"}));
+
+  f.peers = {{"a", new_server, true, apiserver_state::down},
+             {"b", newest_server, true, apiserver_state::unconfirmed}};
+  d = f.run();
+  EXPECT_EQ(d.kind, route_kind::peer);
+  EXPECT_EQ(d.reason, "ask");
+  EXPECT_EQ(d.candidates.size(), 2u);
+  EXPECT_FALSE(d.then_local);  // they served it: if both hand it back, 503, not 404
+
+  fixture fresh("GET", "/apis/alpha.example.com/v1alpha1/widgets");
+  fresh.peers = {{"a", new_server, true, apiserver_state::down}, {"b", new_server, true}};
+  d = fresh.run();
+  EXPECT_EQ(d.reason, "ask");
+  EXPECT_EQ(d.candidates, (names{"a"}));
+  EXPECT_TRUE(d.then_local);  // nobody served it before: the local 404 if a hands it back
+
+  fixture ejected("GET", "/apis/alpha.example.com/v1alpha1/widgets");
+  ejected.peers = {{"a", new_server, false, apiserver_state::down}};
+  EXPECT_EQ(ejected.run().reason, "not-served");
+
+  fixture unknown("GET", "/apis/resource.k8s.io/v1/deviceclasses");
+  unknown.peers = {{"a", new_server, true, apiserver_state::unknown}};
+  EXPECT_EQ(unknown.run().candidates, (names{"a"}));  // an older peer: by its discovery
+}
+
 TEST(Router, RouteKindNames) {
   EXPECT_EQ(to_string(route_kind::local), "local");
   EXPECT_EQ(to_string(route_kind::peer), "peer");
   EXPECT_EQ(to_string(route_kind::merged_discovery), "merged_discovery");
   EXPECT_EQ(to_string(route_kind::unavailable), "unavailable");
+  EXPECT_EQ(to_string(route_kind::wait_local), "wait_local");
+  EXPECT_EQ(to_string(route_kind::hand_back), "hand_back");
 }
 
 }  // namespace
