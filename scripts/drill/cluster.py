@@ -27,12 +27,24 @@ class ClusterError(Exception):
     pass
 
 
-def _child_setup():
-    # Runs in the child between fork and exec: die with the drill.
+try:
+    _LIBC = ctypes.CDLL(None, use_errno=True)   # loaded here, not in the forked child
+    _PRCTL = _LIBC.prctl
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
+def child_setup():
+    # Runs in the child between fork and exec: die with the drill (SIGKILL when the
+    # drill's thread that started it ends). Only a preloaded C call: nothing that locks.
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def kill_group(popen):
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:  # noqa: BLE001 - best effort only
+        os.killpg(popen.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
         pass
 
 
@@ -61,7 +73,7 @@ class Process:
         self._log = open(log_path, "ab")
         self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                       stderr=subprocess.STDOUT, start_new_session=True,
-                                      preexec_fn=_child_setup)
+                                      preexec_fn=child_setup)
 
     def alive(self):
         return self.popen.poll() is None

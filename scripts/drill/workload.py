@@ -19,7 +19,7 @@ import threading
 import time
 
 from . import client as cl
-from .cluster import IDS, http_get
+from .cluster import IDS, http_get, kill_group
 
 NS = "default"
 ANCHOR = "drill-anchor"
@@ -108,6 +108,7 @@ class Workload:
         # /debug/peers samples: (t, sidecar, {server: {...}})
         self.peer_samples = []
         self.kubectl_runs = []
+        self.kubectl_procs = []
         self.bursts = []
 
     # -- helpers --------------------------------------------------------------------------
@@ -451,11 +452,16 @@ class Workload:
             if self.stop_all.is_set():
                 return
             t_start = self.clock.now()
+            p = subprocess.Popen(base + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+            with self.lock:
+                self.kubectl_procs.append(p)
             try:
-                r = subprocess.run(base + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   timeout=40)
-                rc, out, err = r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+                out, err = p.communicate(timeout=40)
+                rc, out, err = p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
             except subprocess.TimeoutExpired:
+                kill_group(p)
+                p.communicate()
                 rc, out, err = None, "", "timed out after 40 s"
             t_end = self.clock.now()
             run = {"phase": phase, "sidecar": sid, "cmd": name, "argv": args, "rc": rc,
@@ -528,6 +534,11 @@ class Workload:
         for go in self.bursts:
             go.set()
         self.interrupt_watches()
+        with self.lock:
+            procs = list(self.kubectl_procs)
+        for p in procs:
+            if p.poll() is None:
+                kill_group(p)
         end = time.monotonic() + timeout
         for t in self.threads:
             t.join(max(0.0, end - time.monotonic()))
