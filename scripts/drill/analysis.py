@@ -16,9 +16,11 @@ Classification of a request (send time s, receive time r, through sidecar S, cla
                 and any failure other than 404/503 while nobody served C (the answer
                 should have been the apiserver's 404 or mvproxy's 503)
   transition    a failure while C's availability changed during the request (served at
-                one end only), or a request in flight when the apiserver it was routed
-                to was stopped (route from the sidecar's access line): not counted
-                against the daemon, shown separately.
+                one end only), or what would be an avoidable failure of a request that
+                was in flight when the apiserver it was routed to (route from the entry
+                sidecar's access line) was stopped: the stand-in cuts every connection
+                at once, unlike a draining kube-apiserver. Not counted against the
+                daemon, shown separately.
 """
 
 import re
@@ -79,24 +81,27 @@ def classify(rec, truth):
     s_send, s_recv = truth.served(rec.cls, rec.t_send), truth.served(rec.cls, rec.t_recv)
     detail = rec.detail or {}
     obj404 = st == 404 and bool(detail.get("object_name"))
-    # In flight when the apiserver it went to was stopped.
-    for (inst, tb, ta) in truth.stops:
-        if rec.t_send <= ta and rec.t_recv >= tb:
-            target = _routed_to(rec)
-            if target is None or target == inst:
-                if not (st == 404 and not obj404):
-                    return "transition", f"in flight when {inst} was stopped"
     if s_send and s_recv:
         if st == 404 and not obj404:
             return "spurious404", "404 while a running apiserver served it"
         if obj404:
-            return "avoidable", f"404 for object {detail.get('object_name')!r}, which exists"
-        return "avoidable", "failed while a running apiserver served it"
-    if not s_send and not s_recv:
+            outcome, why = "avoidable", f"404 for object {detail.get('object_name')!r}, which exists"
+        else:
+            outcome, why = "avoidable", "failed while a running apiserver served it"
+    elif not s_send and not s_recv:
         if st in (404, 503):
             return "legit", "no running apiserver served it"
-        return "avoidable", f"{st} while no apiserver served it (expected 404 or 503)"
-    return "transition", "served at one end of the request only"
+        outcome, why = "avoidable", f"{st} while no apiserver served it (expected 404 or 503)"
+    else:
+        return "transition", "served at one end of the request only"
+    # A failure of a request that was in flight when the apiserver it went to (the
+    # route in the entry sidecar's access line; any, if unknown) was stopped.
+    for (inst, tb, ta) in truth.stops:
+        if rec.t_send <= ta and rec.t_recv >= tb:
+            target = _routed_to(rec)
+            if target is None or target == inst:
+                return "transition", f"in flight when {inst} was stopped"
+    return outcome, why
 
 
 ACCESS_RE = re.compile(r"access: (\S+) (\S+) (\d+) route=(\S+)(.*)$")

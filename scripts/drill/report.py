@@ -109,8 +109,9 @@ def _main_table(res):
                    ["phase", "class"] + [h for _k, h in COLS], rows, group_col=0, notes=[
                        "classes: " + "; ".join(f"{c} = {CLASSES[c]['what']}" for c in CLASS_ORDER),
                        "* transition: a failure while the class's availability changed during the "
-                       "request (served at one end only), or one in flight when the apiserver it "
-                       "was routed to was stopped; shown, not counted as a failure."])
+                       "request (served at one end only), or an otherwise avoidable failure of a "
+                       "request in flight when the apiserver it was routed to was stopped; shown, "
+                       "not counted as a failure."])
 
 
 def _per_sidecar(res):
