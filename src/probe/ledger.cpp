@@ -41,7 +41,9 @@ std::string_view outcome_name(outcome o) {
   return "?";
 }
 
-std::uint64_t counts::total() const { return std::accumulate(by.begin(), by.end(), std::uint64_t{0}); }
+std::uint64_t counts::total() const {
+  return std::accumulate(by.begin(), by.end(), std::uint64_t{0});
+}
 
 counts& counts::operator+=(const counts& o) {
   for (std::size_t i = 0; i < by.size(); ++i) by[i] += o.by[i];
@@ -90,11 +92,11 @@ std::size_t ledger::set_discovered(std::size_t s, const std::vector<resource_ref
   std::size_t added = 0;
   for (auto& r : rows_) r.in_discovery[s] = false;
   for (const auto& res : resources) {
-    auto it = std::find_if(rows_.begin(), rows_.end(),
-                           [&](const row& r) { return r.resource == res; });
+    auto it =
+        std::find_if(rows_.begin(), rows_.end(), [&](const row& r) { return r.resource == res; });
     if (it == rows_.end()) {
-      rows_.push_back({res, std::vector<cell>(sidecars_.size()),
-                       std::vector<bool>(sidecars_.size(), false)});
+      rows_.push_back(
+          {res, std::vector<cell>(sidecars_.size()), std::vector<bool>(sidecars_.size(), false)});
       it = std::prev(rows_.end());
       ++added;
     }

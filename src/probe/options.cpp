@@ -197,7 +197,8 @@ std::string error_line(string_view name, string_view reason) {
 // Go's strconv.ParseBool, as pflag reads --help=false.
 bool bool_value(string_view name, string_view v) {
   if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") return true;
-  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") return false;
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False")
+    return false;
   throw flag_error(error_line(name, quoted(v) + " is not a boolean"));
 }
 
@@ -206,7 +207,8 @@ void check_required(const options& o) {
   if (o.sidecars.empty()) throw flag_error(error_line("sidecars", "required (id=host:port,...)"));
   std::set<std::string> ids;
   for (const auto& s : o.sidecars) {
-    if (!ids.insert(s.id).second) throw flag_error(error_line("sidecars", "duplicate id " + quoted(s.id)));
+    if (!ids.insert(s.id).second)
+      throw flag_error(error_line("sidecars", "duplicate id " + quoted(s.id)));
   }
 }
 

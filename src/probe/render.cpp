@@ -40,7 +40,8 @@ layout make_layout(const ledger& l, const std::vector<std::vector<std::string>>&
                    const std::vector<std::string>& names) {
   layout out;
   for (const auto& n : names) out.name_width = std::max(out.name_width, n.size());
-  for (const auto& id : l.sidecars()) out.cell_widths.push_back(std::max(min_cell_width, id.size()));
+  for (const auto& id : l.sidecars())
+    out.cell_widths.push_back(std::max(min_cell_width, id.size()));
   for (const auto& row : cells) {
     for (std::size_t s = 0; s < row.size(); ++s) {
       out.cell_widths[s] = std::max(out.cell_widths[s], row[s].size());
@@ -110,7 +111,8 @@ std::string format_percent(double share) {
 std::string format_counts(const counts& c) {
   if (c.total() == 0) return "-";
   std::string out = std::to_string(c.ok()) + "/" + std::to_string(c.total());
-  for (auto o : {outcome::not_found, outcome::server_error, outcome::other, outcome::transport_error}) {
+  for (auto o :
+       {outcome::not_found, outcome::server_error, outcome::other, outcome::transport_error}) {
     if (c.of(o) != 0) out += " " + std::string(outcome_name(o)) + ":" + std::to_string(c.of(o));
   }
   return out;
@@ -140,9 +142,9 @@ std::string render_live(const ledger& l, clock::time_point now, clock::duration 
   out += head.str() + table(l, names, cells);
   if (shown.size() < l.rows().size()) {
     auto is_degraded = [&](const row& r) { return degraded(r, now, l.window()); };
-    bool hidden_degraded = std::count_if(l.rows().begin(), l.rows().end(), is_degraded) >
-                           std::count_if(shown.begin(), shown.end(),
-                                         [&](const row* r) { return is_degraded(*r); });
+    bool hidden_degraded =
+        std::count_if(l.rows().begin(), l.rows().end(), is_degraded) >
+        std::count_if(shown.begin(), shown.end(), [&](const row* r) { return is_degraded(*r); });
     out += "(" + std::to_string(l.rows().size() - shown.size()) + " more resources" +
            (hidden_degraded ? ", some below 100%: make the terminal taller)\n"
                             : ", none below 100% in the window)\n");
@@ -182,10 +184,10 @@ std::string result_line(const ledger& l) {
   if (l.all_ok()) return "result: every request succeeded\n";
   if (t.total() == 0) return "result: no request was made\n";
   std::ostringstream out;
-  out << "result: " << t.failed() << " of " << t.total() << " requests failed (404: "
-      << t.of(outcome::not_found) << ", 5xx: " << t.of(outcome::server_error)
-      << ", other: " << t.of(outcome::other) << ", error: " << t.of(outcome::transport_error)
-      << ")\n";
+  out << "result: " << t.failed() << " of " << t.total()
+      << " requests failed (404: " << t.of(outcome::not_found)
+      << ", 5xx: " << t.of(outcome::server_error) << ", other: " << t.of(outcome::other)
+      << ", error: " << t.of(outcome::transport_error) << ")\n";
   return out.str();
 }
 
@@ -229,9 +231,9 @@ nlohmann::json counts_json(const counts& c) {
                       {"server_error", c.of(outcome::server_error)},
                       {"other", c.of(outcome::other)},
                       {"error", c.of(outcome::transport_error)}};
-  j["availability"] = c.total() ? nlohmann::json(static_cast<double>(c.ok()) /
-                                                  static_cast<double>(c.total()))
-                                : nlohmann::json(nullptr);
+  j["availability"] =
+      c.total() ? nlohmann::json(static_cast<double>(c.ok()) / static_cast<double>(c.total()))
+                : nlohmann::json(nullptr);
   return j;
 }
 
@@ -264,9 +266,10 @@ std::string render_summary_json(const ledger& l, clock::duration elapsed) {
   }
   out["resources"] = nlohmann::json::array();
   for (const auto& r : l.rows()) {
-    nlohmann::json j = {{"name", r.resource.name()},       {"group", r.resource.group},
-                        {"version", r.resource.version},   {"resource", r.resource.resource},
-                        {"namespaced", r.resource.namespaced}, {"sidecars", nlohmann::json::object()}};
+    nlohmann::json j = {
+        {"name", r.resource.name()},           {"group", r.resource.group},
+        {"version", r.resource.version},       {"resource", r.resource.resource},
+        {"namespaced", r.resource.namespaced}, {"sidecars", nlohmann::json::object()}};
     for (std::size_t s = 0; s < r.cells.size(); ++s) {
       auto c = cell_json(r.cells[s]);
       c["in_discovery"] = static_cast<bool>(r.in_discovery[s]);

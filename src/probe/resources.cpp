@@ -73,12 +73,14 @@ parse_result<std::vector<std::string>> resource_list_targets(const discovery_doc
   std::vector<std::string> out;
   if (!docs.api_aggregated) {
     auto versions = discovery::parse_api_versions(docs.api);
-    if (!versions.ok()) return parse_result<std::vector<std::string>>::failure("/api: " + versions.error);
+    if (!versions.ok())
+      return parse_result<std::vector<std::string>>::failure("/api: " + versions.error);
     for (const auto& v : *versions.value) out.push_back("/api/" + v);
   }
   if (!docs.apis_aggregated) {
     auto groups = discovery::parse_group_list(docs.apis);
-    if (!groups.ok()) return parse_result<std::vector<std::string>>::failure("/apis: " + groups.error);
+    if (!groups.ok())
+      return parse_result<std::vector<std::string>>::failure("/apis: " + groups.error);
     for (const auto& g : *groups.value) {
       for (const auto& v : ordered_versions(g)) out.push_back("/apis/" + g.name + "/" + v);
     }

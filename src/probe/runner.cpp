@@ -130,7 +130,8 @@ class runner {
       o.timeout = opts_.timeout;
       // Per connection, so certificates renewed during a long run are picked up.
       o.tls = [files] { return control::make_client_tls_context(files); };
-      if (!creds.token.empty()) o.default_headers.emplace_back("Authorization", "Bearer " + creds.token);
+      if (!creds.token.empty())
+        o.default_headers.emplace_back("Authorization", "Bearer " + creds.token);
       workers_.push_back({a, std::make_unique<control::https_client>(ioc_.get_executor(), o)});
     }
   }
@@ -206,7 +207,8 @@ class runner {
 
   asio::awaitable<void> read_discovery(std::size_t s) {
     discovery_documents docs;
-    if (!co_await read_document(s, "/api", merged_discovery_accept, docs.api, &docs.api_aggregated) ||
+    if (!co_await read_document(s, "/api", merged_discovery_accept, docs.api,
+                                &docs.api_aggregated) ||
         !co_await read_document(s, "/apis", merged_discovery_accept, docs.apis,
                                 &docs.apis_aggregated)) {
       co_return;

@@ -60,7 +60,7 @@ class cell {
 
 struct row {
   resource_ref resource;
-  std::vector<cell> cells;          // one per sidecar
+  std::vector<cell> cells;         // one per sidecar
   std::vector<bool> in_discovery;  // per sidecar, as of its last successful read
 };
 

@@ -27,16 +27,16 @@ enum class output_format { text, json };
 
 struct options {
   std::string kubeconfig;
-  std::vector<sidecar_address> sidecars;  // in the order given; ids unique
+  std::vector<sidecar_address> sidecars;               // in the order given; ids unique
   std::string server_name = "kubernetes.default.svc";  // empty: each sidecar's host
-  double rate = 20;                                     // requests per second, overall
-  std::chrono::milliseconds interval{10'000};           // discovery re-read, table
-  std::chrono::milliseconds window{60'000};             // live table cells
-  std::chrono::milliseconds duration{0};                // 0: until SIGINT/SIGTERM
-  std::chrono::milliseconds timeout{10'000};            // per request
-  std::string metrics_address;                          // host:port; empty: off
-  std::string namespace_;                               // empty: all namespaces
-  std::vector<std::string> resources;  // "pods", "deployments.apps"; empty: all
+  double rate = 20;                                    // requests per second, overall
+  std::chrono::milliseconds interval{10'000};          // discovery re-read, table
+  std::chrono::milliseconds window{60'000};            // live table cells
+  std::chrono::milliseconds duration{0};               // 0: until SIGINT/SIGTERM
+  std::chrono::milliseconds timeout{10'000};           // per request
+  std::string metrics_address;                         // host:port; empty: off
+  std::string namespace_;                              // empty: all namespaces
+  std::vector<std::string> resources;                  // "pods", "deployments.apps"; empty: all
   output_format output = output_format::text;
   bool help = false;
 };
