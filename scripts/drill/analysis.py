@@ -157,8 +157,10 @@ def table(records, truth):
     t = {}
     for rec in records:
         for key in ((rec.phase, rec.cls), ("total", rec.cls)):
-            row = t.setdefault(key, {o: 0 for o in OUTCOMES})
+            row = t.setdefault(key, dict({o: 0 for o in OUTCOMES}, slowest=0.0))
             row[rec.outcome] += 1
+            if rec.verb != "watch":
+                row["slowest"] = max(row["slowest"], rec.t_recv - rec.t_send)
     return t
 
 

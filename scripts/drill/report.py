@@ -103,10 +103,14 @@ def _main_table(res):
                 continue
             title = (f"{name} {label} ({e - b:.1f}s)" if name != "total" else "total") if first else ""
             rows.append([title, cls] + [Cell(str(row[k]), k in FAILING and row[k] > 0)
-                                        for k, _h in COLS])
+                                        for k, _h in COLS] + [f"{row['slowest']:.2f}s"])
             first = False
     return Section("Requests per phase and resource class (phase by send time)",
-                   ["phase", "class"] + [h for _k, h in COLS], rows, group_col=0, notes=[
+                   ["phase", "class"] + [h for _k, h in COLS] + ["slowest"], rows, group_col=0,
+                   notes=[
+                       "slowest: the longest a request of the row took (send to response read; "
+                       "watches not counted): a sidecar that holds requests while an apiserver "
+                       "restarts shows here.",
                        "classes: " + "; ".join(f"{c} = {CLASSES[c]['what']}" for c in CLASS_ORDER),
                        "* transition: a failure while the class's availability changed during the "
                        "request (served at one end only), or an otherwise avoidable failure of a "

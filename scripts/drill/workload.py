@@ -87,13 +87,15 @@ def do_request(log, conn, sidecar, cls, verb, method, path, kind, body=None):
 
 
 class Workload:
-    def __init__(self, cluster, log, burst_size=16, verbose=False):
+    def __init__(self, cluster, log, burst_size=16, request_timeout=30.0):
         self.cluster = cluster
         self.log = log
         self.clock = log.clock
         self.ctx = cl.tls_context(cluster.pki)
         self.burst_size = burst_size
-        self.verbose = verbose
+        # Longer than any hold a sidecar may put on a request while an apiserver is down:
+        # a client waiting is slow, not failed (client-go sets no timeout by default).
+        self.request_timeout = request_timeout
         self.stop_load = threading.Event()     # steady load and churn
         self.stop_all = threading.Event()      # watches and poller too
         self.threads = []
@@ -113,8 +115,8 @@ class Workload:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def conn(self, sid, timeout=10.0):
-        return cl.Conn(self.cluster.port[sid], self.ctx, timeout)
+    def conn(self, sid, timeout=None):
+        return cl.Conn(self.cluster.port[sid], self.ctx, timeout or self.request_timeout)
 
     def _spawn(self, name, fn, *args):
         t = threading.Thread(target=fn, args=args, name=name, daemon=True)
@@ -488,10 +490,20 @@ class Workload:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self):
+    def start_watches(self, deadline_s=20.0):
+        """One watch per sidecar and the /debug/peers poller; returns once every watch
+        is established (False if not within the deadline)."""
         for sid in IDS:
             self._spawn(f"watch-{sid}", self._watch, sid)
         self._spawn("peers-poller", self._poll_peers)
+        end = time.monotonic() + deadline_s
+        while not all(any(x["status"] == 200 for x in self.watch_sessions[s]) for s in IDS):
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def start_load(self):
         for sid in IDS:
             for cls in CLASS_ORDER:
                 self._spawn(f"steady-{sid}-{cls}", self._steady, sid, cls)
