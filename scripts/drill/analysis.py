@@ -25,8 +25,8 @@ Classification of a request (send time s, receive time r, through sidecar S, cla
 
 import re
 
-from .cluster import IDS, NEW, OLD
-from .workload import CLASSES, CLASS_ORDER
+from .cluster import IDS, OLD
+from .workload import CLASSES
 
 OUTCOMES = ("ok", "legit", "spurious404", "avoidable", "transition")
 FAILING = ("spurious404", "avoidable")
