@@ -53,22 +53,28 @@ counts& counts::operator+=(const counts& o) {
 void cell::record(verb v, outcome o, double seconds, clock::time_point now,
                   clock::duration window) {
   by_verb_[static_cast<std::size_t>(v)].add(o);
-  recent_.emplace_back(now, o == outcome::ok);
-  while (!recent_.empty() && recent_.front().first + window < now) recent_.pop_front();
+  recent_.push_back({now, o == outcome::ok, seconds});
+  while (!recent_.empty() && recent_.front().at + window < now) recent_.pop_front();
   latency_sum_ += seconds;
   latency_max_ = std::max(latency_max_, seconds);
   ++latency_n_;
 }
 
-std::optional<double> cell::availability(clock::time_point now, clock::duration window) const {
-  std::size_t n = 0, ok = 0;
-  for (const auto& [at, good] : recent_) {
-    if (at + window < now) continue;
-    ++n;
-    ok += good ? 1 : 0;
+cell::recent_stats cell::recent(clock::time_point now, clock::duration window) const {
+  recent_stats out;
+  for (const auto& a : recent_) {
+    if (a.at + window < now) continue;
+    ++out.answered;
+    out.ok += a.ok ? 1 : 0;
+    out.slowest = std::max(out.slowest, a.seconds);
   }
-  if (n == 0) return std::nullopt;
-  return static_cast<double>(ok) / static_cast<double>(n);
+  return out;
+}
+
+std::optional<double> cell::availability(clock::time_point now, clock::duration window) const {
+  auto r = recent(now, window);
+  if (r.answered == 0) return std::nullopt;
+  return static_cast<double>(r.ok) / static_cast<double>(r.answered);
 }
 
 counts cell::all() const {

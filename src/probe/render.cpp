@@ -118,6 +118,44 @@ std::string format_counts(const counts& c) {
   return out;
 }
 
+namespace {
+
+// Rows about each sidecar as a whole: its discovery reads, how many answers came back
+// in the window and the slowest of them, so a sidecar that stalls stands out even
+// while the few answers it gives are fine.
+void sidecar_rows(const ledger& l, clock::time_point now, std::vector<std::string>& names,
+                  std::vector<std::vector<std::string>>& cells) {
+  names.insert(names.end(), {"(discovery)", "(answers)", "(slowest)"});
+  std::vector<std::string> discovery, answers, slowest;
+  for (std::size_t s = 0; s < l.sidecars().size(); ++s) {
+    discovery.push_back(live_cell(l.discovery(s), true, now, l.window()));
+    auto total = l.discovery(s).recent(now, l.window());
+    for (const auto& r : l.rows()) {
+      auto one = r.cells[s].recent(now, l.window());
+      total.answered += one.answered;
+      total.slowest = std::max(total.slowest, one.slowest);
+    }
+    answers.push_back(std::to_string(total.answered));
+    slowest.push_back(total.answered ? millis_text(total.slowest) : "-");
+  }
+  cells.insert(cells.end(), {discovery, answers, slowest});
+}
+
+std::string more_line(const ledger& l, const std::vector<const row*>& shown,
+                      clock::time_point now) {
+  if (shown.size() == l.rows().size()) return {};
+  auto is_degraded = [&](const row& r) { return degraded(r, now, l.window()); };
+  bool hidden_degraded =
+      std::count_if(l.rows().begin(), l.rows().end(), is_degraded) >
+      std::count_if(shown.begin(), shown.end(), [&](const row* r) { return is_degraded(*r); });
+  auto hidden = l.rows().size() - shown.size();
+  return "(" + std::to_string(hidden) + (hidden == 1 ? " resource" : " resources") + " not shown" +
+         (hidden_degraded ? ", some below 100%: make the terminal taller)\n"
+                          : ", none below 100% in the window)\n");
+}
+
+}  // namespace
+
 std::string render_live(const ledger& l, clock::time_point now, clock::duration elapsed,
                         const live_view& view) {
   auto t = l.totals();
@@ -125,11 +163,9 @@ std::string render_live(const ledger& l, clock::time_point now, clock::duration 
   head << "mvproxy probe  elapsed " << seconds_text(elapsed) << "  requests " << t.total() << ", "
        << t.failed() << " failed  " << l.rows().size() << " resources x " << l.sidecars().size()
        << " sidecars  (cells: last " << seconds_text(l.window()) << ")\n";
-  std::vector<std::string> names = {"(discovery)"};
-  std::vector<std::vector<std::string>> cells(1);
-  for (std::size_t s = 0; s < l.sidecars().size(); ++s) {
-    cells[0].push_back(live_cell(l.discovery(s), true, now, l.window()));
-  }
+  std::vector<std::string> names;
+  std::vector<std::vector<std::string>> cells;
+  sidecar_rows(l, now, names, cells);
   auto shown = live_rows(l, now, view);
   for (const row* r : shown) {
     names.push_back(r->resource.name());
@@ -139,16 +175,7 @@ std::string render_live(const ledger& l, clock::time_point now, clock::duration 
     }
   }
   std::string out = view.ansi ? "\x1b[H\x1b[2J" : "";
-  out += head.str() + table(l, names, cells);
-  if (shown.size() < l.rows().size()) {
-    auto is_degraded = [&](const row& r) { return degraded(r, now, l.window()); };
-    bool hidden_degraded =
-        std::count_if(l.rows().begin(), l.rows().end(), is_degraded) >
-        std::count_if(shown.begin(), shown.end(), [&](const row* r) { return is_degraded(*r); });
-    out += "(" + std::to_string(l.rows().size() - shown.size()) + " more resources" +
-           (hidden_degraded ? ", some below 100%: make the terminal taller)\n"
-                            : ", none below 100% in the window)\n");
-  }
+  out += head.str() + table(l, names, cells) + more_line(l, shown, now);
   out += "* not in that sidecar's merged discovery   - not asked in the window\n";
   for (std::size_t s = 0; s < l.sidecars().size(); ++s) {
     const auto& f = l.last_failure(s);

@@ -279,8 +279,9 @@ class runner {
     winsize ws{};
     std::size_t height = 40;
     if (ioctl(fileno(live_out_), TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) height = ws.ws_row;
-    // Header, column titles, discovery, "more", legend and a failure line per sidecar.
-    std::size_t other = 6 + workers_.size();
+    // Header, titles, three sidecar rows, "not shown", legend, a failure line per sidecar
+    // and the cursor's line.
+    std::size_t other = 8 + workers_.size();
     return {true, height > other + 1 ? height - other : 1, false};
   }
 

@@ -42,6 +42,13 @@ class cell {
   using clock = std::chrono::steady_clock;
 
   void record(verb v, outcome o, double seconds, clock::time_point now, clock::duration window);
+  // The answers within `window` before `now`.
+  struct recent_stats {
+    std::size_t answered = 0;
+    std::size_t ok = 0;
+    double slowest = 0;  // seconds
+  };
+  recent_stats recent(clock::time_point now, clock::duration window) const;
   // Share of ok answers among those within `window` before `now`; nullopt when none.
   std::optional<double> availability(clock::time_point now, clock::duration window) const;
 
@@ -52,7 +59,12 @@ class cell {
 
  private:
   std::array<counts, 3> by_verb_{};
-  std::deque<std::pair<clock::time_point, bool>> recent_;  // oldest first
+  struct answer {
+    clock::time_point at;
+    bool ok;
+    double seconds;
+  };
+  std::deque<answer> recent_;  // oldest first
   double latency_sum_ = 0;
   double latency_max_ = 0;
   std::uint64_t latency_n_ = 0;

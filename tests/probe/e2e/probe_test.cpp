@@ -150,8 +150,9 @@ bool metric_seen(const std::string& metrics, const std::string& sidecar_id,
 }
 
 TEST_F(Probe, StoppedApiserverShowsInSummaryMetricsAndExitStatus) {
-  probe_run p(c_->dir(),
-              args({"--duration=60s", "--output=json", "--metrics-address=127.0.0.1:0"}));
+  // A few resources, so each is asked again within a fraction of a second.
+  probe_run p(c_->dir(), args({"--duration=90s", "--output=json", "--metrics-address=127.0.0.1:0",
+                               "--resources=resourceclaims.resource.k8s.io,pods"}));
   std::smatch m;
   std::string err;
   ASSERT_TRUE(wait_until(
@@ -180,7 +181,7 @@ TEST_F(Probe, StoppedApiserverShowsInSummaryMetricsAndExitStatus) {
         auto t = metrics();
         return metric_seen(t, "old", "(?!2)\\w+") && metric_seen(t, "new", "(?!2)\\w+");
       },
-      20s))
+      45s))
       << metrics();
 
   // SIGINT ends the run early, with the summary.
@@ -198,6 +199,8 @@ TEST_F(Probe, StoppedApiserverShowsInSummaryMetricsAndExitStatus) {
     if (r["name"] == claims_v1alpha3) claims = &r;
   }
   ASSERT_NE(claims, nullptr) << p.out();
+  // --resources: v1alpha2 and v1alpha3 resourceclaims and pods, nothing else.
+  EXPECT_EQ(j["resources"].size(), 3u) << p.out();
   for (const char* id : {"old", "new"}) {
     const auto& cell = (*claims)["sidecars"][id];
     EXPECT_GT(cell["ok"].get<int>(), 0) << id << " " << cell.dump();
@@ -206,6 +209,30 @@ TEST_F(Probe, StoppedApiserverShowsInSummaryMetricsAndExitStatus) {
   }
   // The live table went to stderr, so stdout is the JSON alone.
   EXPECT_NE(p.err().find("mvproxy probe  elapsed "), std::string::npos);
+}
+
+// On a terminal the table is redrawn in place every second, sized to the terminal.
+TEST_F(Probe, LiveTableRedrawsOnATerminal) {
+  if (run_command("command -v script").exit_code != 0) GTEST_SKIP() << "no script(1) for a pty";
+  auto typescript = c_->dir() / "typescript";
+  std::string cmd = "stty rows 20 cols 120; exec " + shell_quote(sidecar::binary()) + " probe";
+  for (const auto& a : args({"--duration=2500ms"})) cmd += " " + shell_quote(a);
+  auto r = run_command("script -qec " + shell_quote(cmd) + " " + shell_quote(typescript.string()) +
+                       " </dev/null");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  auto text = read_file(typescript);
+  auto frames = text.find("\x1b[H\x1b[2J");
+  ASSERT_NE(frames, std::string::npos) << text;
+  auto last = text.rfind("\x1b[H\x1b[2J");
+  EXPECT_NE(frames, last) << "one frame only";
+  // The last frame: 20 lines at most before the summary, healthy rows filling the space.
+  auto frame = text.substr(last, text.find("mvproxy probe summary:", last) - last);
+  EXPECT_LE(std::count(frame.begin(), frame.end(), '\n'), 20) << frame;
+  EXPECT_NE(frame.find("(answers)"), std::string::npos) << frame;
+  EXPECT_NE(frame.find("componentstatuses.v1 "), std::string::npos) << frame;
+  EXPECT_NE(frame.find("resources not shown, none below 100% in the window)"), std::string::npos)
+      << frame;
+  EXPECT_NE(text.find("result: every request succeeded"), std::string::npos) << text;
 }
 
 // Bad input of any kind: one line naming the flag, exit 2, before any request.

@@ -109,9 +109,24 @@ TEST(ProbeLedger, WindowAvailabilityForgetsTheOldStretch) {
   EXPECT_NEAR(*c.availability(t0 + 10500ms, 10s), 2.0 / 3, 1e-12);
   EXPECT_DOUBLE_EQ(*c.availability(t0 + 12s, 10s), 1.0);
   EXPECT_EQ(c.availability(t0 + 20s, 10s), std::nullopt);
+  auto r = c.recent(t0 + 10500ms, 10s);
+  EXPECT_EQ(r.answered, 3u);
+  EXPECT_EQ(r.ok, 2u);
   // The whole run still has every answer.
   EXPECT_EQ(c.all().total(), 4u);
   EXPECT_EQ(c.all().failed(), 2u);
+}
+
+TEST(ProbeLedger, SlowestAnswerInTheWindow) {
+  ledger l({"a"}, 10s);
+  l.set_discovered(0, {pods});
+  l.record(0, 0, verb::list, 200, 2.0, t0);
+  l.record(0, 0, verb::get, 0, 0.5, t0 + 5s);
+  const auto& c = l.rows()[0].cells[0];
+  EXPECT_DOUBLE_EQ(c.recent(t0 + 5s, 10s).slowest, 2.0);
+  EXPECT_DOUBLE_EQ(c.recent(t0 + 11s, 10s).slowest, 0.5);
+  EXPECT_EQ(c.recent(t0 + 11s, 10s).answered, 1u);
+  EXPECT_EQ(c.recent(t0 + 16s, 10s).answered, 0u);
 }
 
 TEST(ProbeLedger, ExitStatusNeedsRequestsAndNoFailure) {

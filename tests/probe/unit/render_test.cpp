@@ -179,6 +179,8 @@ TEST(ProbeRender, LiveTableOnATerminal) {
                      "(cells: last 1m0s)",
                      "RESOURCE old new",
                      "(discovery) 100% 100%",
+                     "(answers) 6 6",
+                     "(slowest) 20.0ms 6.0ms",
                      // Rows below 100% first, in discovery order; then the rest.
                      "resourceclaims.v1alpha2.resource.k8s.io 100% 0%*",
                      "resourceclaims.v1alpha3.resource.k8s.io 50% 100%",
@@ -197,10 +199,12 @@ TEST(ProbeRender, LiveTableWindowAndRowLimit) {
   // 61.5 s on: only answers from t0+2s are in the window.
   auto out = lines(render_live(l, t0 + 61500ms, 61s, live_view{true, 1, false}).substr(7));
   EXPECT_EQ(out[2], "(discovery) - -");
-  EXPECT_EQ(out[3], "resourceclaims.v1alpha2.resource.k8s.io - 0%*");
-  EXPECT_EQ(out[4], "(2 more resources, none below 100% in the window)");
+  EXPECT_EQ(out[3], "(answers) 1 2");
+  EXPECT_EQ(out[4], "(slowest) 20.0ms 6.0ms");
+  EXPECT_EQ(out[5], "resourceclaims.v1alpha2.resource.k8s.io - 0%*");
+  EXPECT_EQ(out[6], "(2 resources not shown, none below 100% in the window)");
   auto cramped = lines(render_live(l, t0 + 3s, 3s, live_view{true, 1, false}).substr(7));
-  EXPECT_EQ(cramped[4], "(2 more resources, some below 100%: make the terminal taller)");
+  EXPECT_EQ(cramped[6], "(2 resources not shown, some below 100%: make the terminal taller)");
   // Failures older than the window are no longer shown.
   EXPECT_EQ(
       out.back(),
@@ -213,16 +217,25 @@ TEST(ProbeRender, LiveBlockForALogIsShort) {
   EXPECT_EQ(text.find('\x1b'), std::string::npos);  // no terminal codes in a log
   auto out = lines(text);
   EXPECT_EQ(out[1], "RESOURCE old new");
-  EXPECT_EQ(out[3], "resourceclaims.v1alpha2.resource.k8s.io 100% 0%*");
-  EXPECT_EQ(out[4], "resourceclaims.v1alpha3.resource.k8s.io 50% 100%");
-  EXPECT_EQ(out[5], "(1 more resources, none below 100% in the window)");
+  EXPECT_EQ(out[5], "resourceclaims.v1alpha2.resource.k8s.io 100% 0%*");
+  EXPECT_EQ(out[6], "resourceclaims.v1alpha3.resource.k8s.io 50% 100%");
+  EXPECT_EQ(out[7], "(1 resource not shown, none below 100% in the window)");
 
   ledger healthy({"a"}, 60s);
   healthy.set_discovered(0, {pods});
   healthy.record(0, 0, verb::list, 200, 0.001, t0);
   auto calm = lines(render_live(healthy, t0 + 1s, 1s, live_view{false, 0, true}));
-  EXPECT_EQ(calm.size(), 5u);  // header, titles, discovery, "more", legend
-  EXPECT_EQ(calm[3], "(1 more resources, none below 100% in the window)");
+  // Header, titles, the three sidecar rows, "not shown", legend.
+  EXPECT_EQ(calm, (std::vector<std::string>{
+                      "mvproxy probe elapsed 1s requests 1, 0 failed 1 resources x 1 sidecars "
+                      "(cells: last 1m0s)",
+                      "RESOURCE a",
+                      "(discovery) -",
+                      "(answers) 1",
+                      "(slowest) 1.0ms",
+                      "(1 resource not shown, none below 100% in the window)",
+                      "* not in that sidecar's merged discovery - not asked in the window",
+                  }));
 }
 
 }  // namespace
