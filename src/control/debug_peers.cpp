@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mvproxy/control/merged_discovery.hpp"
+#include "mvproxy/control/peer_state.hpp"
 #include "mvproxy/membership/lease.hpp"
 #include "mvproxy/util/host_port.hpp"
 
@@ -43,6 +44,10 @@ json server_json(const discovery::server_model_ptr& model, const sync_status& s)
 
 std::string debug_peers_json(const cluster_view& view, const merged_discovery* merged) {
   json local = server_json(view.local, view.local_sync);
+  // The local apiserver as the monitor knows it, and what peers long-polling us see.
+  local["apiserver"] = std::string(to_string(view.local_state));
+  local["apiserverSince"] = time_or_null(view.local_state_since);
+  local["revision"] = view.local_revision;
   json peers = json::array();
   auto now = std::chrono::steady_clock::now();
   for (auto& p : view.peers) {
@@ -50,6 +55,10 @@ std::string debug_peers_json(const cluster_view& view, const merged_discovery* m
     j["id"] = p.endpoint.id;
     j["address"] = util::format_host_port(p.endpoint.host, p.endpoint.port);
     j["holderIdentity"] = p.endpoint.holder_identity;
+    // Its apiserver as it last pushed it (unknown: it has not, or does not push).
+    j["apiserver"] = std::string(to_string(p.apiserver));
+    j["apiserverSince"] = time_or_null(p.state_since);
+    j["revision"] = p.state_revision;
     if (p.runtime) {
       j["healthy"] = p.runtime->healthy(now);
       j["consecutiveFailures"] = p.runtime->consecutive_failures();
@@ -58,6 +67,7 @@ std::string debug_peers_json(const cluster_view& view, const merged_discovery* m
     peers.push_back(std::move(j));
   }
   json doc = {{"serverId", view.own_id},
+              {"instance", view.instance},
               {"generation", view.generation},
               {"local", std::move(local)},
               {"peers", std::move(peers)}};

@@ -67,6 +67,7 @@ asio::awaitable<std::string> control_plane::impl::list_leases() {
 
 asio::awaitable<void> control_plane::impl::lease_loop() {
   auto next_renew = steady::now();
+  int failures = 0;
   while (!stopping) {
     try {
       if (steady::now() >= next_renew) {
@@ -74,11 +75,20 @@ asio::awaitable<void> control_plane::impl::lease_loop() {
         next_renew = steady::now() + cfg.lease_renew_interval;
       }
       lease_list_rv = co_await list_leases();
+      if (failures > 0) spdlog::info("control: Lease sync works again after {} failures", failures);
+      failures = 0;
     } catch (const std::exception& e) {
       count(lease_ops, {"renew", "error"});
-      spdlog::warn("control: Lease sync failed: {}", describe(e));
+      // Once per outage at warning level: the local apiserver may be down for a while,
+      // and the local monitor says so already.
+      if (failures++ == 0) spdlog::warn("control: Lease sync failed: {}", describe(e));
+      else spdlog::debug("control: Lease sync failed again: {}", describe(e));
       api->reset();
-      next_lease_check = sys_clock::now() + 1s;
+      // Retried within a second (the local monitor wakes this loop when the apiserver
+      // is back), not in a tight loop.
+      auto retry = std::min<std::chrono::milliseconds>(cfg.lease_renew_interval, 1s);
+      next_renew = std::max(next_renew, steady::now() + retry);
+      next_lease_check = sys_clock::now() + retry;
     }
     auto until_renew = std::chrono::duration_cast<std::chrono::milliseconds>(next_renew - steady::now());
     auto until_expiry = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -29,6 +29,8 @@ void control_plane::impl::set_local_state(cluster_view& v, apiserver_state s) {
   v.local_state_since = sys_clock::now();
   ++v.local_revision;
   count(local_transitions, {to_string(s)});
+  // Back: renew the own Lease now, so peers that let it lapse see this sidecar again.
+  if (s == apiserver_state::up) lease_wake.cancel();
 }
 
 void control_plane::impl::kick_local() {

@@ -86,12 +86,23 @@ TEST_F(plan_test, nobody_serves_it_local_404) {
   EXPECT_EQ(p.targets[0].id, "local");
 }
 
-TEST_F(plan_test, peer_proxied_from_a_trusted_peer_is_served_locally_only) {
+TEST_F(plan_test, peer_proxied_from_a_trusted_peer_is_served_locally_or_handed_back) {
   inputs trusted;
   trusted.trusted_peer = true;
+  auto served = make(bhttp::verb::get, "/apis/apps/v1/namespaces/default/deployments",
+                     {{"x-kubernetes-peer-proxied", "true"}}, trusted);
+  ASSERT_EQ(served.targets.size(), 1u);
+  EXPECT_EQ(served.targets[0].id, "local");
+  // Not served here: handed back with our marker, never forwarded onward (one hop).
   auto p = make(bhttp::verb::get, new_only, {{"x-kubernetes-peer-proxied", "true"}}, trusted);
-  ASSERT_EQ(p.targets.size(), 1u);
-  EXPECT_EQ(p.targets[0].id, "local");
+  EXPECT_EQ(p.what, plan::action::respond);
+  EXPECT_TRUE(p.targets.empty());
+  EXPECT_EQ(p.response.status, 503u);
+  EXPECT_EQ(p.label, "handed-back");
+  bool marked = false;
+  for (auto& [k, v] : p.response.headers)
+    if (k == "x-mvproxy-handed-back") marked = v == "not-served-here";
+  EXPECT_TRUE(marked);
   // The same header from anyone else changes nothing.
   auto q = make(bhttp::verb::get, new_only, {{"x-kubernetes-peer-proxied", "true"}});
   EXPECT_EQ(q.targets[0].id, "b");

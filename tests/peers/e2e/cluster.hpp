@@ -42,8 +42,10 @@ class cluster {
   // every sidecar's address up front, so it reserves free ports first (bind port 0,
   // read it, release it) — the one place a test passes a concrete port.
   sidecar& start(const std::string& id, const std::string& mode = "lease",
-                 const std::vector<std::string>& static_ids = {}) {
+                 const std::vector<std::string>& static_ids = {},
+                 const std::vector<std::string>& extra = {}) {
     sidecar_options o;
+    o.extra = extra;
     o.id = id;
     o.upstream_port = api_->port(id);
     o.peer_discovery = mode;
