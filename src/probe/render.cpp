@@ -193,12 +193,13 @@ std::string latency_line(const ledger& l) {
   for (std::size_t s = 0; s < l.sidecars().size(); ++s) {
     double sum = 0, max = 0;
     std::uint64_t n = 0;
-    for (const auto& r : l.rows()) {
-      const auto& c = r.cells[s];
-      auto total = c.all().total();
-      sum += c.latency_mean() * static_cast<double>(total);
+    std::vector<const cell*> of_sidecar = {&l.discovery(s)};
+    for (const auto& r : l.rows()) of_sidecar.push_back(&r.cells[s]);
+    for (const cell* c : of_sidecar) {
+      auto total = c->all().total();
+      sum += c->latency_mean() * static_cast<double>(total);
       n += total;
-      max = std::max(max, c.latency_max());
+      max = std::max(max, c->latency_max());
     }
     out += "  " + l.sidecars()[s] + " " + millis_text(n ? sum / static_cast<double>(n) : 0) + "/" +
            millis_text(max);

@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -80,14 +80,21 @@ class runner {
     for (std::size_t s = 0; s < workers_.size(); ++s) spawn(sidecar_loop(s));
     spawn(table_loop());
     spawn(wait_for_stop());
-    ioc_.run();
+    int broken = 0;
+    try {
+      ioc_.run();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mvproxy probe: stopped by an internal error: %s\n", e.what());
+      stopped_ = clock::now();
+      broken = 1;
+    }
     auto elapsed = stopped_ - started_;
     std::string summary = opts_.output == output_format::json
                               ? render_summary_json(ledger_, elapsed)
                               : render_summary_text(ledger_, elapsed);
     std::fputs(summary.c_str(), stdout);
     std::fflush(stdout);
-    return ledger_.all_ok() ? 0 : 1;
+    return ledger_.all_ok() && !broken ? 0 : 1;
   }
 
  private:
@@ -104,9 +111,13 @@ class runner {
     return ids;
   }
 
+  // A coroutine that throws (none should: request failures are answers with status
+  // 0) ends the run rather than silently leaving a sidecar unprobed.
   template <class Awaitable>
   void spawn(Awaitable a) {
-    asio::co_spawn(ioc_, std::move(a), asio::detached);
+    asio::co_spawn(ioc_, std::move(a), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
   }
 
   void make_clients() {
@@ -171,9 +182,13 @@ class runner {
       out.status = resp.status;
       out.content_type = resp.header("Content-Type");
       out.body = std::move(resp.body);
+    } catch (const boost::system::system_error& e) {
+      // The code's message alone: what() adds Boost's source location.
+      out.error = e.code().message();
+      workers_[s].client->reset();  // nothing is in flight now; start afresh next time
     } catch (const std::exception& e) {
       out.error = e.what();
-      workers_[s].client->reset();  // nothing is in flight now; start afresh next time
+      workers_[s].client->reset();
     }
     out.seconds = std::chrono::duration<double>(clock::now() - start).count();
     co_return out;

@@ -108,7 +108,7 @@ TEST(ProbeRender, SummaryText) {
                 "resourceclaims.v1alpha2.resource.k8s.io 1/1 0/2 404:2*",
                 "resourceclaims.v1alpha3.resource.k8s.io 1/2 5xx:1 1/1",
                 "* not in that sidecar's merged discovery at the end",
-                "latency mean/max: old 7.8ms/20.0ms new 2.8ms/6.0ms",
+                "latency mean/max: old 6.7ms/20.0ms new 2.5ms/6.0ms",
                 "last failure via old: LIST resourceclaims.v1alpha3.resource.k8s.io: HTTP 503",
                 "last failure via new: LIST resourceclaims.v1alpha2.resource.k8s.io: HTTP 404",
                 "result: 3 of 12 requests failed (404: 2, 5xx: 1, other: 0, error: 0)",
