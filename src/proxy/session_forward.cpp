@@ -1,0 +1,349 @@
+// One request through its plan's targets (docs/architecture.md, "Relay"): a pooled or
+// new connection per attempt, the request written (to a peer with a body: after its
+// 100 Continue), the response head read; a hand-back or a connect failure moves on to
+// the next target, a connection the server closed before answering is retried once on
+// a fresh one; then the response is relayed. Upgrades likewise, on a dedicated
+// connection.
+
+#include "session_internal.hpp"
+
+#include <algorithm>
+
+#include "mvproxy/control/peer_state.hpp"
+
+namespace mvproxy::proxy {
+
+asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
+  auto& req = parser.get();
+  forward_state st;
+  st.client_keep_alive = parser.keep_alive();
+  st.chunked = parser.chunked();
+  st.head_request = req.method() == bhttp::verb::head;
+  st.has_body = !parser.is_done();
+  st.idempotent = req.method() == bhttp::verb::get || st.head_request ||
+                  req.method() == bhttp::verb::options;
+
+  st.plan = co_await settle_plan(parser, ex);
+  if (st.plan.what == dispatch::plan::action::peer_state)
+    co_return co_await answer_peer_state(parser, ex);
+  if (st.plan.what == dispatch::plan::action::respond) {
+    // A body we are not going to read ends the connection after the answer.
+    bool keep = st.client_keep_alive && !st.has_body;
+    co_await send_answer(st.plan.response, st.head_request, keep, ex);
+    co_return keep;
+  }
+
+  // We answer 100 Continue ourselves once we start reading the body, so the
+  // upstream never sees the expectation (a proxy may do either; this keeps the
+  // upstream exchange a plain request/response).
+  if (auto it = req.find(bhttp::field::expect); it != req.end()) {
+    st.expect_continue = beast::iequals(it->value(), "100-continue");
+    if (st.expect_continue) req.erase(bhttp::field::expect);
+  }
+  http::strip_hop_by_hop(req, false);
+  http::apply_identity(req, identity_ ? &*identity_ : nullptr, trusted_peer_);
+  req.version(11);
+  if (st.chunked) req.set(bhttp::field::transfer_encoding, "chunked");
+
+  for (;;) {
+    auto r = co_await attempt(parser, ex, st);
+    if (r.what == step::done) co_return r.keep;
+    if (r.what == step::retry) {
+      st.fresh = true;
+      st.retried = true;
+      continue;
+    }
+    // step::next_target
+    if (st.ti + 1 < st.plan.targets.size()) {
+      ++st.ti;
+      continue;
+    }
+    // Every peer handed it back as not served there: the local apiserver's answer
+    // (its 404) is the truth. One that could not be reached makes it a 503 (rule 7).
+    const bool has_local = std::any_of(st.plan.targets.begin(), st.plan.targets.end(),
+                                       [](auto& t) { return !t.peer; });
+    if (!st.unreachable && !has_local) {
+      st.plan.targets.push_back({"local", {}, 0, false, nullptr});
+      ++st.ti;
+      continue;
+    }
+    ex.rerouted = true;
+    const bool keep = st.client_keep_alive && parser.is_done();
+    co_await send_status(503, "no apiserver that serves this request could take it: every peer "
+                              "that might serve it is unreachable or handed it back",
+                         true, keep, ex);
+    co_return keep;
+  }
+}
+
+namespace {
+
+// The value of `name` in a head written by relay_parser::write_head_to, or empty.
+std::string_view field_in_head(std::string_view head, std::string_view name) {
+  std::size_t pos = 0;
+  while ((pos = head.find("\r\n", pos)) != std::string_view::npos) {
+    pos += 2;
+    auto line = head.substr(pos, head.find("\r\n", pos) - pos);
+    if (line.size() > name.size() && line[name.size()] == ':' &&
+        beast::iequals(line.substr(0, name.size()), name)) {
+      auto v = line.substr(name.size() + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      return v;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+asio::awaitable<session::step_result> session::attempt(request_parser& parser, exchange& ex,
+                                                       forward_state& st) {
+  const auto& ref = st.plan.targets[st.ti];
+  const upstream_target& target = prepare_target(st.plan, st.ti, st.peer_storage, parser.get(), ex);
+  peer_in_flight counted_peer(ref.runtime);
+  bool found_closed = false;
+  auto up = st.fresh ? nullptr : worker_.pool.acquire(target, &found_closed);
+  st.fresh = false;
+  if (found_closed && !target.peer) report_local_trouble();
+  const bool reused = up != nullptr;
+  if (!up) {
+    auto cr = co_await connect(target);
+    if (!cr.conn) {
+      if (target.peer) st.unreachable = true;
+      auto a = after_connect_failure(st.plan, st.ti, target, cr, ex);
+      if (!a) co_return step_result{step::next_target};
+      const bool keep = st.client_keep_alive && parser.is_done();
+      co_await send_status(a->code, a->message, a->retry_after, keep, ex);
+      co_return step_result{step::done, keep};
+    }
+    up = std::move(cr.conn);
+    up->count_in(worker_.pool.gauge_for(target, "active"));
+  }
+  current_upstream_ = up.get();
+  auto reply = co_await send_and_read_head(*up, parser, st, target.peer, reused);
+  current_upstream_ = nullptr;
+  if (reply.client_gone || terminating_) co_return step_result{step::done, false};
+  if (!reply.handed_back.empty()) {
+    // Nothing reached any apiserver: the next target may take it.
+    if (reply.handed_back == "apiserver-down") st.unreachable = true;
+    shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
+    shared_.log->info("conn={} {} handed the request back ({})", id_, target.name, reply.handed_back);
+    co_return step_result{step::next_target};
+  }
+  if (reply.kind != failure::none) {
+    if (!target.peer) report_local_trouble();
+    if (reply.retryable && !st.retried) {
+      shared_.log->debug("conn={} upstream connection closed before answering ({}), retrying on a "
+                         "fresh connection", id_, reply.detail);
+      co_return step_result{step::retry};
+    }
+    shared_.metrics.upstream_errors_total.with({target.name, to_string(reply.kind)}).inc();
+    note_peer_failure(st.plan, st.ti, reply.kind);
+    auto a = answer_for(reply.kind, target, reply.detail);
+    shared_.log->warn("conn={} {}", id_, a.message);
+    const bool keep = st.client_keep_alive && parser.is_done();
+    co_await send_status(a.code, a.message, a.retry_after, keep, ex);
+    co_return step_result{step::done, keep};
+  }
+
+  if (ref.runtime) ref.runtime->on_success();
+  auto& rp = *st.rp;
+  const bool keep = st.client_keep_alive && !worker_.draining && !rp.need_eof() && parser.is_done();
+  current_upstream_ = up.get();
+  bool ok = co_await relay_response(rp, *up, st.head_request, keep, ex, &st.relayed_head);
+  current_upstream_ = nullptr;
+  if (ok && rp.is_done() && rp.keep_alive() && up->buffer.empty() && up->stream.input_drained() &&
+      !terminating_ && !worker_.draining && parser.is_done()) {
+    if (up->buffer.capacity() > 4096) std::string().swap(up->buffer);
+    worker_.pool.release(target, std::move(up));
+  }
+  co_return step_result{step::done, ok && keep};
+}
+
+asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_connection& up,
+                                                                     request_parser& parser,
+                                                                     forward_state& st, bool peer,
+                                                                     bool reused) {
+  const auto& lim = shared_.options.lim;
+  auto& req = parser.get();
+  upstream_reply out;
+  // A peer decides on the head alone whether it takes the request: the body follows
+  // its 100 Continue, so a hand-back leaves the body unread, for the next target.
+  const bool ask_first = st.has_body && !st.body_consumed && peer;
+  if (ask_first) req.set(bhttp::field::expect, "100-continue");
+  else req.erase(bhttp::field::expect);
+  std::string head = http::serialize_head(req);
+  std::size_t received = 0;
+  // A failure with nothing received: the server closed a reused connection before
+  // reading (Go's transport retries then), or went away under an idempotent request.
+  auto fail = [&](failure kind, std::string detail, bool written) {
+    out.kind = kind;
+    out.detail = std::move(detail);
+    out.retryable = kind == failure::broken && received == 0 && up.buffer.empty() &&
+                    !st.body_consumed && ((reused && (!written || st.idempotent)) ||
+                                          (st.idempotent && !st.has_body));
+  };
+  if (!st.has_body || st.expect_continue || ask_first) {
+    up.stream.expires_after(lim.write_timeout);
+    if (auto wec = co_await up.stream.write(head.data(), head.size())) {
+      fail(wec == beast::error::timeout ? failure::timeout : failure::broken,
+           "writing the request: " + wec.message(), false);
+      co_return out;
+    }
+    head.clear();
+  }
+  st.rp.reset();
+  if (ask_first) {
+    auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, true, &received);
+    if (rec) {
+      fail(rec == beast::error::timeout ? failure::timeout : failure::broken,
+           "waiting for 100 Continue: " + rec.message(), true);
+      co_return out;
+    }
+    if (st.rp->get().result_int() != 100) {
+      check_handed_back(out, st, peer);
+      co_return out;  // a final answer before the body: relayed; the body stays unread
+    }
+    st.rp.reset();
+  }
+  if (st.has_body) {
+    if (st.expect_continue) {
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      client_.expires_after(lim.write_timeout);
+      if (co_await client_.write(cont.data(), cont.size())) {
+        out.client_gone = true;
+        co_return out;
+      }
+      st.expect_continue = false;
+    }
+    st.body_consumed = true;
+    std::uint64_t body_bytes = 0;
+    bool head_sent = false;
+    auto end = co_await relay_body(client_, up.stream, parser, client_buf_, head, st.chunked, false,
+                                   body_bytes, head_sent);
+    if (end == relay_end::from_failed || end == relay_end::client_gone) {
+      out.client_gone = true;
+      co_return out;
+    }
+    if (end == relay_end::to_failed) {
+      fail(failure::broken, "writing the request body", true);
+      co_return out;
+    }
+  }
+  auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false, &received);
+  if (!rec && st.rp->get().result_int() == 101) {
+    fail(failure::broken, "101 Switching Protocols without an upgrade request", true);
+    out.retryable = false;
+  } else if (rec) {
+    const bool timeout = rec == beast::error::timeout;
+    fail(timeout ? failure::timeout : failure::broken,
+         "reading the response: " + (timeout ? std::string("timeout awaiting response headers")
+                                             : rec.message()),
+         true);
+  } else {
+    check_handed_back(out, st, peer);
+  }
+  co_return out;
+}
+
+void session::check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const {
+  if (!peer || !st.rp || st.rp->get().result_int() != 503) return;
+  auto reason = field_in_head(st.relayed_head, control::handed_back_header);
+  if (!reason.empty()) out.handed_back = std::string(reason);
+}
+
+asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange& ex) {
+  const auto& lim = shared_.options.lim;
+  auto& req = parser.get();
+  if (!parser.is_done()) {
+    co_await send_status(400, "bad request: an upgrade request cannot carry a body", false, false, ex);
+    co_return false;
+  }
+  dispatch::plan plan = co_await settle_plan(parser, ex);
+  if (plan.what != dispatch::plan::action::forward) {
+    if (plan.what == dispatch::plan::action::respond)
+      co_await send_answer(plan.response, false, false, ex);
+    else
+      co_await send_status(400, "bad request: an upgrade request for this path", false, false, ex);
+    co_return false;
+  }
+  http::strip_hop_by_hop(req, true);
+  http::apply_identity(req, identity_ ? &*identity_ : nullptr, trusted_peer_);
+  req.version(11);
+
+  // A dedicated connection, never pooled: after a refused upgrade nothing may be
+  // written on it again (CVE-2018-1002105).
+  std::size_t ti = 0;
+  upstream_target peer_storage;
+  bool unreachable = false;
+  for (;;) {
+    const upstream_target& target = prepare_target(plan, ti, peer_storage, req, ex);
+    auto cr = co_await connect(target);
+    if (!cr.conn) {
+      if (target.peer) unreachable = true;
+      if (auto a = after_connect_failure(plan, ti, target, cr, ex)) {
+        co_await send_status(a->code, a->message, a->retry_after, false, ex);
+        co_return false;
+      }
+      ++ti;
+      continue;
+    }
+    peer_in_flight counted_peer(plan.targets[ti].runtime);
+    auto up = std::move(cr.conn);
+    up->count_in(worker_.pool.gauge_for(target, "tunnel"));
+    current_upstream_ = up.get();
+    std::string head = http::serialize_head(req);
+    up->stream.expires_after(lim.write_timeout);
+    auto wec = co_await up->stream.write(head.data(), head.size());
+    std::optional<response_parser> rp;
+    error_code rec;
+    if (!wec) rec = co_await read_response_head(*up, rp, false, nullptr);
+    current_upstream_ = nullptr;
+    if (wec || rec) {
+      if (terminating_) co_return false;
+      auto err = wec ? wec : rec;
+      failure kind = err == beast::error::timeout ? failure::timeout : failure::broken;
+      shared_.metrics.upstream_errors_total.with({target.name, to_string(kind)}).inc();
+      note_peer_failure(plan, ti, kind);
+      auto a = answer_for(kind, target, "upgrading: " + err.message());
+      co_await send_status(a.code, a.message, a.retry_after, false, ex);
+      co_return false;
+    }
+    auto& res = rp->get();
+    if (target.peer && res.result_int() == 503) {
+      if (auto it = res.find(control::handed_back_header); it != res.end()) {
+        // Nothing reached an apiserver: the next target may take it.
+        if (it->value() == "apiserver-down") unreachable = true;
+        shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
+        const bool has_local = std::any_of(plan.targets.begin(), plan.targets.end(),
+                                           [](auto& t) { return !t.peer; });
+        if (ti + 1 == plan.targets.size() && !unreachable && !has_local)
+          plan.targets.push_back({"local", {}, 0, false, nullptr});
+        if (ti + 1 < plan.targets.size()) {
+          ++ti;
+          continue;
+        }
+        co_await send_status(503, "no apiserver that serves this request could take it: every "
+                                  "peer that might serve it is unreachable or handed it back",
+                             true, false, ex);
+        co_return false;
+      }
+    }
+    if (auto& r = plan.targets[ti].runtime) r->on_success();
+    current_upstream_ = up.get();
+    if (res.result() == bhttp::status::switching_protocols) {
+      ex.status = 101;
+      http::strip_hop_by_hop(res, true);
+      res.version(11);
+      std::string rhead = http::serialize_head(res);
+      client_.expires_after(lim.write_timeout);
+      if (!co_await client_.write(rhead.data(), rhead.size())) co_await tunnel(*up);
+    } else {
+      co_await relay_response(*rp, *up, false, false, ex, nullptr);
+    }
+    current_upstream_ = nullptr;
+    co_return false;
+  }
+}
+
+}  // namespace mvproxy::proxy

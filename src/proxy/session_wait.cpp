@@ -1,0 +1,71 @@
+// Requests that wait for the cluster view to change: one whose local view is being
+// re-read (bounded), and a peer's long-poll of this sidecar's state.
+
+#include "session_internal.hpp"
+
+#include "mvproxy/control/peer_state.hpp"
+
+namespace mvproxy::proxy {
+
+void session::report_local_trouble() const {
+  if (shared_.options.local_trouble) shared_.options.local_trouble();
+}
+
+asio::awaitable<void> session::wait_for_view(clock::time_point deadline,
+                                             const std::function<bool()>& ready) {
+  auto* cluster = shared_.options.cluster;
+  while (cluster && !terminating_ && !worker_.draining && clock::now() < deadline) {
+    auto timer = std::make_shared<asio::steady_timer>(client_.socket().get_executor());
+    timer->expires_at(deadline);
+    std::weak_ptr<asio::steady_timer> weak = timer;
+    cluster->on_next_change([weak, ex = timer->get_executor()] {
+      asio::post(ex, [weak] {
+        if (auto t = weak.lock()) t->cancel();
+      });
+    });
+    if (ready()) break;
+    view_wait_ = timer;
+    co_await timer->async_wait(use_tuple);
+    view_wait_.reset();
+  }
+}
+
+asio::awaitable<dispatch::plan> session::settle_plan(request_parser& parser, exchange& ex) {
+  dispatch::plan plan = plan_for(parser, ex);
+  auto* cluster = shared_.options.cluster;
+  if (plan.what != dispatch::plan::action::wait || !cluster) co_return plan;
+  const auto& lim = shared_.options.lim;
+  const bool probe = plan.wait == routing::wait_for::probe;
+  const auto deadline = clock::now() + (probe ? lim.peer_probe_wait : lim.local_recovery_wait);
+  const auto probes = cluster->current()->local_probes;
+  report_local_trouble();  // probe now, not at the next retry tick
+  co_await wait_for_view(deadline, [&] {
+    auto v = cluster->current();
+    return v->local_state == routing::apiserver_state::up || (probe && v->local_probes != probes);
+  });
+  // What is known now decides: a client's request goes by the last local view, a
+  // peer's is handed back unless the apiserver is up again.
+  co_return plan_for(parser, ex, true);
+}
+
+asio::awaitable<bool> session::answer_peer_state(request_parser& parser, exchange& ex) {
+  auto* cluster = shared_.options.cluster;
+  std::string_view target = parser.get().target();
+  auto q = target.find('?');
+  auto query = control::parse_state_query(q == std::string_view::npos ? std::string_view{}
+                                                                        : target.substr(q + 1));
+  if (cluster) {
+    co_await wait_for_view(clock::now() + query.timeout, [&] {
+      return control::state_changed(query, control::own_state(*cluster->current()));
+    });
+  }
+  dispatch::answer a;
+  a.content_type = "application/json";
+  a.headers.emplace_back("Cache-Control", "no-cache, private");
+  a.text = cluster ? control::peer_state_json(control::own_state(*cluster->current())) : "{}";
+  const bool keep = parser.keep_alive() && parser.is_done();
+  co_await send_answer(a, false, keep, ex);
+  co_return keep;
+}
+
+}  // namespace mvproxy::proxy
