@@ -44,29 +44,28 @@ void control_plane::impl::register_metrics(metrics::registry& r) {
         auto v = state.current();
         auto now = sys_clock::now();
         auto age = [&](const sync_status& s) {
-          return s.syncs == 0 ? -1.0
-                              : std::chrono::duration<double>(now - s.last_success).count();
+          return s.syncs == 0 ? -1.0 : std::chrono::duration<double>(now - s.last_success).count();
         };
         out.push_back({{"local"}, age(v->local_sync)});
         for (auto& p : v->peers) out.push_back({{p.endpoint.id}, age(p.sync)});
         return out;
       });
-  r.add_gauge_callback("mvproxy_peers", "Peers by state (healthy, ejected, unsynced).",
-                       {"state"}, [this] {
-                         auto v = state.current();
-                         double healthy = 0, ejected = 0, unsynced = 0;
-                         auto now = steady::now();
-                         for (auto& p : v->peers) {
-                           if (!p.model)
-                             ++unsynced;
-                           else if (p.runtime && !p.runtime->healthy(now))
-                             ++ejected;
-                           else
-                             ++healthy;
-                         }
-                         return std::vector<metrics::sample>{
-                             {{"healthy"}, healthy}, {{"ejected"}, ejected}, {{"unsynced"}, unsynced}};
-                       });
+  r.add_gauge_callback(
+      "mvproxy_peers", "Peers by state (healthy, ejected, unsynced).", {"state"}, [this] {
+        auto v = state.current();
+        double healthy = 0, ejected = 0, unsynced = 0;
+        auto now = steady::now();
+        for (auto& p : v->peers) {
+          if (!p.model)
+            ++unsynced;
+          else if (p.runtime && !p.runtime->healthy(now))
+            ++ejected;
+          else
+            ++healthy;
+        }
+        return std::vector<metrics::sample>{
+            {{"healthy"}, healthy}, {{"ejected"}, ejected}, {{"unsynced"}, unsynced}};
+      });
 }
 
 void control_plane::impl::make_local_client() {
@@ -102,7 +101,8 @@ void control_plane::impl::make_local_client() {
   local_syncer = std::make_unique<discovery_syncer>(*discovery_api, false);
 }
 
-std::shared_ptr<control_plane::impl::peer_conn> control_plane::impl::make_peer_conn(const membership::peer_endpoint& ep) {
+std::shared_ptr<control_plane::impl::peer_conn> control_plane::impl::make_peer_conn(
+    const membership::peer_endpoint& ep) {
   https_client::options o;
   o.host = ep.host;
   o.port = ep.port;
@@ -127,19 +127,20 @@ std::shared_ptr<control_plane::impl::peer_conn> control_plane::impl::make_peer_c
   return c;
 }
 
-
 asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one(
-    discovery_syncer& syncer, const std::string& server, const std::string& who,
-    const char* type, const std::function<slot(cluster_view&)>& at, const with_result& also) {
+    discovery_syncer& syncer, const std::string& server, const std::string& who, const char* type,
+    const std::function<slot(cluster_view&)>& at, const with_result& also) {
   auto attempt = sys_clock::now();
   std::string what;
   sync_outcome outcome = sync_outcome::failed;
   try {
     auto r = co_await syncer.sync();
     bool changed = r.model != nullptr;
+    bool recovered = false;
     state.update([&](cluster_view& v) {
       auto [s, model] = at(v);
       if (!s) return false;
+      recovered = !s->last_error.empty();
       s->last_attempt = attempt;
       s->last_success = sys_clock::now();
       s->last_error.clear();
@@ -153,6 +154,7 @@ asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one
       return changed;
     });
     count(syncs, {server, changed ? "changed" : "unchanged"});
+    if (recovered) spdlog::info("control: {} discovery sync works again", who);
     if (changed)
       spdlog::info("control: {} discovery synced ({}, {} resources)", who, r.source,
                    r.model->resource_count());
@@ -163,9 +165,11 @@ asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one
   } catch (const std::exception& e) {
     what = describe(e);
   }
+  bool again = false;  // the last attempt failed too: logged once per outage
   state.update([&](cluster_view& v) {
     auto [s, model] = at(v);
     if (s) {
+      again = !s->last_error.empty();
       s->last_attempt = attempt;
       s->last_error = what;
       ++s->errors;
@@ -175,7 +179,10 @@ asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one
   });
   count(syncs, {server, "error"});
   count(sync_errors, {type});
-  spdlog::warn("control: {} discovery sync failed: {}", who, what);
+  if (again)
+    spdlog::debug("control: {} discovery sync failed again: {}", who, what);
+  else
+    spdlog::warn("control: {} discovery sync failed: {}", who, what);
   co_return outcome;
 }
 

@@ -10,29 +10,29 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
 
-#include "mvproxy/control/control_plane.hpp"
+#include <spdlog/spdlog.h>
 #include <unistd.h>
-#include <future>
-#include <map>
-#include <random>
-#include <stdexcept>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/system/system_error.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+#include <future>
+#include <map>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include "mvproxy/control/control_plane.hpp"
 #include "mvproxy/control/discovery_syncer.hpp"
 #include "mvproxy/control/https_client.hpp"
 #include "mvproxy/control/kubeconfig.hpp"
 #include "mvproxy/membership/lease.hpp"
 #include "mvproxy/metrics/registry.hpp"
 #include "mvproxy/util/host_port.hpp"
-#include <optional>
-#include <boost/asio/awaitable.hpp>
 
 #include "mvproxy/control/control_plane.hpp"
 #include "mvproxy/control/peer_state.hpp"
@@ -43,7 +43,6 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using sys_clock = std::chrono::system_clock;
-
 
 inline std::string url_host(const std::string& url, std::uint16_t& port) {
   // https://host:port[/...]
@@ -73,12 +72,16 @@ inline std::string describe(const std::exception& e) {
   return e.what();
 }
 
-
 struct control_plane::impl {
   impl(const config::config& c, cluster_state& s, metrics::registry* r,
        metrics::counter_family* errors, bool with_peers, std::atomic<bool>& rd)
-      : cfg(c), state(s), ready(rd), peers_enabled(with_peers), local_wake(ioc),
-        lease_wake(ioc), sync_errors(errors) {
+      : cfg(c),
+        state(s),
+        ready(rd),
+        peers_enabled(with_peers),
+        local_wake(ioc),
+        lease_wake(ioc),
+        sync_errors(errors) {
     if (r) register_metrics(*r);
   }
 
@@ -103,8 +106,8 @@ struct control_plane::impl {
     std::unique_ptr<https_client> client;        // its discovery, read through it
     std::unique_ptr<https_client> state_client;  // the long-poll of the state it pushes
     std::unique_ptr<discovery_syncer> syncer;
-    asio::steady_timer wake;  // its discovery loop's; cancelled to sync now
-    bool stopped = false;     // it left, or restarted under a new holder
+    asio::steady_timer wake;           // its discovery loop's; cancelled to sync now
+    bool stopped = false;              // it left, or restarted under a new holder
     std::optional<peer_state> pushed;  // pushed, not yet applied: goes with the next read
   };
   std::map<std::string, std::shared_ptr<peer_conn>> peer_conns;
@@ -113,11 +116,12 @@ struct control_plane::impl {
   bool own_lease_written = false;
   std::atomic<bool> stopping{false};
 
-  metrics::counter_family* sync_errors = nullptr;   // apiserver_peer_discovery_sync_errors_total
-  metrics::counter_family* syncs = nullptr;         // mvproxy_discovery_syncs_total
-  metrics::counter_family* lease_ops = nullptr;     // mvproxy_lease_operations_total
-  metrics::counter_family* local_transitions = nullptr;  // mvproxy_local_apiserver_transitions_total
-  metrics::counter_family* pushes = nullptr;        // mvproxy_peer_state_changes_total
+  metrics::counter_family* sync_errors = nullptr;  // apiserver_peer_discovery_sync_errors_total
+  metrics::counter_family* syncs = nullptr;        // mvproxy_discovery_syncs_total
+  metrics::counter_family* lease_ops = nullptr;    // mvproxy_lease_operations_total
+  metrics::counter_family* local_transitions =
+      nullptr;                                // mvproxy_local_apiserver_transitions_total
+  metrics::counter_family* pushes = nullptr;  // mvproxy_peer_state_changes_total
 
   void register_metrics(metrics::registry& r);
 

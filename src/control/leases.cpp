@@ -81,8 +81,10 @@ asio::awaitable<void> control_plane::impl::lease_loop() {
       count(lease_ops, {"renew", "error"});
       // Once per outage at warning level: the local apiserver may be down for a while,
       // and the local monitor says so already.
-      if (failures++ == 0) spdlog::warn("control: Lease sync failed: {}", describe(e));
-      else spdlog::debug("control: Lease sync failed again: {}", describe(e));
+      if (failures++ == 0)
+        spdlog::warn("control: Lease sync failed: {}", describe(e));
+      else
+        spdlog::debug("control: Lease sync failed again: {}", describe(e));
       api->reset();
       // Retried within a second (the local monitor wakes this loop when the apiserver
       // is back), not in a tight loop.
@@ -90,7 +92,8 @@ asio::awaitable<void> control_plane::impl::lease_loop() {
       next_renew = std::max(next_renew, steady::now() + retry);
       next_lease_check = sys_clock::now() + retry;
     }
-    auto until_renew = std::chrono::duration_cast<std::chrono::milliseconds>(next_renew - steady::now());
+    auto until_renew =
+        std::chrono::duration_cast<std::chrono::milliseconds>(next_renew - steady::now());
     auto until_expiry = std::chrono::duration_cast<std::chrono::milliseconds>(
         next_lease_check - sys_clock::now() + 10ms);
     co_await wait(lease_wake, std::max(10ms, std::min(until_renew, until_expiry)));

@@ -13,9 +13,12 @@ using routing::apiserver_state;
 
 apiserver_state control_plane::impl::state_after(sync_outcome o) {
   switch (o) {
-    case sync_outcome::ok: return apiserver_state::up;
-    case sync_outcome::unreachable: return apiserver_state::down;
-    case sync_outcome::failed: break;
+    case sync_outcome::ok:
+      return apiserver_state::up;
+    case sync_outcome::unreachable:
+      return apiserver_state::down;
+    case sync_outcome::failed:
+      break;
   }
   return apiserver_state::unconfirmed;
 }
@@ -55,8 +58,7 @@ asio::awaitable<void> control_plane::impl::local_sync_loop() {
   while (!stopping) {
     probe_requested = false;
     auto outcome = co_await sync_one(*local_syncer, "local", "local", "local", at, record);
-    if (outcome == sync_outcome::ok && !ready.exchange(true, std::memory_order_acq_rel) &&
-        on_ready)
+    if (outcome == sync_outcome::ok && !ready.exchange(true, std::memory_order_acq_rel) && on_ready)
       on_ready();
     if (outcome != sync_outcome::ok) {
       discovery_api->reset();

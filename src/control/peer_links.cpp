@@ -119,8 +119,8 @@ asio::awaitable<void> control_plane::impl::peer_state_loop(std::shared_ptr<peer_
   while (!stopping && !c->stopped) {
     try {
       http_request r;
-      r.target = seen ? state_target(seen->instance, seen->revision, 30s)
-                      : std::string(peer_state_path);
+      r.target =
+          seen ? state_target(seen->instance, seen->revision, 30s) : std::string(peer_state_path);
       auto resp = co_await c->state_client->request(std::move(r));
       if (resp.status != 200)
         throw std::runtime_error("GET " + std::string(peer_state_path) + ": HTTP " +

@@ -13,10 +13,14 @@ using routing::apiserver_state;
 
 std::string_view to_string(apiserver_state s) {
   switch (s) {
-    case apiserver_state::up: return "up";
-    case apiserver_state::unconfirmed: return "unconfirmed";
-    case apiserver_state::down: return "down";
-    case apiserver_state::unknown: break;
+    case apiserver_state::up:
+      return "up";
+    case apiserver_state::unconfirmed:
+      return "unconfirmed";
+    case apiserver_state::down:
+      return "down";
+    case apiserver_state::unknown:
+      break;
   }
   return "unknown";
 }
@@ -29,12 +33,10 @@ std::optional<apiserver_state> parse_apiserver_state(std::string_view s) {
 }
 
 std::string peer_state_json(const peer_state& s) {
-  nlohmann::json j = {{"kind", "PeerState"},
-                      {"apiVersion", "mvproxy.io/v1"},
-                      {"serverID", s.server_id},
-                      {"instance", s.instance},
-                      {"revision", s.revision},
-                      {"apiserver", std::string(to_string(s.apiserver))}};
+  nlohmann::json j = {
+      {"kind", "PeerState"},     {"apiVersion", "mvproxy.io/v1"},
+      {"serverID", s.server_id}, {"instance", s.instance},
+      {"revision", s.revision},  {"apiserver", std::string(to_string(s.apiserver))}};
   return j.dump();
 }
 

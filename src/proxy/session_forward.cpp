@@ -20,8 +20,8 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   st.chunked = parser.chunked();
   st.head_request = req.method() == bhttp::verb::head;
   st.has_body = !parser.is_done();
-  st.idempotent = req.method() == bhttp::verb::get || st.head_request ||
-                  req.method() == bhttp::verb::options;
+  st.idempotent =
+      req.method() == bhttp::verb::get || st.head_request || req.method() == bhttp::verb::options;
 
   st.plan = co_await settle_plan(parser, ex);
   if (st.plan.what == dispatch::plan::action::peer_state)
@@ -69,8 +69,9 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     }
     ex.rerouted = true;
     const bool keep = st.client_keep_alive && parser.is_done();
-    co_await send_status(503, "no apiserver that serves this request could take it: every peer "
-                              "that might serve it is unreachable or handed it back",
+    co_await send_status(503,
+                         "no apiserver that serves this request could take it: every peer "
+                         "that might serve it is unreachable or handed it back",
                          true, keep, ex);
     co_return keep;
   }
@@ -127,14 +128,17 @@ asio::awaitable<session::step_result> session::attempt(request_parser& parser, e
     // Nothing reached any apiserver: the next target may take it.
     if (reply.handed_back == "apiserver-down") st.unreachable = true;
     shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
-    shared_.log->info("conn={} {} handed the request back ({})", id_, target.name, reply.handed_back);
+    shared_.log->info("conn={} {} handed the request back ({})", id_, target.name,
+                      reply.handed_back);
     co_return step_result{step::next_target};
   }
   if (reply.kind != failure::none) {
     if (!target.peer) report_local_trouble();
     if (reply.retryable && !st.retried) {
-      shared_.log->debug("conn={} upstream connection closed before answering ({}), retrying on a "
-                         "fresh connection", id_, reply.detail);
+      shared_.log->debug(
+          "conn={} upstream connection closed before answering ({}), retrying on a "
+          "fresh connection",
+          id_, reply.detail);
       co_return step_result{step::retry};
     }
     shared_.metrics.upstream_errors_total.with({target.name, to_string(reply.kind)}).inc();
@@ -170,8 +174,10 @@ asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_co
   // A peer decides on the head alone whether it takes the request: the body follows
   // its 100 Continue, so a hand-back leaves the body unread, for the next target.
   const bool ask_first = st.has_body && !st.body_consumed && peer;
-  if (ask_first) req.set(bhttp::field::expect, "100-continue");
-  else req.erase(bhttp::field::expect);
+  if (ask_first)
+    req.set(bhttp::field::expect, "100-continue");
+  else
+    req.erase(bhttp::field::expect);
   std::string head = http::serialize_head(req);
   std::size_t received = 0;
   // A failure with nothing received: the server closed a reused connection before
@@ -180,8 +186,8 @@ asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_co
     out.kind = kind;
     out.detail = std::move(detail);
     out.retryable = kind == failure::broken && received == 0 && up.buffer.empty() &&
-                    !st.body_consumed && ((reused && (!written || st.idempotent)) ||
-                                          (st.idempotent && !st.has_body));
+                    !st.body_consumed &&
+                    ((reused && (!written || st.idempotent)) || (st.idempotent && !st.has_body));
   };
   if (!st.has_body || st.expect_continue || ask_first) {
     up.stream.expires_after(lim.write_timeout);
@@ -194,7 +200,8 @@ asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_co
   }
   st.rp.reset();
   if (ask_first) {
-    auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, true, &received);
+    auto rec =
+        co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, true, &received);
     if (rec) {
       fail(rec == beast::error::timeout ? failure::timeout : failure::broken,
            "waiting for 100 Continue: " + rec.message(), true);
@@ -230,15 +237,16 @@ asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_co
       co_return out;
     }
   }
-  auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false, &received);
+  auto rec =
+      co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false, &received);
   if (!rec && st.rp->get().result_int() == 101) {
     fail(failure::broken, "101 Switching Protocols without an upgrade request", true);
     out.retryable = false;
   } else if (rec) {
     const bool timeout = rec == beast::error::timeout;
     fail(timeout ? failure::timeout : failure::broken,
-         "reading the response: " + (timeout ? std::string("timeout awaiting response headers")
-                                             : rec.message()),
+         "reading the response: " +
+             (timeout ? std::string("timeout awaiting response headers") : rec.message()),
          true);
   } else {
     check_handed_back(out, st, peer);
@@ -256,7 +264,8 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
   const auto& lim = shared_.options.lim;
   auto& req = parser.get();
   if (!parser.is_done()) {
-    co_await send_status(400, "bad request: an upgrade request cannot carry a body", false, false, ex);
+    co_await send_status(400, "bad request: an upgrade request cannot carry a body", false, false,
+                         ex);
     co_return false;
   }
   dispatch::plan plan = co_await settle_plan(parser, ex);
@@ -315,16 +324,17 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
         // Nothing reached an apiserver: the next target may take it.
         if (it->value() == "apiserver-down") unreachable = true;
         shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
-        const bool has_local = std::any_of(plan.targets.begin(), plan.targets.end(),
-                                           [](auto& t) { return !t.peer; });
+        const bool has_local =
+            std::any_of(plan.targets.begin(), plan.targets.end(), [](auto& t) { return !t.peer; });
         if (ti + 1 == plan.targets.size() && !unreachable && !has_local)
           plan.targets.push_back({"local", {}, 0, false, nullptr});
         if (ti + 1 < plan.targets.size()) {
           ++ti;
           continue;
         }
-        co_await send_status(503, "no apiserver that serves this request could take it: every "
-                                  "peer that might serve it is unreachable or handed it back",
+        co_await send_status(503,
+                             "no apiserver that serves this request could take it: every "
+                             "peer that might serve it is unreachable or handed it back",
                              true, false, ex);
         co_return false;
       }

@@ -47,7 +47,6 @@ struct session::tunnel_state {
   asio::steady_timer watchdog;
 };
 
-
 // Counts a request to a peer in flight for as long as it is being served.
 struct peer_in_flight {
   explicit peer_in_flight(const std::shared_ptr<control::peer_runtime>& r) : r_(r) {

@@ -64,8 +64,10 @@ capable_peers find_capable(const route_input& in, const target& t) {
   for (const peer_view& p : in.peers) {
     const bool serves = p.model && t.served_by(*p.model);
     if (p.healthy && confirmed(p.apiserver)) {
-      if (serves) out.healthy.push_back(p.id);
-      else if (!p.model) out.in_doubt.push_back(p.id);
+      if (serves)
+        out.healthy.push_back(p.id);
+      else if (!p.model)
+        out.in_doubt.push_back(p.id);
       continue;
     }
     if (serves) out.any_unreachable = true;

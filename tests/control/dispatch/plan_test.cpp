@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
+#include <random>
 #include <sstream>
 
 #include "mvproxy/discovery/parse.hpp"
@@ -198,6 +200,59 @@ TEST_F(plan_test, per_group_legacy_discovery_follows_the_group_version) {
   EXPECT_EQ(p.targets[0].id, "b");
   auto q = make(bhttp::verb::get, "/apis/apps/v1");
   EXPECT_EQ(q.targets[0].id, "local");
+}
+
+
+// Uniform peer choice end to end: among capable healthy peers, the first target is each
+// one about equally often over many plans with real random draws (the router's own
+// test covers the arithmetic; this one the draw, the view and the plan together).
+TEST_F(plan_test, first_peer_is_chosen_uniformly_over_many_plans) {
+  for (const char* id : {"c", "d"}) {
+    control::peer_info p = view_.peers.front();
+    p.endpoint.id = id;
+    p.runtime = std::make_shared<control::peer_runtime>(id);
+    view_.peers.push_back(p);
+  }
+  std::mt19937_64 rng(std::random_device{}());
+  std::map<std::string, int> first;
+  std::string previous;
+  int longest_run = 0, run = 0;
+  const int n = 3000;
+  for (int i = 0; i < n; ++i) {
+    inputs in;
+    in.random = rng();
+    auto p = make(bhttp::verb::get, new_only, {}, in);
+    ASSERT_EQ(p.targets.size(), 3u);
+    const auto& id = p.targets.front().id;
+    ++first[id];
+    run = id == previous ? run + 1 : 1;
+    longest_run = std::max(longest_run, run);
+    previous = id;
+  }
+  ASSERT_EQ(first.size(), 3u);
+  // Binomial(3000, 1/3): mean 1000, sd ~26; 6 sd either side.
+  for (auto& [id, count] : first) {
+    EXPECT_GT(count, 840) << id;
+    EXPECT_LT(count, 1160) << id;
+  }
+  // Runs of one peer stay short (P(a run >= 18) over 3000 draws is ~2e-5).
+  EXPECT_LT(longest_run, 18);
+}
+
+// A peer whose apiserver it reported down is not chosen, however the draw falls.
+TEST_F(plan_test, a_peer_with_its_apiserver_down_is_never_chosen) {
+  control::peer_info c = view_.peers.front();
+  c.endpoint.id = "c";
+  c.runtime = std::make_shared<control::peer_runtime>("c");
+  c.apiserver = routing::apiserver_state::down;
+  view_.peers.push_back(c);
+  for (std::uint64_t r = 0; r < 64; ++r) {
+    inputs in;
+    in.random = r;
+    auto p = make(bhttp::verb::get, new_only, {}, in);
+    ASSERT_EQ(p.targets.size(), 1u);
+    EXPECT_EQ(p.targets.front().id, "b");
+  }
 }
 
 }  // namespace

@@ -38,13 +38,13 @@ TEST(PeerState, QueryAndWhenALongPollAnswers) {
     bool answer_now;
     long timeout;
   } cases[] = {
-      {"", true, 30},                                          // nothing seen
-      {"instance=a_1&revision=7", false, 30},                  // seen: wait
-      {"instance=a_1&revision=7&timeoutSeconds=5", false, 5},  //
-      {"instance=a_1&revision=6", true, 30},                   // an older revision
-      {"instance=a_1&revision=8", true, 30},                   // another run's revision
-      {"instance=a_0&revision=7", true, 30},                   // a restarted sidecar
-      {"revision=7", true, 30},                                // no instance
+      {"", true, 30},                                              // nothing seen
+      {"instance=a_1&revision=7", false, 30},                      // seen: wait
+      {"instance=a_1&revision=7&timeoutSeconds=5", false, 5},      //
+      {"instance=a_1&revision=6", true, 30},                       // an older revision
+      {"instance=a_1&revision=8", true, 30},                       // another run's revision
+      {"instance=a_0&revision=7", true, 30},                       // a restarted sidecar
+      {"revision=7", true, 30},                                    // no instance
       {"instance=a_1&revision=7&timeoutSeconds=3600", false, 60},  // capped
   };
   for (auto& c : cases) {
@@ -53,8 +53,8 @@ TEST(PeerState, QueryAndWhenALongPollAnswers) {
     EXPECT_EQ(state_changed(q, now), c.answer_now);
     EXPECT_EQ(q.timeout.count(), c.timeout);
   }
-  auto q = parse_state_query(state_target("a_1", 7, std::chrono::seconds(30)).substr(
-      peer_state_path.size() + 1));
+  auto q = parse_state_query(
+      state_target("a_1", 7, std::chrono::seconds(30)).substr(peer_state_path.size() + 1));
   EXPECT_FALSE(state_changed(q, now));
 }
 
@@ -62,9 +62,9 @@ TEST(PeerState, QueryAndWhenALongPollAnswers) {
 
 TEST(PeerState, BadQueriesAnswerAtOnce) {
   const peer_state now{"a", "a_1", 7, apiserver_state::up};
-  for (const char* query : {"instance=a_1&revision=", "instance=a_1&revision=x",
-                            "instance=a_1&revision=-1", "instance=a_1&revision=7x",
-                            "instance=a_1&revision=99999999999999999999999"}) {
+  for (const char* query :
+       {"instance=a_1&revision=", "instance=a_1&revision=x", "instance=a_1&revision=-1",
+        "instance=a_1&revision=7x", "instance=a_1&revision=99999999999999999999999"}) {
     SCOPED_TRACE(query);
     EXPECT_TRUE(state_changed(parse_state_query(query), now));
   }
@@ -72,12 +72,13 @@ TEST(PeerState, BadQueriesAnswerAtOnce) {
 }
 
 TEST(PeerState, BadDocumentsAreRefused) {
-  for (const char* doc :
-       {"", "null", "[]", "{}", R"({"kind":"Status"})",
-        R"({"kind":"PeerState","serverID":"a","instance":"a_1","revision":1})",
-        R"({"kind":"PeerState","serverID":"a","instance":"a_1","revision":-1,"apiserver":"up"})",
-        R"({"kind":"PeerState","serverID":"a","instance":"a_1","revision":1,"apiserver":"sideways"})",
-        R"({"kind":"PeerState","serverID":1,"instance":"a_1","revision":1,"apiserver":"up"})"}) {
+  for (
+      const char* doc :
+      {"", "null", "[]", "{}", R"({"kind":"Status"})",
+       R"({"kind":"PeerState","serverID":"a","instance":"a_1","revision":1})",
+       R"({"kind":"PeerState","serverID":"a","instance":"a_1","revision":-1,"apiserver":"up"})",
+       R"({"kind":"PeerState","serverID":"a","instance":"a_1","revision":1,"apiserver":"sideways"})",
+       R"({"kind":"PeerState","serverID":1,"instance":"a_1","revision":1,"apiserver":"up"})"}) {
     SCOPED_TRACE(doc);
     EXPECT_FALSE(parse_peer_state(doc));
   }

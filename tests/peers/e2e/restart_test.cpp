@@ -30,7 +30,8 @@ class restart : public ::testing::TestWithParam<std::string> {
   void start(const std::vector<std::string>& ids) {
     for (auto& id : ids) c_->start(id, GetParam(), ids, {"--discovery-sync-interval=10s"});
     for (auto& id : ids)
-      ASSERT_TRUE(c_->wait_peers(id, ids.size() - 1)) << id << ": " << c_->at(id).admin("/debug/peers");
+      ASSERT_TRUE(c_->wait_peers(id, ids.size() - 1))
+          << id << ": " << c_->at(id).admin("/debug/peers");
   }
   void control(const std::string& instance, const std::string& action) {
     auto r = c_->api().control(instance, action);
@@ -39,8 +40,9 @@ class restart : public ::testing::TestWithParam<std::string> {
   // n concurrent GETs (curl --parallel, one connection each); the status codes.
   std::vector<int> burst(const std::string& url, int n) {
     std::string cmd = "curl -s -Z --parallel-max " + std::to_string(n) + " --cacert " +
-                      (c_->dir() / "ca.crt").string() + " --cert " + (c_->dir() / "admin.crt").string() +
-                      " --key " + (c_->dir() / "admin.key").string();
+                      (c_->dir() / "ca.crt").string() + " --cert " +
+                      (c_->dir() / "admin.crt").string() + " --key " +
+                      (c_->dir() / "admin.key").string();
     for (int i = 0; i < n; ++i) cmd += " -o /dev/null -w '%{http_code}\\n' '" + url + "'";
     std::istringstream out(run_command("(" + cmd + " 2>/dev/null)").output);
     std::vector<int> codes;
@@ -128,8 +130,9 @@ TEST_P(restart, a_change_reaches_the_other_sidecar_in_under_a_second) {
   ASSERT_TRUE(wait_until([&] { return serves_v1alpha3(peers_doc("new")); }, 5s))
       << peers_doc("new").dump(2);
   auto took = std::chrono::steady_clock::now() - t0;
-  std::printf("propagation to the other sidecar: %lld ms\n",
-              static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  std::printf(
+      "propagation to the other sidecar: %lld ms\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
   EXPECT_LT(took, 1s);
   // And a v1alpha3 request through "new" goes wherever: both serve it now.
   expect_all(burst(c_->at("new").url() + new_only, 4), 200, 4, "v1alpha3 through new");
@@ -149,8 +152,8 @@ TEST_P(restart, a_request_every_peer_hands_back_ends_in_one_503) {
   // capable peer, or — when old already knew its apiserver was down — to be sure).
   auto metrics = c_->at("old").admin("/metrics");
   for (const char* peer : {"new", "new2"}) {
-    auto series = std::string("mvproxy_upstream_errors_total{target=\"") + peer +
-                  "\",type=\"handed-back\"} ";
+    auto series =
+        std::string("mvproxy_upstream_errors_total{target=\"") + peer + "\",type=\"handed-back\"} ";
     auto at = metrics.find(series);
     ASSERT_NE(at, std::string::npos) << series << "\n" << metrics;
     EXPECT_EQ(std::atoi(metrics.c_str() + at + series.size()), 1) << series;
