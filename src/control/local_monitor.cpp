@@ -3,7 +3,8 @@
 // it watches the kept-alive connection of the last read; the apiserver closing it (it
 // is stopping or restarting) makes the local view unconfirmed at once, and nothing is
 // routed by it until a read succeeds again. While the apiserver cannot be reached it
-// is probed every 100 ms, and at once when a request asks (kick_local).
+// is probed every 100 ms (every 250 ms while it answers but its discovery cannot be
+// read), and at once when a request asks (kick_local).
 
 #include "control_plane_impl.hpp"
 
@@ -63,9 +64,11 @@ asio::awaitable<void> control_plane::impl::local_sync_loop() {
     if (outcome != sync_outcome::ok) {
       discovery_api->reset();
       if (!probe_requested)
-        co_await wait(local_wake, outcome == sync_outcome::unreachable ? 100ms : 1s);
+        co_await wait(local_wake, outcome == sync_outcome::unreachable ? 100ms : 250ms);
       continue;
     }
+    // This read answered whoever asked meanwhile; a later ask wakes the watch below.
+    probe_requested = false;
     auto end = co_await discovery_api->watch_connection(watch_for);
     if (stopping) co_return;
     if (end == https_client::watch_end::closed || probe_requested) {
