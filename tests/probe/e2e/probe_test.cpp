@@ -174,6 +174,10 @@ TEST_F(Probe, StoppedApiserverShowsInSummaryMetricsAndExitStatus) {
       15s))
       << metrics();
   EXPECT_NE(metrics().find("mvproxy_probe_resources{sidecar=\"old\"}"), std::string::npos);
+  if (run_command("command -v promtool").exit_code == 0) {
+    auto lint = run_command("curl -s " + url + " | promtool check metrics");
+    EXPECT_EQ(lint.exit_code, 0) << lint.output;
+  }
   // ... until the only apiserver that serves it goes away.
   c_->api().control("new", "stop");
   ASSERT_TRUE(wait_until(
