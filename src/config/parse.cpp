@@ -498,6 +498,7 @@ std::string help_text() {
   std::ostringstream out;
   out << "mvproxy: a Mixed Version Proxy sidecar for kube-apiserver (KEP-4020).\n\n"
          "Usage: mvproxy [flags]\n"
+         "       mvproxy probe [flags]   the canary for real upgrades (mvproxy probe --help)\n"
          "Flags take --flag=value or --flag value; durations use Go syntax (500ms, 10s, 1m30s).\n";
   string_view group;
   for (const auto& f : flags()) {
