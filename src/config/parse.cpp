@@ -1,4 +1,5 @@
 #include "mvproxy/config/parse.hpp"
+#include "mvproxy/util/text.hpp"
 
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -42,25 +43,9 @@ struct flag {
   std::function<void(config&, string_view value, bool first)> set;
 };
 
-std::string quoted(string_view v) { return "\"" + std::string(v) + "\""; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string> split_list(string_view v) {
-  std::vector<std::string> out;
-  while (true) {
-    auto comma = v.find(',');
-    auto item = trim(v.substr(0, comma));
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-  return out;
-}
+using util::quoted;
+using util::split_list;
+using util::trim;
 
 // Go's strconv.ParseBool, which pflag and --feature-gates use.
 bool parse_bool(string_view v) {

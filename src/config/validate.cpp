@@ -1,4 +1,5 @@
 #include "mvproxy/config/validate.hpp"
+#include "mvproxy/util/text.hpp"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -20,7 +21,7 @@
 namespace mvproxy::config {
 namespace {
 
-std::string quoted(std::string_view v) { return "\"" + std::string(v) + "\""; }
+using util::quoted;
 
 [[noreturn]] void fail(std::string_view flag, std::string_view reason) {
   throw error("--" + std::string(flag) + ": " + std::string(reason));

@@ -1,4 +1,5 @@
 #include "mvproxy/probe/options.hpp"
+#include "mvproxy/util/text.hpp"
 
 #include <arpa/inet.h>
 
@@ -28,25 +29,9 @@ struct flag {
   std::function<void(options&, string_view)> set;
 };
 
-std::string quoted(string_view v) { return "\"" + std::string(v) + "\""; }
-
-string_view trim(string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
-std::vector<std::string> split_list(string_view v) {
-  std::vector<std::string> out;
-  while (true) {
-    auto comma = v.find(',');
-    auto item = trim(v.substr(0, comma));
-    if (!item.empty()) out.emplace_back(item);
-    if (comma == string_view::npos) break;
-    v.remove_prefix(comma + 1);
-  }
-  return out;
-}
+using util::quoted;
+using util::split_list;
+using util::trim;
 
 // Lower-case letters, digits, '-' and '.', starting and ending alphanumeric: ids and
 // namespaces show up in tables and metric labels, so keep them to what Kubernetes
