@@ -180,14 +180,15 @@ asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_co
     req.erase(bhttp::field::expect);
   std::string head = http::serialize_head(req);
   std::size_t received = 0;
-  // A failure with nothing received: the server closed a reused connection before
-  // reading (Go's transport retries then), or went away under an idempotent request.
+  // A reused connection that broke with nothing received: the server had closed it
+  // (it restarted) before reading, so nothing was processed. As Go's transport, it is
+  // replayed when that is safe: nothing of it written, or an idempotent method. A
+  // fresh connection's failure is never replayed: the request reached an apiserver.
   auto fail = [&](failure kind, std::string detail, bool written) {
     out.kind = kind;
     out.detail = std::move(detail);
-    out.retryable = kind == failure::broken && received == 0 && up.buffer.empty() &&
-                    !st.body_consumed &&
-                    ((reused && (!written || st.idempotent)) || (st.idempotent && !st.has_body));
+    out.retryable = kind == failure::broken && reused && received == 0 && up.buffer.empty() &&
+                    !st.body_consumed && (!written || st.idempotent);
   };
   if (!st.has_body || st.expect_continue || ask_first) {
     up.stream.expires_after(lim.write_timeout);
