@@ -186,6 +186,12 @@ int app::run() {
     log->info("server id {}, peers by {}, advertising {}", m.cfg.server_id,
               m.cfg.peer_discovery == config::peer_discovery_mode::lease ? "Lease" : "static list",
               util::format_host_port(m.cfg.peer_advertise_ip, m.cfg.peer_advertise_port));
+  // A single sidecar is a normal first step; say why nothing will be proxied.
+  if (m.proxy_enabled && m.cfg.peer_discovery == config::peer_discovery_mode::static_list &&
+      m.cfg.peers.empty())
+    log->info(
+        "no peers: the static list (--peers) names no other sidecar; every request goes "
+        "to the local apiserver");
   m.control = std::make_unique<control::control_plane>(m.cfg, m.cluster, &m.registry,
                                                        &m.metrics.peer_discovery_sync_errors_total,
                                                        m.proxy_enabled);

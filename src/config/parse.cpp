@@ -212,7 +212,8 @@ const std::vector<flag>& flags() {
          }
        }},
       {"peers", "Peers", "id=host:port,...", "",
-       "Static peers; may list every sidecar, this one included (its entry is skipped).",
+       "Static peers; may list every sidecar, this one included (its entry is skipped), "
+       "or none (a single sidecar).",
        kind::list,
        [](config& c, string_view v, bool first) {
          if (first) c.peers.clear();
@@ -469,10 +470,8 @@ parse_result parse(int argc, const char* const* argv) {
   if (c.workers == 0) c.workers = std::max(1u, std::thread::hardware_concurrency());
   if (c.peer_advertise_port == 0) c.peer_advertise_port = c.secure_port;
   if (c.server_id.empty()) c.server_id = default_server_id();
-  // Checked before the own entry goes: a one-node cluster lists only itself.
-  if (c.peer_discovery == peer_discovery_mode::static_list && c.peers.empty()) {
-    throw error(flag_error("peers", "required with --peer-discovery=static"));
-  }
+  // A static list may be empty: a single sidecar (no peers yet) is a normal first step,
+  // and says so in its log at start.
   std::erase_if(c.peers, [&](const static_peer& p) { return p.id == c.server_id; });
 
   validate(c);

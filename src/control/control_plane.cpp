@@ -1,6 +1,7 @@
 #include "mvproxy/control/control_plane.hpp"
 
 #include "control_plane_impl.hpp"
+#include "mvproxy/metrics/standard.hpp"
 
 namespace mvproxy::control {
 
@@ -8,6 +9,11 @@ void control_plane::impl::register_metrics(metrics::registry& r) {
   syncs = &r.add_counter("mvproxy_discovery_syncs_total",
                          "Discovery syncs by server and result (changed, unchanged, error).",
                          {"server", "result"});
+  sync_failures = &r.add_counter(
+      "mvproxy_discovery_sync_errors_total",
+      "Failed discovery syncs by server (local or a peer id) and type: unreachable (refused, "
+      "reset, TLS, timeout) or failed (answered, but not with usable discovery).",
+      {"server", "type"});
   local_transitions = &r.add_counter(
       "mvproxy_local_apiserver_transitions_total",
       "Changes of the local apiserver's state as this sidecar's monitor sees it, by new state "
@@ -128,7 +134,7 @@ std::shared_ptr<control_plane::impl::peer_conn> control_plane::impl::make_peer_c
 }
 
 asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one(
-    discovery_syncer& syncer, const std::string& server, const std::string& who, const char* type,
+    discovery_syncer& syncer, const std::string& server, const std::string& who, const char* side,
     const std::function<slot(cluster_view&)>& at, const with_result& also) {
   auto attempt = sys_clock::now();
   std::string what;
@@ -145,6 +151,7 @@ asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one
       s->last_success = sys_clock::now();
       s->last_error.clear();
       s->etag = r.etag;
+      s->api_etag = r.api_etag;
       ++s->syncs;
       if (changed) {
         s->source = r.source;
@@ -178,7 +185,8 @@ asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one
     return false;
   });
   count(syncs, {server, "error"});
-  count(sync_errors, {type});
+  count(sync_failures, {server, outcome == sync_outcome::unreachable ? "unreachable" : "failed"});
+  if (std::string_view(side) == "peer") count(sync_errors, {metrics::discovery_error_fetch});
   if (again)
     spdlog::debug("control: {} discovery sync failed again: {}", who, what);
   else

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include "mvproxy/control/control_plane.hpp"
 #include "mvproxy/control/discovery_syncer.hpp"
@@ -118,6 +119,7 @@ struct control_plane::impl {
 
   metrics::counter_family* sync_errors = nullptr;  // apiserver_peer_discovery_sync_errors_total
   metrics::counter_family* syncs = nullptr;        // mvproxy_discovery_syncs_total
+  metrics::counter_family* sync_failures = nullptr;  // mvproxy_discovery_sync_errors_total
   metrics::counter_family* lease_ops = nullptr;    // mvproxy_lease_operations_total
   metrics::counter_family* local_transitions =
       nullptr;                                // mvproxy_local_apiserver_transitions_total
@@ -152,10 +154,11 @@ struct control_plane::impl {
   using with_result = std::function<void(cluster_view&, sync_outcome, bool changed)>;
 
   // One sync of one server, recorded in the view, the metrics and the log. `server`
-  // is the metric label ("local" or the peer id), `who` the log's name for it, `type`
-  // the apiserver_peer_discovery_sync_errors_total label.
+  // is the metric label ("local" or the peer id), `who` the log's name for it, `side`
+  // "local" or "peer": only a peer's failed read counts in
+  // apiserver_peer_discovery_sync_errors_total (fetch_discovery), as upstream's does.
   asio::awaitable<sync_outcome> sync_one(discovery_syncer& syncer, const std::string& server,
-                                         const std::string& who, const char* type,
+                                         const std::string& who, const char* side,
                                          const std::function<slot(cluster_view&)>& at,
                                          const with_result& also = {});
 
@@ -188,6 +191,9 @@ struct control_plane::impl {
 
   sys_clock::time_point next_lease_check{};
   std::string lease_list_rv;
+  // Peer Leases without a usable address at the last list: warned about once each.
+  std::set<std::string> unusable_leases;
+  void note_unusable_leases(const std::vector<std::string>& names);
 
   asio::awaitable<void> lease_loop();
 

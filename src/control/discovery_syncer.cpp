@@ -51,6 +51,7 @@ asio::awaitable<discovery_result> discovery_syncer::sync() {
   if (is_aggregated(apis.content_type)) {
     auto& api = docs_["/api"];
     changed = (co_await fetch("/api", discovery_accept, api)) || changed;
+    out.api_etag = api.etag;
     if (!changed && have_model_) {
       out.source = "unchanged";
       co_return out;
@@ -89,6 +90,7 @@ asio::awaitable<discovery_result> discovery_syncer::sync() {
   out.source = "legacy";
   auto& api = docs_["/api"];
   changed = (co_await fetch("/api", "application/json", api)) || changed;
+  out.api_etag = api.etag;
   auto core_versions = discovery::parse_api_versions(api.body);
   if (!core_versions.ok()) throw std::runtime_error("/api: " + core_versions.error);
   auto groups = discovery::parse_group_list(apis.body);

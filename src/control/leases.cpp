@@ -1,4 +1,6 @@
 #include "control_plane_impl.hpp"
+#include "mvproxy/membership/peer_set.hpp"
+#include "mvproxy/metrics/standard.hpp"
 
 // Peer membership through Leases (SPEC §6): the own Lease written and renewed, the
 // others listed and watched.
@@ -55,6 +57,10 @@ asio::awaitable<std::string> control_plane::impl::list_leases() {
   if (!list) throw std::runtime_error("list Leases: " + list.error);
   auto now = sys_clock::now();
   publish_members(membership::peers_from_leases(list.value->items, cfg.server_id, now));
+  auto unusable = membership::leases_without_address(list.value->items, cfg.server_id, now);
+  for (std::size_t i = 0; i < unusable.size(); ++i)
+    count(sync_errors, {metrics::discovery_error_hostport_resolution});
+  note_unusable_leases(unusable);
   // Wake again when the first live peer Lease would expire unless renewed.
   auto next = now + cfg.lease_renew_interval;
   for (auto& l : list.value->items)
@@ -65,20 +71,32 @@ asio::awaitable<std::string> control_plane::impl::list_leases() {
   co_return list.value->resource_version;
 }
 
+void control_plane::impl::note_unusable_leases(const std::vector<std::string>& names) {
+  std::set<std::string> now(names.begin(), names.end());
+  for (const auto& name : now)
+    if (!unusable_leases.contains(name))
+      spdlog::warn("control: peer Lease {} has no usable {} annotation (ip:port): not a peer", name,
+                   membership::advertise_annotation);
+  unusable_leases = std::move(now);
+}
+
 asio::awaitable<void> control_plane::impl::lease_loop() {
   auto next_renew = steady::now();
   int failures = 0;
   while (!stopping) {
+    bool listing = false;  // which of the two failed, for the metrics
     try {
       if (steady::now() >= next_renew) {
         co_await write_own_lease();
         next_renew = steady::now() + cfg.lease_renew_interval;
       }
+      listing = true;
       lease_list_rv = co_await list_leases();
       if (failures > 0) spdlog::info("control: Lease sync works again after {} failures", failures);
       failures = 0;
     } catch (const std::exception& e) {
-      count(lease_ops, {"renew", "error"});
+      count(lease_ops, {listing ? "list" : "renew", "error"});
+      if (listing) count(sync_errors, {metrics::discovery_error_lease_list});
       // Once per outage at warning level: the local apiserver may be down for a while,
       // and the local monitor says so already.
       if (failures++ == 0)

@@ -1,7 +1,6 @@
 #include "mvproxy/control/merged_discovery.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <vector>
 
 #include "mvproxy/discovery/merge.hpp"
@@ -17,15 +16,17 @@ std::size_t slot(discovery_root root, discovery::discovery_format f) {
 }
 
 // The servers that take part in the merge, in server-id order: the local apiserver
-// under this sidecar's id, and each healthy peer whose discovery has been read.
+// under this sidecar's id, and each peer whose discovery has been read — reachable or
+// not: a peer stays in with its last known discovery while it is a member (its Lease
+// lives, or it is configured), so discovery is the same everywhere and does not shrink
+// when a peer fails (KEP-4020: its resources answer 503, they do not vanish; the
+// garbage collector and the namespace controller act on discovery).
 std::vector<std::pair<std::string_view, discovery::server_model_ptr>> merge_inputs(
     const cluster_view& v) {
   std::vector<std::pair<std::string_view, discovery::server_model_ptr>> in;
   if (v.local) in.emplace_back(v.own_id, v.local);
-  auto now = std::chrono::steady_clock::now();
   for (auto& p : v.peers)
-    if (p.model && (!p.runtime || p.runtime->healthy(now)))
-      in.emplace_back(p.endpoint.id, p.model);
+    if (p.model) in.emplace_back(p.endpoint.id, p.model);
   std::stable_sort(in.begin(), in.end(), [](auto& a, auto& b) { return a.first < b.first; });
   return in;
 }
@@ -84,8 +85,30 @@ std::shared_ptr<const merged_document> merged_discovery::get(const cluster_view&
   }
   make(discovery_root::apis, discovery_format::legacy, discovery::render_group_list(merged));
   make(discovery_root::api, discovery_format::legacy, discovery::render_api_versions(merged));
+  next->merged = std::make_shared<const discovery::server_model>(std::move(merged));
   current_ = next;
   return current_->docs[slot(root, format)];
+}
+
+std::shared_ptr<const merged_document> merged_discovery::get_group(const cluster_view& view,
+                                                                   std::string_view group) {
+  if (!get(view, discovery_root::apis, discovery::discovery_format::legacy)) return nullptr;
+  std::lock_guard lock(mu_);
+  auto& cur = *current_;
+  // Rendered once per group and merge; a group nobody serves is remembered as null.
+  auto it = cur.groups.find(group);
+  if (it != cur.groups.end()) return it->second;
+  std::shared_ptr<const merged_document> doc;
+  if (auto body = discovery::render_api_group(*cur.merged, group)) {
+    auto d = std::make_shared<merged_document>();
+    d->etag = discovery::etag_for(*body);
+    d->body = std::move(*body);
+    d->content_type = discovery::content_type_for(discovery::discovery_format::legacy);
+    doc = std::move(d);
+  }
+  // Bounded: groups are few, but the name comes from the request.
+  if (cur.groups.size() < 512) cur.groups.emplace(std::string(group), doc);
+  return doc;
 }
 
 }  // namespace mvproxy::control

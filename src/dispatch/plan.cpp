@@ -32,8 +32,8 @@ std::string_view header(const bhttp::request_header<>& h, std::string_view name)
 
 // How a GET of /api or /apis asked for discovery. A client whose Accept names no JSON
 // type at all (protobuf only) is left to the local apiserver: mvproxy renders JSON.
-routing::discovery_view view_for(std::string_view accept,
-                                 const discovery::discovery_negotiation& n, inputs const& in) {
+routing::discovery_view view_for(std::string_view accept, const discovery::discovery_negotiation& n,
+                                 inputs const& in) {
   if (n.nopeer) {
     if (in.nopeer_requests) in.nopeer_requests->inc();
     return routing::discovery_view::aggregated_nopeer;
@@ -60,7 +60,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   std::size_t pos = 0;
   while (pos < if_none_match.size()) {
     auto comma = if_none_match.find(',', pos);
-    auto tag = if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    auto tag = if_none_match.substr(
+        pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
     while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
     while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
     if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
@@ -84,6 +85,28 @@ target_ref peer_target(const control::cluster_view& view, std::string_view id) {
   return t;
 }
 
+// Merged discovery names every group the cluster serves (CRDs included): it goes only
+// to a caller the apiserver itself would let read discovery, so its authentication,
+// authorization, audit and priority-and-fairness see the request (as upstream serves
+// peer-aggregated discovery behind its filters).
+void authorize_with_local(plan& out, const control::cluster_view& view, bool core,
+                          std::uint64_t random) {
+  out.authorize = true;
+  out.check_path = core ? "/api" : "/apis";
+  out.check_etag = core ? view.local_sync.api_etag : view.local_sync.etag;
+  out.targets.push_back({"local", {}, 0, false, nullptr});
+  // While the local apiserver is away, a peer's apiserver decides (as the caller).
+  std::vector<std::string_view> up;
+  auto now = std::chrono::steady_clock::now();
+  for (auto& p : view.peers)
+    if ((!p.runtime || p.runtime->healthy(now)) &&
+        (p.apiserver == routing::apiserver_state::up ||
+         p.apiserver == routing::apiserver_state::unknown))
+      up.push_back(p.endpoint.id);
+  for (std::size_t i = 0; i < up.size(); ++i)
+    out.targets.push_back(peer_target(view, up[(i + random) % up.size()]));
+}
+
 }  // namespace
 
 plan make_plan(const bhttp::request_header<>& head, const inputs& in,
@@ -100,8 +123,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
     out.response = status_answer(400, "bad request: " + std::string(info.malformed));
     return out;
   }
-  if (in.trusted_peer && path == control::peer_state_path &&
-      head.method() == bhttp::verb::get) {
+  if (in.trusted_peer && path == control::peer_state_path && head.method() == bhttp::verb::get) {
     out.what = plan::action::peer_state;
     out.label = "state";
     return out;
@@ -112,6 +134,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
 
   const bool discovery_root = info.discovery.kind == request::discovery_kind::api_root ||
                               info.discovery.kind == request::discovery_kind::apis_root;
+  const bool group_discovery = info.discovery.kind == request::discovery_kind::group;
   const bool read = head.method() == bhttp::verb::get || head.method() == bhttp::verb::head;
 
   // Peers, in server-id order, as the router sees them.
@@ -128,6 +151,12 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
   if (discovery_root && read) {
     negotiated = discovery::negotiate_discovery(header(head, "Accept"));
     ri.view = view_for(header(head, "Accept"), negotiated, in);
+  } else if (group_discovery && read) {
+    // An APIGroup document is JSON or protobuf; mvproxy renders JSON only.
+    auto accept = header(head, "Accept");
+    if (accept.empty() || icontains(accept, "json") || icontains(accept, "*/*") ||
+        icontains(accept, "application/*"))
+      ri.view = routing::discovery_view::legacy_json;
   }
   ri.feature_enabled = in.feature_enabled;
   ri.from_trusted_peer_proxied =
@@ -161,31 +190,35 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
     case routing::route_kind::hand_back:
       out.what = plan::action::respond;
       out.label = "handed-back";
-      out.response = status_answer(
-          503, "this apiserver cannot serve the request a peer proxied here (" + d.reason +
-                   "); nothing reached it, the peer may try another");
+      out.response =
+          status_answer(503, "this apiserver cannot serve the request a peer proxied here (" +
+                                 d.reason + "); nothing reached it, the peer may try another");
       out.response.headers.emplace_back("Retry-After", "1");
       out.response.headers.emplace_back(std::string(control::handed_back_header), d.reason);
       break;
     case routing::route_kind::unavailable:
       out.what = plan::action::respond;
       out.label = "unavailable";
-      out.response = status_answer(
-          503, "no peer apiserver that serves " +
-                   (out.group.empty() ? out.version : out.group + "/" + out.version) + ", Resource=" +
-                   out.resource + " is reachable");
+      out.response =
+          status_answer(503, "no peer apiserver that serves " +
+                                 (out.group.empty() ? out.version : out.group + "/" + out.version) +
+                                 ", Resource=" + out.resource + " is reachable");
       out.response.headers.emplace_back("Retry-After", "1");
       break;
     case routing::route_kind::merged_discovery: {
-      auto root = info.discovery.kind == request::discovery_kind::api_root ? control::discovery_root::api
-                                                                          : control::discovery_root::apis;
-      auto doc = merged.get(view, root, negotiated.format);
+      auto root = info.discovery.kind == request::discovery_kind::api_root
+                      ? control::discovery_root::api
+                      : control::discovery_root::apis;
+      auto doc = group_discovery ? merged.get_group(view, info.discovery.group)
+                                 : merged.get(view, root, negotiated.format);
       if (!doc) {  // not synced yet: the local apiserver answers
         out.targets.push_back({"local", {}, 0, false, nullptr});
         break;
       }
       out.what = plan::action::respond;
       out.label = "merged";
+      authorize_with_local(out, view, info.discovery.kind == request::discovery_kind::api_root,
+                           in.random);
       answer& a = out.response;
       a.content_type = std::string(doc->content_type);
       a.headers.emplace_back("ETag", doc->etag);

@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string_view>
+
+#include <boost/beast/core/string.hpp>
+
+#include "mvproxy/http/relay.hpp"
 
 namespace mvproxy::http {
 namespace bh = boost::beast::http;
@@ -63,6 +68,13 @@ std::string utf8_of(const ASN1_STRING* s) {
   return out;
 }
 
+// The first Audit-ID field's value, trimmed; nullopt without one.
+std::optional<std::string_view> first_audit_id(const bh::fields& f) {
+  for (const auto& field : f)
+    if (boost::beast::iequals(field.name_string(), audit_id_field)) return trim_ows(field.value());
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool is_upgrade_request(const bh::fields& f) {
@@ -117,6 +129,64 @@ client_identity identity_from_certificate(X509* cert) {
     }
   }
   return id;
+}
+
+std::string uuid_v4(uuid_bytes b) {
+  b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);  // variant 10 (RFC 4122)
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += hex[b[i] >> 4];
+    out += hex[b[i] & 0x0f];
+  }
+  return out;
+}
+
+std::string audit_id_for(const bh::fields& request, const std::function<uuid_bytes()>& random) {
+  auto given = first_audit_id(request);
+  if (given && !given->empty()) return std::string(*given);
+  return uuid_v4(random());
+}
+
+void set_audit_id(bh::fields& request, std::string_view id) { request.set(audit_id_field, id); }
+
+void add_audit_id(bh::fields& response, std::string_view id) {
+  if (id.empty()) return;
+  auto have = first_audit_id(response);
+  if (have && !have->empty()) return;
+  response.set(audit_id_field, id);
+}
+
+void add_audit_id(std::string& head, std::string_view id) {
+  if (id.empty()) return;
+  // Each line after the status line is "Name: value"; the first Audit-ID one decides.
+  for (std::size_t pos = head.find("\r\n"); pos != std::string::npos;) {
+    pos += 2;
+    auto end = head.find("\r\n", pos);
+    if (end == std::string::npos) break;
+    std::string_view line(head.data() + pos, end - pos);
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos &&
+        boost::beast::iequals(line.substr(0, colon), audit_id_field)) {
+      if (!trim_ows(line.substr(colon + 1)).empty()) return;
+      remove_fields(head, {lower(audit_id_field)});  // an empty one counts as none
+      break;
+    }
+    pos = end;
+  }
+  head.append(audit_id_field);
+  head += ": ";
+  head.append(id);
+  head += "\r\n";
+}
+
+std::string_view audit_id_for_log(std::string_view id) {
+  constexpr std::size_t max_audit_id_length = 64;
+  if (id.empty()) return "-";
+  return id.substr(0, max_audit_id_length);
 }
 
 }  // namespace mvproxy::http

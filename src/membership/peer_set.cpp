@@ -44,6 +44,18 @@ std::vector<peer_endpoint> peers_from_leases(const std::vector<lease_record>& le
   return out;
 }
 
+std::vector<std::string> leases_without_address(const std::vector<lease_record>& leases,
+                                                std::string_view own_id, clock::time_point now) {
+  std::vector<std::string> out;
+  for (const auto& l : leases) {
+    if (l.name == own_id || !is_mvproxy_lease(l) || !is_live(l, now)) continue;
+    std::string host;
+    std::uint16_t port = 0;
+    if (!split_address(l.advertise_address, host, port)) out.push_back(l.name);
+  }
+  return out;
+}
+
 peer_set_change diff_peers(const std::vector<peer_endpoint>& before,
                            const std::vector<peer_endpoint>& after) {
   peer_set_change c;

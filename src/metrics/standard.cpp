@@ -30,7 +30,7 @@ standard_metrics::standard_metrics(registry& r)
       peer_discovery_sync_errors_total(
           r.add_counter("apiserver_peer_discovery_sync_errors_total",
                         "Total number of errors encountered while syncing discovery information "
-                        "from peer kube-apiservers",
+                        "from a peer kube-apiserver",
                         {"type"})),
       peer_aggregated_cache_hits_total(
           r.add_counter("aggregator_discovery_peer_aggregated_cache_hits_total",

@@ -10,6 +10,8 @@
 #include <boost/beast/http/error.hpp>
 #include <cstring>
 #include <openssl/err.h>
+#include <openssl/rand.h>
+#include <random>
 
 #include "mvproxy/util/status.hpp"
 #include "session_internal.hpp"
@@ -25,6 +27,20 @@ clock::duration sweep_interval(const limits& lim) {
                             lim.stream_idle_timeout, lim.write_timeout});
   return std::clamp<clock::duration>(shortest / 8, std::chrono::milliseconds(10),
                                      std::chrono::seconds(1));
+}
+
+// The randomness of a new audit ID: OpenSSL's generator, as Go's uuid.New() reads
+// crypto/rand. IDs need to be unique, not secret, so should it ever fail a per-thread
+// generator seeded from the system's entropy stands in.
+http::uuid_bytes audit_id_random() {
+  http::uuid_bytes b;
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) == 1) return b;
+  thread_local std::mt19937_64 fallback{std::random_device{}()};
+  for (std::size_t i = 0; i < b.size(); i += 8) {
+    auto r = fallback();
+    std::memcpy(b.data() + i, &r, 8);
+  }
+  return b;
 }
 
 }  // namespace
@@ -162,6 +178,7 @@ asio::awaitable<bool> session::serve_one(bool first) {
   auto& req = parser.get();
   ex.method = req.method_string();
   ex.path = req.target();
+  ex.audit_id = http::audit_id_for(req, audit_id_random);
   in_flight counted(shared_.metrics.requests_in_flight);
   bool keep = http::is_upgrade_request(req) ? co_await forward_upgrade(parser, ex)
                                             : co_await forward(parser, ex);
@@ -384,11 +401,13 @@ asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_conn
   if (relayed_head) {
     head = std::move(*relayed_head);
     if (!rp.connection_tokens().empty()) http::remove_fields(head, rp.connection_tokens());
+    http::add_audit_id(head, ex.audit_id);
     if (chunked) head += "Transfer-Encoding: chunked\r\n";
     if (!keep_alive) head += "Connection: close\r\n";
     head += "\r\n";
   } else {
     http::strip_hop_by_hop(res, false);
+    http::add_audit_id(res, ex.audit_id);
     res.version(11);
     if (chunked) res.set(bhttp::field::transfer_encoding, "chunked");
     if (!keep_alive) res.set(bhttp::field::connection, "close");
@@ -492,6 +511,7 @@ asio::awaitable<void> session::send_status(int code, std::string message, bool r
   if (retry_after) res.set(bhttp::field::retry_after, "1");
   res.set(bhttp::field::content_length, std::to_string(body.size()));
   if (!keep_alive) res.set(bhttp::field::connection, "close");
+  http::add_audit_id(res, ex.audit_id);
   ex.status = code;
   ex.bytes += body.size();
   client_.expires_after(shared_.options.lim.write_timeout);
@@ -520,6 +540,8 @@ const upstream_target& session::prepare_target(const dispatch::plan& plan, std::
                                                 upstream_target& storage,
                                                 bhttp::request_header<>& req, exchange& ex) {
   const auto& ref = plan.targets[i];
+  // Set again for each hop: the caller's Connection may have named it away.
+  http::set_audit_id(req, ex.audit_id);
   if (!ref.peer) {
     // The header is a peer's promise that it already routed the request; a plain
     // client's copy is dropped so it cannot switch off the apiserver's own routing.
@@ -545,8 +567,9 @@ void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failu
   const auto& ref = plan.targets[i];
   if (!ref.peer) return;
   if (ref.runtime) ref.runtime->on_failure(clock::now());
+  // Upstream's two types here; the exact reason is in mvproxy_upstream_errors_total.
   shared_.metrics.peer_proxy_errors_total
-      .with({to_string(kind), plan.group, plan.version, plan.resource})
+      .with({peer_proxy_error_type(kind), plan.group, plan.version, plan.resource})
       .inc();
 }
 
@@ -593,6 +616,7 @@ asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_
   auto body = a.body();
   if (a.status != 304) res.set(bhttp::field::content_length, std::to_string(body.size()));
   if (!keep_alive) res.set(bhttp::field::connection, "close");
+  http::add_audit_id(res, ex.audit_id);
   if (head_request || a.status == 304) body = {};
   ex.status = static_cast<int>(a.status);
   ex.bytes += body.size();
@@ -612,8 +636,10 @@ void session::finish(exchange& ex) {
   series.total->inc();
   series.duration->observe(seconds);
   // Integer formatting of the duration: a float format is the costliest part of the line.
-  shared_.access->info("{} {} {} route={} bytes={} duration={}.{:06}s conn={}", ex.method, ex.path,
-                       ex.status, ex.route, ex.bytes, us / 1'000'000, us % 1'000'000, id_);
+  // The audit ID goes last: a client's may contain spaces.
+  shared_.access->info("{} {} {} route={} bytes={} duration={}.{:06}s conn={} audit-id={}",
+                       ex.method, ex.path, ex.status, ex.route, ex.bytes, us / 1'000'000,
+                       us % 1'000'000, id_, http::audit_id_for_log(ex.audit_id));
 }
 
 }  // namespace mvproxy::proxy

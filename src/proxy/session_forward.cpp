@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "mvproxy/control/discovery_syncer.hpp"
 #include "mvproxy/control/peer_state.hpp"
 
 namespace mvproxy::proxy {
@@ -26,11 +27,21 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   st.plan = co_await settle_plan(parser, ex);
   if (st.plan.what == dispatch::plan::action::peer_state)
     co_return co_await answer_peer_state(parser, ex);
-  if (st.plan.what == dispatch::plan::action::respond) {
+  if (st.plan.what == dispatch::plan::action::respond && !st.plan.authorize) {
     // A body we are not going to read ends the connection after the answer.
     bool keep = st.client_keep_alive && !st.has_body;
     co_await send_answer(st.plan.response, st.head_request, keep, ex);
     co_return keep;
+  }
+  if (st.plan.authorize) {
+    // Ask first whether this caller may read discovery (see dispatch::plan::authorize):
+    // the same method, the check path, our discovery read's Accept and ETag, so an
+    // allowed caller costs the apiserver a 304.
+    req.target(st.plan.check_path);
+    req.set(bhttp::field::accept, control::discovery_accept);
+    req.erase(bhttp::field::if_none_match);
+    if (!st.plan.check_etag.empty()) req.set(bhttp::field::if_none_match, st.plan.check_etag);
+    st.authorized_answer = &st.plan.response;
   }
 
   // We answer 100 Continue ourselves once we start reading the body, so the
@@ -151,6 +162,21 @@ asio::awaitable<session::step_result> session::attempt(request_parser& parser, e
   }
 
   if (ref.runtime) ref.runtime->on_success();
+  if (st.authorized_answer) {
+    int code = st.rp->get().result_int();
+    if ((code >= 200 && code < 300) || code == 304) {
+      // Allowed: the merged answer, as planned. A bodiless check answer leaves the
+      // connection reusable; a body (the local discovery changed) is not read.
+      if (st.rp->is_done() && st.rp->keep_alive() && up->buffer.empty())
+        worker_.pool.release(target, std::move(up));
+      ex.route = "merged";
+      ex.rerouted = false;
+      const bool keep = st.client_keep_alive && parser.is_done();
+      co_await send_answer(*st.authorized_answer, st.head_request, keep, ex);
+      co_return step_result{step::done, keep};
+    }
+    shared_.log->debug("conn={} discovery refused to the caller by {}: {}", id_, target.name, code);
+  }
   auto& rp = *st.rp;
   const bool keep = st.client_keep_alive && !worker_.draining && !rp.need_eof() && parser.is_done();
   current_upstream_ = up.get();
@@ -345,6 +371,7 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     if (res.result() == bhttp::status::switching_protocols) {
       ex.status = 101;
       http::strip_hop_by_hop(res, true);
+      http::add_audit_id(res, ex.audit_id);
       res.version(11);
       std::string rhead = http::serialize_head(res);
       client_.expires_after(lim.write_timeout);

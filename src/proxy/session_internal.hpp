@@ -30,6 +30,9 @@ constexpr std::size_t coalesce_bytes = 16 * 1024;
 struct session::exchange {
   std::string method = "-";
   std::string path = "-";
+  // Audit-ID: the client's or a new one (http::audit_id_for); sent on every hop and
+  // on the response. Empty only when the head could not be parsed.
+  std::string audit_id;
   int status = 0;
   std::string route = "local";
   std::uint64_t bytes = 0;

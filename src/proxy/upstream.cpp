@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <stdexcept>
 
+#include "mvproxy/metrics/standard.hpp"
 #include "mvproxy/util/host_port.hpp"
 
 namespace mvproxy::proxy {
@@ -54,6 +55,11 @@ const char* to_string(failure kind) {
     case failure::none: break;
   }
   return "none";
+}
+
+std::string_view peer_proxy_error_type(failure kind) {
+  return kind == failure::refused ? metrics::proxy_error_endpoint_resolution
+                                  : metrics::proxy_error_transport;
 }
 
 failure_answer answer_for(failure kind, const upstream_target& target, const std::string& detail) {

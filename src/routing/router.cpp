@@ -183,6 +183,11 @@ route_decision route(const route_input& in) {
   const bool scoped = scoped_target(info, t) && (info.is_resource_request || read);
   // At most one hop.
   if (in.from_trusted_peer_proxied) return route_peer_proxied(in, scoped ? &t : nullptr);
+  // /apis/<group> in JSON is answered from the same merge as /apis, so the two agree
+  // (beyond upstream, which merges only /api and /apis).
+  if (info.discovery.kind == discovery_kind::group && read && in.local &&
+      in.view == discovery_view::legacy_json)
+    return decision(route_kind::merged_discovery, "merged"sv);
   if (scoped) return route_target(in, t);
 
   switch (info.discovery.kind) {

@@ -28,6 +28,7 @@ struct sync_status {
   std::chrono::system_clock::time_point last_success{};  // last 200 or 304
   std::chrono::system_clock::time_point last_attempt{};
   std::string etag;    // of the /apis document
+  std::string api_etag;  // of the /api document
   std::string source;  // "aggregated v2", "aggregated v2beta1", "legacy"
   std::string last_error;  // empty after a success
   std::uint64_t syncs = 0;

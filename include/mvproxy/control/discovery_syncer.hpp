@@ -25,6 +25,7 @@ struct discovery_result {
   discovery::server_model_ptr model;  // null when nothing changed since the last sync
   std::string source;                 // "aggregated v2", "aggregated v2beta1", "legacy"
   std::string etag;                   // of /apis
+  std::string api_etag;               // of /api
 };
 
 class discovery_syncer {

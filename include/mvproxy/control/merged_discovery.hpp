@@ -5,6 +5,7 @@
 // change of inputs and shared by all requests until the next change.
 
 #include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +40,11 @@ class merged_discovery {
   std::shared_ptr<const merged_document> get(const cluster_view& view, discovery_root root,
                                              discovery::discovery_format format);
 
+  // GET /apis/<group> (legacy APIGroup) from the same merge, so it agrees with /apis;
+  // null when the local model is not synced or nobody serves the group.
+  std::shared_ptr<const merged_document> get_group(const cluster_view& view,
+                                                   std::string_view group);
+
   // The inputs of the current merge, for /debug/peers: server ids in merge order.
   std::string describe_inputs(const cluster_view& view) const;
 
@@ -50,11 +56,14 @@ class merged_discovery {
     std::vector<discovery::server_model_ptr> inputs;
     // [root][format]: api/apis × legacy/v2/v2beta1
     std::array<std::shared_ptr<const merged_document>, 6> docs;
+    discovery::server_model_ptr merged;
+    // /apis/<group>, rendered on first use (under mu_).
+    std::map<std::string, std::shared_ptr<const merged_document>, std::less<>> groups;
   };
   std::string key_for(const cluster_view& view) const;
 
   std::mutex mu_;
-  std::shared_ptr<const rendered> current_;
+  std::shared_ptr<rendered> current_;
   metrics::counter* hits_ = nullptr;
   metrics::counter* misses_ = nullptr;
 };

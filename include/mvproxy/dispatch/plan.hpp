@@ -57,6 +57,14 @@ struct plan {
   bool local_first = true;
   routing::wait_for wait = routing::wait_for::none;  // wait
   answer response;  // respond
+  // respond with merged discovery: only for a caller the local apiserver lets read
+  // discovery. The data plane first sends GET `check_path` (with the caller's identity,
+  // Accept: our discovery read's, If-None-Match: `check_etag`) to `targets` in order
+  // (the local apiserver, then up peers while it is away) and answers `response` on a
+  // 2xx/304; any other answer (401, 403, 429) is relayed as it is.
+  bool authorize = false;
+  std::string check_path;
+  std::string check_etag;
   // For logs and metrics: "local", a peer id, "merged", "unavailable", "malformed".
   std::string label = "local";
   std::string reason;  // the router's reason

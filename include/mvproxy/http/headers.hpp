@@ -4,8 +4,12 @@
 
 #include <openssl/x509.h>
 
+#include <array>
 #include <boost/beast/http/fields.hpp>
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mvproxy::http {
@@ -41,5 +45,39 @@ void apply_identity(boost::beast::http::fields& f, const client_identity* verifi
 // user = the subject CN (the last one, as Go's pkix.Name keeps), groups = each subject
 // O in order — what kube-apiserver's x509 authenticator derives. nullptr gives {}.
 client_identity identity_from_certificate(X509* cert);
+
+// ---- Audit-ID (kube-apiserver's WithAuditInit filter) ----
+
+// The header kube-apiserver reads a request's audit ID from and echoes on its response
+// (auditinternal.HeaderAuditID, "Audit-ID"), spelled as Go's canonical form puts it on
+// the wire. Field names are case-insensitive; this is only how mvproxy writes it.
+inline constexpr std::string_view audit_id_field = "Audit-Id";
+
+using uuid_bytes = std::array<std::uint8_t, 16>;
+
+// The version 4 UUID made of `random` (RFC 4122: version and variant bits set), in the
+// lower-case 8-4-4-4-12 form of Go's uuid.New().String(), which WithAuditInit uses.
+std::string uuid_v4(uuid_bytes random);
+
+// A request's audit ID as WithAuditInit decides it: the value of its first Audit-ID
+// field (what Go's Header.Get returns, surrounding white space trimmed as Go's reader
+// does) when that is not empty, else a new UUID v4 made of random() (called only then).
+// A given value is kept whoever sent it, untruncated, as upstream keeps it.
+std::string audit_id_for(const boost::beast::http::fields& request,
+                         const std::function<uuid_bytes()>& random);
+
+// Makes `id` the request's only Audit-ID field, so every hop logs the same ID.
+void set_audit_id(boost::beast::http::fields& request, std::string_view id);
+
+// For a response going to the client: adds Audit-ID `id` unless the response already
+// carries a non-empty one (the apiserver's echo of the same ID), so it appears once.
+// An empty `id` adds nothing.
+void add_audit_id(boost::beast::http::fields& response, std::string_view id);
+// The same for a head written by relay_parser::write_head_to (no final CRLF yet).
+void add_audit_id(std::string& head, std::string_view id);
+
+// The ID as a log line shows it: the first 64 bytes, as audit.GetAuditIDTruncated
+// (a client may send a long one); "-" when there is none.
+std::string_view audit_id_for_log(std::string_view id);
 
 }  // namespace mvproxy::http

@@ -24,6 +24,12 @@ struct peer_endpoint {
 std::vector<peer_endpoint> peers_from_leases(const std::vector<lease_record>& leases,
                                              std::string_view own_id, clock::time_point now);
 
+// The names of the live mvproxy Leases of peers that peers_from_leases leaves out
+// because their advertise address is missing or malformed: the peers whose host:port
+// could not be resolved from their Lease (upstream's hostport_resolution sync error).
+std::vector<std::string> leases_without_address(const std::vector<lease_record>& leases,
+                                                std::string_view own_id, clock::time_point now);
+
 struct peer_set_change {
   std::vector<peer_endpoint> added;     // new ids, or a known id with a new holder (restart)
   std::vector<std::string> removed;     // ids gone

@@ -104,6 +104,8 @@ class session {
     bool unreachable = false;  // a peer could not be reached, or its apiserver was down
     std::optional<response_parser> rp;
     std::string relayed_head;
+    // Set while asking whether the caller may read discovery: answered on a 2xx/304.
+    const dispatch::answer* authorized_answer = nullptr;
   };
   enum class step { done, next_target, retry };
   struct step_result {

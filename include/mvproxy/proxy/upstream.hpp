@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "mvproxy/metrics/registry.hpp"
 #include "mvproxy/proxy/settings.hpp"
@@ -38,8 +39,13 @@ enum class failure {
   broken,    // connection closed or reset, malformed response -> 502
 };
 
-// "connect", "tls", "timeout", "broken" (the metric label).
+// "connect", "tls", "timeout", "broken" (mvproxy_upstream_errors_total's type).
 const char* to_string(failure kind);
+// apiserver_peer_proxy_errors_total's type for a failure to reach a peer, in upstream's
+// two values: connect (no endpoint of the peer could be reached: name lookup failed,
+// refused, unreachable) is endpoint_resolution; tls, timeout and broken (the transport
+// to the peer failed) are proxy_transport.
+std::string_view peer_proxy_error_type(failure kind);
 
 // How mvproxy answers a failure it could not hide (a Status JSON with this code).
 struct failure_answer {

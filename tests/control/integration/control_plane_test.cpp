@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "mvproxy/membership/lease.hpp"
 #include "mvproxy/metrics/registry.hpp"
 #include "stand_in.hpp"
 
@@ -102,8 +105,13 @@ TEST_F(control_plane_test, a_failed_sync_keeps_the_last_good_model_and_counts_th
   ASSERT_TRUE(test::wait_until([&] { return state.current()->local_sync.errors > 0; }, 3s));
   EXPECT_EQ(state.current()->local.get(), good.get());
   EXPECT_FALSE(state.current()->local_sync.last_error.empty());
-  EXPECT_NE(reg.render().find("apiserver_peer_discovery_sync_errors_total{type=\"local\"}"),
-            std::string::npos);
+  // The local apiserver answered, with an error: mvproxy's series says so; upstream's
+  // counts peers' discovery only, so it has no sample.
+  auto text = reg.render();
+  EXPECT_NE(text.find("mvproxy_discovery_sync_errors_total{server=\"local\",type=\"failed\"}"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("apiserver_peer_discovery_sync_errors_total{"), std::string::npos) << text;
   ASSERT_EQ(stand_in_->control("old", "heal").exit_code, 0);
   ASSERT_TRUE(test::wait_until([&] { return state.current()->local_sync.last_error.empty(); }, 3s));
   cp.stop();
@@ -128,6 +136,74 @@ TEST_F(control_plane_test, static_peers_are_synced_through_their_address) {
   // Peer reads are marked as peer-proxied so that sidecar answers from its own apiserver.
   auto log = test::read_file(stand_in_->request_log());
   EXPECT_NE(log.find("\"instance\":\"new\""), std::string::npos);
+  cp.stop();
+}
+
+TEST_F(control_plane_test, a_peer_that_cannot_be_read_counts_as_upstreams_fetch_discovery) {
+  auto cfg = base_config("old", "a");
+  cfg.peers = {{"b", "127.0.0.1", static_cast<std::uint16_t>(stand_in_->port("new"))}};
+  cfg.peer_server_name = "not-in-the-certificate.invalid";  // every read fails its TLS check
+  cluster_state state("a");
+  metrics::registry reg;
+  auto& errors = reg.add_counter("apiserver_peer_discovery_sync_errors_total", "e", {"type"});
+  control_plane cp(cfg, state, &reg, &errors);
+  cp.start();
+  ASSERT_TRUE(test::wait_until([&] { return errors.with({"fetch_discovery"}).value() >= 1; }));
+  auto text = reg.render();
+  EXPECT_NE(text.find("mvproxy_discovery_sync_errors_total{server=\"b\",type=\"unreachable\"}"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("apiserver_peer_discovery_sync_errors_total{type=\"peer\"}"),
+            std::string::npos);
+  cp.stop();
+}
+
+TEST_F(control_plane_test, lease_failures_count_as_upstreams_lease_list_and_hostport_resolution) {
+  auto cfg = base_config("old", "a");
+  cfg.peer_discovery = config::peer_discovery_mode::lease;
+  cfg.peer_advertise_ip = "127.0.0.1";
+  cfg.peer_advertise_port = static_cast<std::uint16_t>(stand_in_->port("old"));
+  // Renewals far apart, so a list woken in between runs on its own.
+  cfg.lease_duration = 60s;
+  cfg.lease_renew_interval = 30s;
+  cluster_state state("a");
+  metrics::registry reg;
+  auto& errors = reg.add_counter("apiserver_peer_discovery_sync_errors_total", "e", {"type"});
+  control_plane cp(cfg, state, &reg, &errors);
+  cp.start();
+  auto rendered = [&] { return reg.render(); };
+  ASSERT_TRUE(test::wait_until([&] {
+    return rendered().find("mvproxy_lease_operations_total{operation=\"list\",result=\"ok\"}") !=
+           std::string::npos;
+  }));
+
+  // A live peer Lease whose address has no port: not a peer, and counted.
+  membership::own_lease broken;
+  broken.server_id = "broken";
+  broken.namespace_name = "kube-system";
+  broken.holder_identity = "broken_1";
+  broken.advertise_address = "10.0.0.9";
+  broken.lease_duration_seconds = 60;
+  broken.acquire_time = broken.renew_time = std::chrono::system_clock::now();
+  auto body = dir_.path() / "broken-lease.json";
+  std::ofstream(body) << membership::build_lease_json(broken);
+  auto created = test::run_command(
+      "curl -sS -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' "
+      "--data @" +
+      body.string() + " --cacert " + (dir_.path() / "ca.crt").string() + " --cert " +
+      (dir_.path() / "admin.crt").string() + " --key " + (dir_.path() / "admin.key").string() +
+      " " + stand_in_->url("old") + "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases");
+  ASSERT_EQ(created.output, "201") << created.output;
+  ASSERT_TRUE(test::wait_until([&] { return errors.with({"hostport_resolution"}).value() >= 1; }));
+  EXPECT_TRUE(state.current()->peers.empty());
+
+  // The apiserver fails the next list (woken before the next renewal).
+  ASSERT_EQ(stand_in_->control("old", "fail?code=503").exit_code, 0);
+  cp.sync_now();
+  ASSERT_TRUE(test::wait_until([&] { return errors.with({"lease_list"}).value() >= 1; }));
+  EXPECT_NE(rendered().find("mvproxy_lease_operations_total{operation=\"list\",result=\"error\"}"),
+            std::string::npos);
+  ASSERT_EQ(stand_in_->control("old", "heal").exit_code, 0);
   cp.stop();
 }
 

@@ -43,6 +43,22 @@ TEST(peer_set, live_labelled_others_sorted_by_id) {
   EXPECT_EQ(peers[2].port, 8443);
 }
 
+TEST(peer_set, live_peer_leases_without_a_usable_address_are_named) {
+  auto now = clock::time_point(1'800'000'000s);
+  std::vector<lease_record> leases = {
+      lease("good", "10.0.0.2:7443", now),
+      lease("noaddr", "", now),
+      lease("badport", "10.0.0.6:0", now),
+      lease("noport", "10.0.0.7", now),
+      lease("self", "", now),                                   // our own: not a peer
+      lease("expired", "", now - 16s),                          // gone anyway
+      lease("apiserver-xyz", "", now, 15, /*labelled=*/false),  // not an mvproxy Lease
+  };
+  EXPECT_EQ(leases_without_address(leases, "self", now),
+            (std::vector<std::string>{"noaddr", "badport", "noport"}));
+  EXPECT_TRUE(leases_without_address({lease("good", "[::1]:8443", now)}, "self", now).empty());
+}
+
 TEST(peer_set, diff_notices_added_removed_and_restarted) {
   std::vector<peer_endpoint> before = {{"a", "h", 1, "a_1"}, {"b", "h", 2, "b_1"}};
   std::vector<peer_endpoint> after = {{"a", "h", 1, "a_2"}, {"c", "h", 3, "c_1"}};

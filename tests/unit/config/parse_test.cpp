@@ -151,6 +151,13 @@ TEST_F(Config, GoodArgumentVectors) {
        }},
       {"one-node static cluster lists only itself", {"--peer-discovery=static", "--peers=node-a=10.0.0.11:7443"},
        [](const config& c) { EXPECT_TRUE(c.peers.empty()); }},
+      {"static without --peers: a single sidecar, no peers yet", {"--peer-discovery=static"},
+       [](const config& c) {
+         EXPECT_EQ(c.peer_discovery, peer_discovery_mode::static_list);
+         EXPECT_TRUE(c.peers.empty());
+       }},
+      {"static with an empty --peers: no peers", {"--peer-discovery=static", "--peers="},
+       [](const config& c) { EXPECT_TRUE(c.peers.empty()); }},
       {"gate off: plain pass-through", {"--feature-gates=UnknownVersionInteroperabilityProxy=false"},
        [](const config& c) {
          EXPECT_FALSE(c.mixed_version_proxy_enabled());
@@ -321,7 +328,6 @@ TEST_F(Config, BadArgumentVectors) {
       {with(base(), {"--lease-duration=1s", "--lease-renew-interval=1500ms"}),
        "--lease-renew-interval: 1.5s must be shorter than --lease-duration (1s)"},
       // Peers.
-      {with(base(), {"--peer-discovery=static"}), "--peers: required with --peer-discovery=static"},
       {with(base(), {"--peer-discovery=dns"}), "--peer-discovery: \"dns\" is not one of lease, static"},
       {with(base(), {"--peer-discovery=static", "--peers=node-b=10.0.0.1"}),
        "--peers: \"node-b=10.0.0.1\": missing port in address"},
