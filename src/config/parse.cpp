@@ -234,6 +234,10 @@ const std::vector<flag>& flags() {
        "While the local apiserver is down or being re-read, how long a request that only it "
        "might serve waits for it (0: not at all).",
        kind::scalar, duration_into(&config::local_recovery_wait)},
+      {"peer-exclusion-grace-period", "Peers", "duration", "5m",
+       "How long a deleted CRD's or aggregated API's group-version stays excluded from peer "
+       "routing and from peers' part of merged discovery.",
+       kind::scalar, duration_into(&config::peer_exclusion_grace_period)},
       {"feature-gates", "Peers", "Name=bool,...", "UnknownVersionInteroperabilityProxy=true",
        "UnknownVersionInteroperabilityProxy=false makes mvproxy a plain pass-through proxy.",
        kind::gates, [](config& c, string_view v, bool) { gates_value(c, v); }},

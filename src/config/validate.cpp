@@ -217,6 +217,8 @@ void validate(const config& c) {
     fail("local-recovery-wait", util::format_duration(c.local_recovery_wait) +
                                     " is out of range (0s to 1m)");
   }
+  if (c.peer_exclusion_grace_period < milliseconds::zero())
+    fail("peer-exclusion-grace-period", "must not be negative");
   if (!c.kubeconfig.empty()) read_file("kubeconfig", c.kubeconfig);
   // The own Lease is written with some credentials; better to say so now than to fail
   // on the first renewal.

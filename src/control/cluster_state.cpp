@@ -27,6 +27,10 @@ const peer_info* cluster_view::find_peer(std::string_view id) const {
   return nullptr;
 }
 
+void cluster_view::refilter(peer_info& p) const {
+  p.model = excluded ? discovery::without(p.raw_model, *excluded) : p.raw_model;
+}
+
 cluster_state::cluster_state(std::string own_id) {
   auto v = std::make_shared<cluster_view>();
   v->own_id = std::move(own_id);

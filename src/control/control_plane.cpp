@@ -216,6 +216,7 @@ void control_plane::impl::start() {
   });
   spawn(local_sync_loop());
   if (!peers_enabled) return;
+  spawn(exclusion_loop());
   if (cfg.peer_discovery == config::peer_discovery_mode::static_list) {
     std::vector<membership::peer_endpoint> eps;
     for (auto& p : cfg.peers) eps.push_back({p.id, p.host, p.port, ""});

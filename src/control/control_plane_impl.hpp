@@ -175,6 +175,11 @@ struct control_plane::impl {
   bool probe_requested = false;
   steady::time_point last_kick{};
 
+  // ---- group-versions never routed to a peer (exclusions.cpp) ----
+  asio::awaitable<void> exclusion_loop();
+  asio::awaitable<discovery::gv_set> list_gvs(https_client& client, const char* path);
+  void publish_excluded(const discovery::gv_set& excluded);
+
   // ---- peers (peer_links.cpp) ----
   void publish_members(std::vector<membership::peer_endpoint> next);
   // Per peer: its discovery, read every --discovery-sync-interval and at once when it

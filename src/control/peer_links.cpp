@@ -80,7 +80,7 @@ asio::awaitable<void> control_plane::impl::peer_loop(std::shared_ptr<peer_conn> 
   const std::string id = c->endpoint.id;
   auto at = [&id](cluster_view& v) {
     for (auto& p : v.peers)
-      if (p.endpoint.id == id) return slot{&p.sync, &p.model};
+      if (p.endpoint.id == id) return slot{&p.sync, &p.raw_model};
     return slot{nullptr, nullptr};
   };
   while (!stopping && !c->stopped) {
@@ -95,7 +95,10 @@ asio::awaitable<void> control_plane::impl::peer_loop(std::shared_ptr<peer_conn> 
       });
     } else {
       auto outcome = co_await sync_one(*c->syncer, id, "peer " + id, "peer", at,
-                                       [&](cluster_view& v, sync_outcome o, bool) {
+                                       [&](cluster_view& v, sync_outcome o, bool changed) {
+                                         if (changed)
+                                           for (auto& p : v.peers)
+                                             if (p.endpoint.id == id) v.refilter(p);
                                          if (pushed && o == sync_outcome::ok)
                                            apply_pushed(v, id, *pushed);
                                        });

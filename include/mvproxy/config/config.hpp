@@ -50,6 +50,9 @@ struct config {
   // How long a request only the local apiserver might serve waits while that apiserver
   // is down or its discovery is being re-read (--local-recovery-wait).
   std::chrono::milliseconds local_recovery_wait{2'000};
+  // How long a deleted CRD's or aggregated APIService's group-version stays excluded
+  // from peer routing (--peer-exclusion-grace-period), while peers' views catch up.
+  std::chrono::milliseconds peer_exclusion_grace_period{300'000};
 
   std::map<std::string, bool> feature_gates{{"UnknownVersionInteroperabilityProxy", true}};
   bool mixed_version_proxy_enabled() const {

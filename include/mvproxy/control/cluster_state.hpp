@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "mvproxy/discovery/exclusion.hpp"
 #include "mvproxy/discovery/model.hpp"
 #include "mvproxy/membership/peer_health.hpp"
 #include "mvproxy/membership/peer_set.hpp"
@@ -59,7 +60,11 @@ class peer_runtime {
 
 struct peer_info {
   membership::peer_endpoint endpoint;
-  discovery::server_model_ptr model;  // null until its first discovery sync
+  // Its discovery without the group-versions never routed to a peer (CRDs, aggregated
+  // APIServices: cluster_view::excluded); what routing and the merge read. Null until
+  // its first discovery sync.
+  discovery::server_model_ptr model;
+  discovery::server_model_ptr raw_model;  // its discovery as read
   sync_status sync;
   std::shared_ptr<peer_runtime> runtime;
   // The peer's apiserver as that peer last pushed it (GET /mvproxy/v1/state). A change
@@ -88,9 +93,14 @@ struct cluster_view {
   // that a peer proxied here needs the result of the next one).
   std::uint64_t local_probes = 0;
   std::vector<peer_info> peers;       // ordered by server id
+  // Group-versions of CRDs and aggregated APIServices (and deleted ones for a grace
+  // period), from the local apiserver: left out of every peer's model.
+  std::shared_ptr<const discovery::gv_set> excluded;
   std::uint64_t generation = 0;       // bumped whenever a model or the peer set changes
 
   const peer_info* find_peer(std::string_view id) const;
+  // p.model = p.raw_model without `excluded`.
+  void refilter(peer_info& p) const;
 };
 
 class cluster_state {
