@@ -152,13 +152,17 @@ asio::awaitable<control_plane::impl::sync_outcome> control_plane::impl::sync_one
       s->last_error.clear();
       s->etag = r.etag;
       s->api_etag = r.api_etag;
+      s->openapi_etag = r.openapi_etag;
+      const bool openapi_changed = r.openapi_index.has_value();
+      if (openapi_changed)
+        s->openapi_index = std::make_shared<const std::string>(std::move(*r.openapi_index));
       ++s->syncs;
       if (changed) {
         s->source = r.source;
         *model = r.model;
       }
       if (also) also(v, sync_outcome::ok, changed);
-      return changed;
+      return changed || openapi_changed;
     });
     count(syncs, {server, changed ? "changed" : "unchanged"});
     if (recovered) spdlog::info("control: {} discovery sync works again", who);

@@ -6,6 +6,12 @@
 
 #include "mvproxy/discovery/parse.hpp"
 
+// GCC 12 reports a false -Wmismatched-new-delete on Asio's coroutine frames (sized
+// operator delete of awaitable_frame_base) when it inlines deeply, as here at -O2.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace mvproxy::control {
 
 namespace asio = boost::asio;
@@ -42,8 +48,29 @@ asio::awaitable<bool> discovery_syncer::fetch(const std::string& target, const c
   co_return changed;
 }
 
+asio::awaitable<void> discovery_syncer::fetch_openapi_index(discovery_result& out) {
+  auto& doc = docs_["/openapi/v3"];
+  http_request r;
+  r.target = "/openapi/v3";
+  r.headers.emplace_back("Accept", "application/json");
+  if (!doc.etag.empty()) r.headers.emplace_back("If-None-Match", doc.etag);
+  if (peer_) r.headers.emplace_back("x-kubernetes-peer-proxied", "true");
+  auto resp = co_await client_.request(std::move(r));
+  out.openapi_etag = doc.etag;
+  if (resp.status == 304 && !doc.etag.empty()) co_return;
+  std::string body = resp.status == 200 ? std::move(resp.body) : std::string();
+  if (resp.status != 200 && resp.status != 404)
+    throw std::runtime_error("GET /openapi/v3: HTTP " + std::to_string(resp.status));
+  doc.etag = resp.status == 200 ? resp.header("ETag") : std::string();
+  out.openapi_etag = doc.etag;
+  if (body != doc.body || !have_openapi_) out.openapi_index = body;
+  doc.body = std::move(body);
+  have_openapi_ = true;
+}
+
 asio::awaitable<discovery_result> discovery_syncer::sync() {
   discovery_result out;
+  co_await fetch_openapi_index(out);
   auto& apis = docs_["/apis"];
   bool changed = co_await fetch("/apis", discovery_accept, apis);
   out.etag = apis.etag;
@@ -58,9 +85,8 @@ asio::awaitable<discovery_result> discovery_syncer::sync() {
     }
     auto groups = discovery::parse_aggregated(apis.body);
     if (!groups.ok()) throw std::runtime_error("/apis: " + groups.error);
-    out.source = groups.value->version == discovery::aggregated_version::v2
-                     ? "aggregated v2"
-                     : "aggregated v2beta1";
+    out.source = groups.value->version == discovery::aggregated_version::v2 ? "aggregated v2"
+                                                                            : "aggregated v2beta1";
     std::vector<discovery::group_info> core;
     if (is_aggregated(api.content_type)) {
       auto c = discovery::parse_aggregated(api.body);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "mvproxy/discovery/merge.hpp"
 #include "mvproxy/discovery/render.hpp"
 #include "mvproxy/metrics/registry.hpp"
@@ -109,6 +111,49 @@ std::shared_ptr<const merged_document> merged_discovery::get_group(const cluster
   // Bounded: groups are few, but the name comes from the request.
   if (cur.groups.size() < 512) cur.groups.emplace(std::string(group), doc);
   return doc;
+}
+
+namespace {
+
+// "apis/<g>/<v>" or "api/<v>" (an index key) as a gv_key; empty for anything else.
+std::string gv_of_openapi_key(std::string_view key) {
+  if (key.substr(0, 4) == "api/") return std::string(key.substr(4));
+  if (key.substr(0, 5) == "apis/") return std::string(key.substr(5));
+  return {};
+}
+
+}  // namespace
+
+std::shared_ptr<const merged_document> merged_discovery::get_openapi_index(
+    const cluster_view& view) {
+  if (!view.local_sync.openapi_index) return nullptr;
+  std::string key =
+      std::to_string(reinterpret_cast<std::uintptr_t>(view.local_sync.openapi_index.get()));
+  for (auto& p : view.peers)
+    key += ";" + std::to_string(reinterpret_cast<std::uintptr_t>(p.sync.openapi_index.get()));
+  key += ";" + std::to_string(reinterpret_cast<std::uintptr_t>(view.excluded.get()));
+  std::lock_guard lock(mu_);
+  if (openapi_ && openapi_key_ == key) return openapi_;
+  nlohmann::json paths = nlohmann::json::object();
+  auto add = [&](const std::string& doc, bool peer) {
+    auto j = nlohmann::json::parse(doc, nullptr, false);
+    if (!j.is_object() || !j.contains("paths") || !j["paths"].is_object()) return;
+    for (auto& [k, v] : j["paths"].items()) {
+      if (paths.contains(k)) continue;
+      if (peer && view.excluded && view.excluded->count(gv_of_openapi_key(k))) continue;
+      paths[k] = v;
+    }
+  };
+  add(*view.local_sync.openapi_index, false);
+  for (auto& p : view.peers)
+    if (p.sync.openapi_index) add(*p.sync.openapi_index, true);
+  auto d = std::make_shared<merged_document>();
+  d->body = nlohmann::json{{"paths", std::move(paths)}}.dump();
+  d->etag = discovery::etag_for(d->body);
+  d->content_type = "application/json";
+  openapi_key_ = std::move(key);
+  openapi_ = std::move(d);
+  return openapi_;
 }
 
 }  // namespace mvproxy::control

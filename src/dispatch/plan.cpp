@@ -89,11 +89,11 @@ target_ref peer_target(const control::cluster_view& view, std::string_view id) {
 // to a caller the apiserver itself would let read discovery, so its authentication,
 // authorization, audit and priority-and-fairness see the request (as upstream serves
 // peer-aggregated discovery behind its filters).
-void authorize_with_local(plan& out, const control::cluster_view& view, bool core,
-                          std::uint64_t random) {
+void authorize_with_local(plan& out, const control::cluster_view& view, std::string check_path,
+                          std::string check_etag, std::uint64_t random) {
   out.authorize = true;
-  out.check_path = core ? "/api" : "/apis";
-  out.check_etag = core ? view.local_sync.api_etag : view.local_sync.etag;
+  out.check_path = std::move(check_path);
+  out.check_etag = std::move(check_etag);
   out.targets.push_back({"local", {}, 0, false, nullptr});
   // While the local apiserver is away, a peer's apiserver decides (as the caller).
   std::vector<std::string_view> up;
@@ -209,16 +209,22 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       auto root = info.discovery.kind == request::discovery_kind::api_root
                       ? control::discovery_root::api
                       : control::discovery_root::apis;
-      auto doc = group_discovery ? merged.get_group(view, info.discovery.group)
-                                 : merged.get(view, root, negotiated.format);
+      const bool openapi = d.reason == "merged-openapi";
+      auto doc = openapi           ? merged.get_openapi_index(view)
+                 : group_discovery ? merged.get_group(view, info.discovery.group)
+                                   : merged.get(view, root, negotiated.format);
       if (!doc) {  // not synced yet: the local apiserver answers
         out.targets.push_back({"local", {}, 0, false, nullptr});
         break;
       }
       out.what = plan::action::respond;
       out.label = "merged";
-      authorize_with_local(out, view, info.discovery.kind == request::discovery_kind::api_root,
-                           in.random);
+      if (openapi)
+        authorize_with_local(out, view, "/openapi/v3", view.local_sync.openapi_etag, in.random);
+      else if (root == control::discovery_root::api)
+        authorize_with_local(out, view, "/api", view.local_sync.api_etag, in.random);
+      else
+        authorize_with_local(out, view, "/apis", view.local_sync.etag, in.random);
       answer& a = out.response;
       a.content_type = std::string(doc->content_type);
       a.headers.emplace_back("ETag", doc->etag);

@@ -150,8 +150,37 @@ route_decision route_peer_proxied(const route_input& in, const target* t) {
   return decision(route_kind::local, "peer-proxied"sv);
 }
 
+// /openapi/v3/apis/<g>/<v> and /openapi/v3/api/<v>: a group-version's OpenAPI
+// document goes where that group-version's discovery goes (beyond upstream).
+bool openapi_target(std::string_view path, target& t) {
+  constexpr std::string_view prefix = "/openapi/v3/";
+  if (path.substr(0, prefix.size()) != prefix) return false;
+  std::string_view rest = path.substr(prefix.size());
+  auto next = [&rest]() {
+    auto slash = rest.find('/');
+    auto part = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    return part;
+  };
+  auto root = next();
+  if (root == "api") {
+    auto version = next();
+    if (version.empty() || !rest.empty()) return false;
+    t = {target::scope::group_version, {}, version, {}, {}};
+    return true;
+  }
+  if (root != "apis") return false;
+  auto group = next();
+  auto version = next();
+  if (group.empty() || version.empty() || !rest.empty()) return false;
+  t = {target::scope::group_version, group, version, {}, {}};
+  return true;
+}
+
 // The target a request names, when its servability is known from discovery.
 bool scoped_target(const request::request_info& info, target& t) {
+  if (!info.is_resource_request && info.discovery.kind == discovery_kind::none)
+    return openapi_target(info.path, t);
   if (info.is_resource_request) {
     t = {target::scope::resource, info.api_group, info.api_version, info.resource,
          info.subresource};
@@ -183,6 +212,9 @@ route_decision route(const route_input& in) {
   const bool scoped = scoped_target(info, t) && (info.is_resource_request || read);
   // At most one hop.
   if (in.from_trusted_peer_proxied) return route_peer_proxied(in, scoped ? &t : nullptr);
+  // The OpenAPI v3 index is the union of every server's (beyond upstream).
+  if (read && in.local && info.path == "/openapi/v3"sv)
+    return decision(route_kind::merged_discovery, "merged-openapi"sv);
   // /apis/<group> in JSON is answered from the same merge as /apis, so the two agree
   // (beyond upstream, which merges only /api and /apis).
   if (info.discovery.kind == discovery_kind::group && read && in.local &&

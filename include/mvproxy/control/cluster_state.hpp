@@ -30,6 +30,10 @@ struct sync_status {
   std::chrono::system_clock::time_point last_attempt{};
   std::string etag;    // of the /apis document
   std::string api_etag;  // of the /api document
+  // The server's OpenAPI v3 index (GET /openapi/v3); null before the first sync, empty
+  // when it has none.
+  std::shared_ptr<const std::string> openapi_index;
+  std::string openapi_etag;
   std::string source;  // "aggregated v2", "aggregated v2beta1", "legacy"
   std::string last_error;  // empty after a success
   std::uint64_t syncs = 0;

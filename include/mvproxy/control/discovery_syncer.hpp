@@ -26,6 +26,10 @@ struct discovery_result {
   std::string source;                 // "aggregated v2", "aggregated v2beta1", "legacy"
   std::string etag;                   // of /apis
   std::string api_etag;               // of /api
+  // GET /openapi/v3 (the OpenAPI v3 index) when it changed since the last sync; an
+  // empty string when the server has none (404).
+  std::optional<std::string> openapi_index;
+  std::string openapi_etag;
 };
 
 class discovery_syncer {
@@ -48,11 +52,14 @@ class discovery_syncer {
   // changed. Throws on a status other than 200/304.
   boost::asio::awaitable<bool> fetch(const std::string& target, const char* accept,
                                      cached& out);
+  // The OpenAPI v3 index into `out` (a 404 is an empty index).
+  boost::asio::awaitable<void> fetch_openapi_index(discovery_result& out);
 
   https_client& client_;
   bool peer_;
   std::map<std::string, cached> docs_;  // by target
   bool have_model_ = false;
+  bool have_openapi_ = false;
 };
 
 }  // namespace mvproxy::control

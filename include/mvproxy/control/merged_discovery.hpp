@@ -45,6 +45,12 @@ class merged_discovery {
   std::shared_ptr<const merged_document> get_group(const cluster_view& view,
                                                    std::string_view group);
 
+  // GET /openapi/v3: the union of every server's OpenAPI v3 index (the local entry first
+  // for a group-version several serve; a peer's excluded group-versions left out), so
+  // clients find the schema of every group-version the cluster serves. Null before the
+  // local index is read.
+  std::shared_ptr<const merged_document> get_openapi_index(const cluster_view& view);
+
   // The inputs of the current merge, for /debug/peers: server ids in merge order.
   std::string describe_inputs(const cluster_view& view) const;
 
@@ -64,6 +70,8 @@ class merged_discovery {
 
   std::mutex mu_;
   std::shared_ptr<rendered> current_;
+  std::string openapi_key_;
+  std::shared_ptr<const merged_document> openapi_;
   metrics::counter* hits_ = nullptr;
   metrics::counter* misses_ = nullptr;
 };

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
 
 #include "cluster.hpp"
@@ -196,6 +197,33 @@ TEST_F(merged_discovery, group_document_agrees_with_apis) {
   EXPECT_EQ(direct.body.find("v1alpha3"), std::string::npos) << direct.body;  // the old one alone
   // Byte-identical from both sidecars.
   EXPECT_EQ(c_->curl(c_->at("new").url() + "/apis/resource.k8s.io").body, r.body);
+}
+
+// OpenAPI v3 through the old sidecar: the index lists the new-only group-version, its
+// document is served by the new apiserver, and kubectl apply validates against it (no
+// --validate=false needed).
+TEST_F(merged_discovery, openapi_v3_of_a_new_only_group_version_through_the_old_sidecar) {
+  const auto url = c_->at("old").url();
+  auto index = c_->curl(url + "/openapi/v3");
+  ASSERT_EQ(index.code, 200) << index.body;
+  auto j = json::parse(index.body);
+  ASSERT_TRUE(j["paths"].contains("apis/resource.k8s.io/v1alpha3")) << index.body;
+  EXPECT_TRUE(j["paths"].contains("apis/resource.k8s.io/v1alpha2"));
+  auto direct = c_->curl(c_->api().url("old") + "/openapi/v3");
+  EXPECT_EQ(direct.body.find("resource.k8s.io/v1alpha3"), std::string::npos);
+  EXPECT_EQ(c_->curl(url + "/openapi/v3", "").code, 401);  // authorized like discovery
+  auto rel = j["paths"]["apis/resource.k8s.io/v1alpha3"]["serverRelativeURL"].get<std::string>();
+  auto gv = c_->curl(url + rel);
+  EXPECT_EQ(gv.code, 200) << gv.body;
+  auto served = c_->served("/openapi/v3/apis/resource.k8s.io/v1alpha3");
+  ASSERT_FALSE(served.empty());
+  EXPECT_EQ(served.back()["instance"], "new");
+
+  std::ofstream(c_->dir() / "claim.json")
+      << R"({"apiVersion":"resource.k8s.io/v1alpha3","kind":"ResourceClaim",)"
+      << R"("metadata":{"name":"validated","namespace":"default"},"spec":{}})";
+  auto applied = c_->kubectl(url, "apply -f " + (c_->dir() / "claim.json").string());
+  EXPECT_EQ(applied.exit_code, 0) << applied.output;
 }
 
 // A peer sidecar that is gone stays in discovery with its last view while it is a

@@ -158,7 +158,7 @@ TEST(Router, Rule2PeerProxiedWhileLocalApiserverAwayWaitsForAProbeThenHandsBack)
 }
 
 TEST(Router, Rule3NonResourceGoesLocal) {
-  for (const char* path : {"/version", "/healthz", "/readyz", "/openapi/v3", "/openapi/v2",
+  for (const char* path : {"/version", "/healthz", "/readyz", "/openapi/v2",
                            "/metrics", "/api/v1", "/", "/logs/"}) {
     SCOPED_TRACE(path);
     fixture f("GET", path);
@@ -480,7 +480,7 @@ TEST(Router, LocalApiserverAwayRoutesByPeersOrWaits) {
 }
 
 TEST(Router, LocalApiserverAwayNonResourceReadsGoToAPeer) {
-  for (const char* path : {"/version", "/openapi/v3", "/openapi/v2"}) {
+  for (const char* path : {"/version", "/openapi/v2", "/openapi/v3/"}) {
     SCOPED_TRACE(path);
     fixture f("GET", path);
     f.input.local_state = apiserver_state::down;
@@ -535,6 +535,34 @@ TEST(Router, PeerApiserverAwayIsRoutedAroundOrAsked) {
   fixture unknown("GET", "/apis/resource.k8s.io/v1/deviceclasses");
   unknown.peers = {{"a", new_server, true, apiserver_state::unknown}};
   EXPECT_EQ(unknown.run().candidates, (names{"a"}));  // an older peer: by its discovery
+}
+
+// OpenAPI v3 (beyond upstream): a group-version's document goes where its discovery
+// goes; the index is merged.
+TEST(Router, OpenApiV3FollowsTheGroupVersion) {
+  struct {
+    const char* path;
+    route_kind kind;
+    const char* reason;
+  } cases[] = {
+      {"/openapi/v3/apis/resource.k8s.io/v1", route_kind::peer, "peer"},
+      {"/openapi/v3/apis/apps/v1", route_kind::local, "local"},
+      {"/openapi/v3/api/v1", route_kind::local, "local"},
+      {"/openapi/v3/apis/nosuch.io/v1", route_kind::local, "not-served"},
+      {"/openapi/v3", route_kind::merged_discovery, "merged-openapi"},
+      {"/openapi/v3/apis/apps", route_kind::local, "non-resource"},
+      {"/openapi/v2", route_kind::local, "non-resource"},
+  };
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.path);
+    fixture f("GET", c.path);
+    auto d = f.run();
+    EXPECT_EQ(d.kind, c.kind);
+    EXPECT_EQ(d.reason, c.reason);
+  }
+  fixture proxied("GET", "/openapi/v3/apis/resource.k8s.io/v1");
+  proxied.input.from_trusted_peer_proxied = true;
+  EXPECT_EQ(proxied.run().kind, route_kind::hand_back);
 }
 
 TEST(Router, RouteKindNames) {
