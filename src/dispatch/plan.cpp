@@ -53,6 +53,13 @@ answer status_answer(int code, std::string message) {
   return a;
 }
 
+// A 503 the client should retry (elsewhere, or here in a second).
+answer unavailable_answer(std::string message) {
+  answer a = status_answer(503, std::move(message));
+  a.headers.emplace_back("Retry-After", "1");
+  return a;
+}
+
 bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   if (if_none_match.empty()) return false;
   if (if_none_match == "*") return true;
@@ -191,19 +198,17 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       out.what = plan::action::respond;
       out.label = "handed-back";
       out.response =
-          status_answer(503, "this apiserver cannot serve the request a peer proxied here (" +
-                                 d.reason + "); nothing reached it, the peer may try another");
-      out.response.headers.emplace_back("Retry-After", "1");
+          unavailable_answer("this apiserver cannot serve the request a peer proxied here (" +
+                             d.reason + "); nothing reached it, the peer may try another");
       out.response.headers.emplace_back(std::string(control::handed_back_header), d.reason);
       break;
     case routing::route_kind::unavailable:
       out.what = plan::action::respond;
       out.label = "unavailable";
       out.response =
-          status_answer(503, "no peer apiserver that serves " +
-                                 (out.group.empty() ? out.version : out.group + "/" + out.version) +
-                                 ", Resource=" + out.resource + " is reachable");
-      out.response.headers.emplace_back("Retry-After", "1");
+          unavailable_answer("no peer apiserver that serves " +
+                             (out.group.empty() ? out.version : out.group + "/" + out.version) +
+                             ", Resource=" + out.resource + " is reachable");
       break;
     case routing::route_kind::merged_discovery: {
       auto root = info.discovery.kind == request::discovery_kind::api_root

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mvproxy/http/headers.hpp"
+#include "field_list.hpp"
 
 namespace {
 
@@ -21,20 +22,10 @@ using mvproxy::http::set_audit_id;
 using mvproxy::http::uuid_bytes;
 using mvproxy::http::uuid_v4;
 
-using field_list = std::vector<std::pair<std::string, std::string>>;
+using mvproxy::test::field_list;
 
-bh::fields make(const field_list& in) {
-  bh::fields f;
-  for (const auto& [n, v] : in) f.insert(n, v);
-  return f;
-}
-
-field_list dump(const bh::fields& f) {
-  field_list out;
-  for (const auto& field : f)
-    out.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  return out;
-}
+bh::fields make(const field_list& in) { return mvproxy::test::make_fields(in); }
+field_list dump(const bh::fields& f) { return mvproxy::test::dump_fields(f); }
 
 constexpr uuid_bytes zeros{};
 constexpr uuid_bytes ones{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,

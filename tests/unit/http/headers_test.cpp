@@ -1,4 +1,5 @@
 #include "mvproxy/http/headers.hpp"
+#include "field_list.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/x509.h>
@@ -17,19 +18,10 @@ using mvproxy::http::identity_from_certificate;
 using mvproxy::http::is_upgrade_request;
 using mvproxy::http::strip_hop_by_hop;
 
-using field_list = std::vector<std::pair<std::string, std::string>>;
+using mvproxy::test::field_list;
 
-bh::fields make(const field_list& in) {
-  bh::fields f;
-  for (const auto& [n, v] : in) f.insert(n, v);
-  return f;
-}
-
-field_list dump(const bh::fields& f) {
-  field_list out;
-  for (const auto& field : f) out.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  return out;
-}
+bh::fields make(const field_list& in) { return mvproxy::test::make_fields(in); }
+field_list dump(const bh::fields& f) { return mvproxy::test::dump_fields(f); }
 
 struct strip_case {
   std::string name;
