@@ -147,31 +147,11 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
 net::awaitable<void> server::serve_watch(tls_stream& stream, unsigned http_version, watch_plan plan,
                                          connection_handle& handle) {
   using namespace net::experimental::awaitable_operators;
-  http::response<http::empty_body> res{http::status::ok, http_version};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-cache, private");
-  res.set("Audit-Id", random_uid());
-  res.chunked(true);
-  res.keep_alive(false);
-  http::response_serializer<http::empty_body> sr{res};
-  auto [ec, n] = co_await http::async_write_header(stream, sr, use_tuple);
-  if (ec || handle.closed) co_return;
-  // Ends when the watch times out, the server stops it, or the client hangs up.
-  co_await (watch_events(stream, plan, handle) || wait_for_hangup(stream));
-}
-
-net::awaitable<void> server::wait_for_hangup(tls_stream& stream) {
-  char byte;
-  co_await stream.async_read_some(net::buffer(&byte, 1), use_tuple);
-}
-
-net::awaitable<void> server::watch_events(tls_stream& stream, const watch_plan& plan,
-                                          connection_handle& handle) {
+  // Subscribed before the first suspension (the header write), so no event between
+  // the handler's history snapshot and the stream is missed.
   std::deque<std::string> pending(plan.initial_lines.begin(), plan.initial_lines.end());
   net::steady_timer wake(ioc_);
   handle.wake = &wake;
-  // Subscribed before the first suspension, so no event between the handler's
-  // snapshot and now can be missed.
   uint64_t id = store_.subscribe([&](const watch_event& ev) {
     if (ev.resource_version <= plan.since) return;
     if (auto line = render_watch_event(plan, ev)) {
@@ -188,7 +168,28 @@ net::awaitable<void> server::watch_events(tls_stream& stream, const watch_plan& 
       handle.wake = nullptr;
     }
   } guard{store_, id, handle};
+  http::response<http::empty_body> res{http::status::ok, http_version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-cache, private");
+  res.set("Audit-Id", random_uid());
+  res.chunked(true);
+  res.keep_alive(false);
+  http::response_serializer<http::empty_body> sr{res};
+  auto [ec, n] = co_await http::async_write_header(stream, sr, use_tuple);
+  if (ec || handle.closed) co_return;
+  // Ends when the watch times out, the server stops it, or the client hangs up.
+  co_await (watch_events(stream, plan, handle, pending, wake) || wait_for_hangup(stream));
+}
 
+net::awaitable<void> server::wait_for_hangup(tls_stream& stream) {
+  char byte;
+  co_await stream.async_read_some(net::buffer(&byte, 1), use_tuple);
+}
+
+net::awaitable<void> server::watch_events(tls_stream& stream, const watch_plan& plan,
+                                          connection_handle& handle,
+                                          std::deque<std::string>& pending,
+                                          net::steady_timer& wake) {
   auto deadline = std::chrono::steady_clock::now() + plan.timeout;
   const auto bookmark_every = std::chrono::seconds(60);
   auto next_bookmark = std::chrono::steady_clock::now() + bookmark_every;

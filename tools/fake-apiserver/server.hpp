@@ -1,4 +1,6 @@
 #pragma once
+
+#include <deque>
 // The I/O shell: one TLS listener per instance over one shared store, the plain-HTTP
 // control listener for fault injection, and the request log. One io_context thread,
 // so the store and instance state need no locks.
@@ -72,7 +74,8 @@ class server : public std::enable_shared_from_this<server> {
   net::awaitable<void> serve_watch(tls_stream& stream, unsigned http_version, watch_plan plan,
                                    connection_handle& handle);
   net::awaitable<void> watch_events(tls_stream& stream, const watch_plan& plan,
-                                    connection_handle& handle);
+                                    connection_handle& handle, std::deque<std::string>& pending,
+                                    net::steady_timer& wake);
   net::awaitable<void> wait_for_hangup(tls_stream& stream);
   net::awaitable<void> serve_exec(tls_stream& stream, const http::request<http::string_body>& req,
                                   const exec_plan& plan, const std::string& pod_name);
