@@ -54,9 +54,15 @@ std::vector<std::string> tokens_of(const bh::fields& f, bh::field name) {
 }
 
 constexpr std::array hop_by_hop{
-    bh::field::connection,    bh::field::proxy_connection, bh::field::keep_alive,
-    bh::field::proxy_authenticate, bh::field::proxy_authorization, bh::field::te,
-    bh::field::trailer,       bh::field::transfer_encoding, bh::field::upgrade,
+    bh::field::connection,
+    bh::field::proxy_connection,
+    bh::field::keep_alive,
+    bh::field::proxy_authenticate,
+    bh::field::proxy_authorization,
+    bh::field::te,
+    bh::field::trailer,
+    bh::field::transfer_encoding,
+    bh::field::upgrade,
 };
 
 std::string utf8_of(const ASN1_STRING* s) {
@@ -160,22 +166,30 @@ void add_audit_id(bh::fields& response, std::string_view id) {
   response.set(audit_id_field, id);
 }
 
-void add_audit_id(std::string& head, std::string_view id) {
-  if (id.empty()) return;
-  // Each line after the status line is "Name: value"; the first Audit-ID one decides.
-  for (std::size_t pos = head.find("\r\n"); pos != std::string::npos;) {
+std::optional<std::string_view> field_in_head(std::string_view head, std::string_view name) {
+  // Each line after the status line is "Name: value".
+  for (std::size_t pos = head.find("\r\n"); pos != std::string_view::npos;) {
     pos += 2;
     auto end = head.find("\r\n", pos);
-    if (end == std::string::npos) break;
-    std::string_view line(head.data() + pos, end - pos);
+    auto line =
+        head.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos);
     auto colon = line.find(':');
-    if (colon != std::string_view::npos &&
-        boost::beast::iequals(line.substr(0, colon), audit_id_field)) {
-      if (!trim_ows(line.substr(colon + 1)).empty()) return;
-      remove_fields(head, {lower(audit_id_field)});  // an empty one counts as none
-      break;
+    if (colon != std::string_view::npos && boost::beast::iequals(line.substr(0, colon), name)) {
+      auto v = line.substr(colon + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      return v;
     }
     pos = end;
+  }
+  return std::nullopt;
+}
+
+void add_audit_id(std::string& head, std::string_view id) {
+  if (id.empty()) return;
+  // The first Audit-ID field decides; an empty one counts as none.
+  if (auto v = field_in_head(head, audit_id_field)) {
+    if (!trim_ows(*v).empty()) return;
+    remove_fields(head, {lower(audit_id_field)});
   }
   head.append(audit_id_field);
   head += ": ";

@@ -1,16 +1,14 @@
 #include "mvproxy/proxy/session.hpp"
 
+#include <openssl/err.h>
+#include <openssl/rand.h>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <cstring>
-#include <openssl/err.h>
-#include <openssl/rand.h>
 #include <random>
 
 #include "mvproxy/util/status.hpp"
@@ -57,9 +55,9 @@ worker::request_series& worker::series_for(const std::string& route, int status)
     if (s.status == status && s.route == route) return s;
   auto& m = shared.metrics;
   if (series.size() >= 256) series.clear();  // routes x codes is small; stay bounded anyway
-  return series.emplace_back(request_series{
-      route, status, &m.requests_total.with({route, std::to_string(status)}),
-      &m.request_duration_seconds.with({route})});
+  return series.emplace_back(request_series{route, status,
+                                            &m.requests_total.with({route, std::to_string(status)}),
+                                            &m.request_duration_seconds.with({route})});
 }
 
 session::session(worker& w, asio::ip::tcp::socket socket, std::shared_ptr<tls::server_context> ctx)
@@ -126,10 +124,17 @@ asio::awaitable<session::head_result> session::read_head(bool first, std::size_t
     if (!client_buf_.empty()) {
       auto scan = scanner_.feed(client_buf_);
       switch (scan.state) {
-        case http::head_state::complete: head_size = scan.head_size; co_return head_result::complete;
-        case http::head_state::bad: reason = scan.reason; co_return head_result::bad;
-        case http::head_state::too_large: reason = scan.reason; co_return head_result::too_large;
-        case http::head_state::need_more: break;
+        case http::head_state::complete:
+          head_size = scan.head_size;
+          co_return head_result::complete;
+        case http::head_state::bad:
+          reason = scan.reason;
+          co_return head_result::bad;
+        case http::head_state::too_large:
+          reason = scan.reason;
+          co_return head_result::too_large;
+        case http::head_state::need_more:
+          break;
       }
     }
     if (idle_ && worker_.draining) co_return head_result::closed;
@@ -140,7 +145,8 @@ asio::awaitable<session::head_result> session::read_head(bool first, std::size_t
       idle_ = false;
       if (!first) client_.expires_after(lim.head_timeout);
     }
-    if (ec) co_return ec == beast::error::timeout && !idle_ ? head_result::timeout : head_result::closed;
+    if (ec)
+      co_return ec == beast::error::timeout && !idle_ ? head_result::timeout : head_result::closed;
   }
 }
 
@@ -151,8 +157,10 @@ asio::awaitable<bool> session::serve_one(bool first) {
   auto r = co_await read_head(first, head_size, reason);
   exchange ex;
   switch (r) {
-    case head_result::complete: break;
-    case head_result::closed: co_return false;
+    case head_result::complete:
+      break;
+    case head_result::closed:
+      co_return false;
     case head_result::timeout:
       shared_.log->debug("conn={} request head not complete in time, closing", id_);
       co_return false;
@@ -170,8 +178,9 @@ asio::awaitable<bool> session::serve_one(bool first) {
   auto fed = parser.feed(client_buf_.data(), head_size);
   client_buf_.erase(0, head_size);
   if (fed.ec || !parser.is_header_done()) {
-    co_await send_status(400, "bad request: " + (fed.ec ? fed.ec.message() : std::string("incomplete head")),
-                         false, false, ex);
+    co_await send_status(
+        400, "bad request: " + (fed.ec ? fed.ec.message() : std::string("incomplete head")), false,
+        false, ex);
     finish(ex);
     co_return false;
   }
@@ -190,9 +199,10 @@ asio::awaitable<bool> session::serve_one(bool first) {
 
 template <class Parser>
 asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_stream& to, Parser& p,
-                                                        std::string& pending, std::string_view prefix,
-                                                        bool chunked_out, bool watch_client,
-                                                        std::uint64_t& bytes, bool& prefix_sent) {
+                                                        std::string& pending,
+                                                        std::string_view prefix, bool chunked_out,
+                                                        bool watch_client, std::uint64_t& bytes,
+                                                        bool& prefix_sent) {
   const auto& lim = shared_.options.lim;
   const auto read_timeout = watch_client ? lim.stream_idle_timeout : lim.write_timeout;
   struct disarm {
@@ -212,7 +222,8 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
       pending.erase(0, have);
     }
     if ((have == 0 || starved) && !p.is_done()) {
-      if (have == relay_read_bytes) co_return relay_end::from_failed;  // a chunk line that never ends
+      if (have == relay_read_bytes)
+        co_return relay_end::from_failed;  // a chunk line that never ends
       auto r = from.try_read(base + have, relay_read_bytes - have);
       if (r.would_block) {
         // We wait: the scratch is not ours meanwhile (the writes and poll_client() below
@@ -348,12 +359,9 @@ asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_v
   co_return co_await to.write(body.data(), body.size());
 }
 
-asio::awaitable<error_code> session::read_response_head(upstream_connection& up,
-                                                        std::optional<response_parser>& rp,
-                                                        bool head_request,
-                                                        std::string* relayed_head,
-                                                        bool stop_at_continue,
-                                                        std::size_t* received) {
+asio::awaitable<error_code> session::read_response_head(
+    upstream_connection& up, std::optional<response_parser>& rp, bool head_request,
+    std::string* relayed_head, bool stop_at_continue, std::size_t* received) {
   const auto& lim = shared_.options.lim;
   up.stream.expires_after(lim.upstream_response_timeout);
   for (;;) {
@@ -435,71 +443,6 @@ asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_conn
   co_return false;
 }
 
-asio::awaitable<void> session::tunnel(upstream_connection& up) {
-  client_.expires_never();
-  up.stream.expires_never();
-  // Bytes that arrived right behind either head belong to the tunnel.
-  if (!client_buf_.empty()) {
-    if (co_await up.stream.write(client_buf_.data(), client_buf_.size())) co_return;
-    client_buf_.clear();
-  }
-  if (!up.buffer.empty()) {
-    if (co_await client_.write(up.buffer.data(), up.buffer.size())) co_return;
-    up.buffer.clear();
-  }
-  tunnel_state st(client_.socket().get_executor());
-  using namespace asio::experimental::awaitable_operators;
-  co_await (pump(client_, up.stream, true, st) && pump(up.stream, client_, false, st) &&
-            idle_watch(up, st));
-}
-
-asio::awaitable<void> session::pump(tls_stream& from, tls_stream& to, bool from_client,
-                                    tunnel_state& st) {
-  bool half_closed = false;
-  for (;;) {
-    // The worker's scratch holds the bytes only until they are written (or copied by
-    // a write that has to wait).
-    char* buf = worker_.scratch.data();
-    auto [ec, n] = co_await from.read_some(buf, 16 * 1024);
-    if (n > 0) {
-      st.last_activity = clock::now();
-      if (co_await to.write(buf, n)) break;
-      st.last_activity = clock::now();
-    }
-    if (ec) {
-      // The client finished sending: pass the half-close on and keep relaying the
-      // other way until the upstream ends too.
-      if (from_client && is_eof(ec)) {
-        error_code ignored;
-        to.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-        half_closed = true;
-      }
-      break;
-    }
-  }
-  if (!half_closed) {
-    from.cancel();
-    to.cancel();
-  }
-  if (--st.running == 0) st.watchdog.cancel();
-}
-
-asio::awaitable<void> session::idle_watch(upstream_connection& up, tunnel_state& st) {
-  const auto idle = shared_.options.lim.tunnel_idle_timeout;
-  while (st.running > 0) {
-    st.watchdog.expires_at(st.last_activity + idle);
-    co_await st.watchdog.async_wait(use_tuple);
-    if (st.running == 0) break;
-    if (clock::now() - st.last_activity >= idle) {
-      shared_.log->debug("conn={} tunnel idle for {}s, closing", id_,
-                         std::chrono::duration_cast<std::chrono::seconds>(idle).count());
-      client_.cancel();
-      up.stream.cancel();
-      break;
-    }
-  }
-}
-
 asio::awaitable<void> session::send_status(int code, std::string message, bool retry_after,
                                            bool keep_alive, exchange& ex) {
   bhttp::response_header<> res;
@@ -516,94 +459,6 @@ asio::awaitable<void> session::send_status(int code, std::string message, bool r
   ex.bytes += body.size();
   client_.expires_after(shared_.options.lim.write_timeout);
   co_await write_message(client_, http::serialize_head(res), body);
-}
-
-dispatch::plan session::plan_for(request_parser& parser, exchange& ex, bool wait_expired) {
-  dispatch::plan plan;
-  if (shared_.options.route) plan = shared_.options.route(parser.get(), trusted_peer_, wait_expired);
-  if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
-    plan.targets.push_back({"local", {}, 0, false, nullptr});
-  ex.route = plan.label;
-  // Requests a peer serves, and those no reachable peer could serve (503), count as
-  // rerouted, as upstream's peer proxy counts them.
-  ex.rerouted = (plan.what == dispatch::plan::action::forward && !plan.local_first) ||
-                plan.label == "unavailable";
-  if (ex.rerouted) {
-    ex.group = plan.group;
-    ex.version = plan.version;
-    ex.resource = plan.resource;
-  }
-  return plan;
-}
-
-const upstream_target& session::prepare_target(const dispatch::plan& plan, std::size_t i,
-                                                upstream_target& storage,
-                                                bhttp::request_header<>& req, exchange& ex) {
-  const auto& ref = plan.targets[i];
-  // Set again for each hop: the caller's Connection may have named it away.
-  http::set_audit_id(req, ex.audit_id);
-  if (!ref.peer) {
-    // The header is a peer's promise that it already routed the request; a plain
-    // client's copy is dropped so it cannot switch off the apiserver's own routing.
-    if (!trusted_peer_) req.erase("x-kubernetes-peer-proxied");
-    return shared_.options.local;
-  }
-  req.set("x-kubernetes-peer-proxied", "true");
-  storage.name = ref.id;
-  storage.host = ref.host;
-  storage.port = ref.port;
-  storage.server_name = shared_.options.peer_server_name;
-  storage.peer = true;
-  // The route the request actually takes (a next candidate, or a failover peer).
-  ex.route = ref.id;
-  ex.rerouted = true;
-  ex.group = plan.group;
-  ex.version = plan.version;
-  ex.resource = plan.resource;
-  return storage;
-}
-
-void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind) {
-  const auto& ref = plan.targets[i];
-  if (!ref.peer) return;
-  if (ref.runtime) ref.runtime->on_failure(clock::now());
-  // Upstream's two types here; the exact reason is in mvproxy_upstream_errors_total.
-  shared_.metrics.peer_proxy_errors_total
-      .with({peer_proxy_error_type(kind), plan.group, plan.version, plan.resource})
-      .inc();
-}
-
-asio::awaitable<connect_result> session::connect(const upstream_target& target) {
-  auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
-  if (!ctx) co_return connect_result{nullptr, failure::tls, "no CA configured for peers (--peer-ca-file)"};
-  co_return co_await connect_upstream(target, std::move(ctx), shared_.options.lim, &worker_.sweeper);
-}
-
-std::optional<failure_answer> session::after_connect_failure(const dispatch::plan& plan,
-                                                             std::size_t ti,
-                                                             const upstream_target& target,
-                                                             const connect_result& cr,
-                                                             exchange& ex) {
-  shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
-  note_peer_failure(plan, ti, cr.kind);
-  if (!target.peer) report_local_trouble();
-  // Nothing was sent: a peer route moves on to the next capable peer; a local route
-  // moves on to a failover peer only while the local apiserver refuses connections (it
-  // is restarting), SPEC §3 rules 5 and 8.
-  const auto& ref = plan.targets[ti];
-  if (ti + 1 < plan.targets.size() && (ref.peer || cr.kind == failure::refused)) {
-    shared_.log->info("conn={} {} unreachable ({}), trying {}", id_, target.name,
-                      to_string(cr.kind), plan.targets[ti + 1].id);
-    return std::nullopt;
-  }
-  auto a = answer_for(cr.kind, target, cr.detail);
-  if (ref.peer) {
-    // Peers exist but none could be reached (rule 7).
-    a = {503, true, "no peer apiserver could be reached: " + a.message};
-    ex.rerouted = true;
-  }
-  shared_.log->warn("conn={} {}", id_, a.message);
-  return a;
 }
 
 asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_request,

@@ -2,8 +2,7 @@
 // new connection per attempt, the request written (to a peer with a body: after its
 // 100 Continue), the response head read; a hand-back or a connect failure moves on to
 // the next target, a connection the server closed before answering is retried once on
-// a fresh one; then the response is relayed. Upgrades likewise, on a dedicated
-// connection.
+// a fresh one; then the response is relayed.
 
 #include "session_internal.hpp"
 
@@ -65,48 +64,12 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
       continue;
     }
     // step::next_target
-    if (st.ti + 1 < st.plan.targets.size()) {
-      ++st.ti;
-      continue;
-    }
-    // Every peer handed it back as not served there: the local apiserver's answer
-    // (its 404) is the truth. One that could not be reached makes it a 503 (rule 7).
-    const bool has_local = std::any_of(st.plan.targets.begin(), st.plan.targets.end(),
-                                       [](auto& t) { return !t.peer; });
-    if (!st.unreachable && !has_local) {
-      st.plan.targets.push_back({"local", {}, 0, false, nullptr});
-      ++st.ti;
-      continue;
-    }
-    ex.rerouted = true;
+    if (next_target(st.plan, st.ti, st.unreachable)) continue;
     const bool keep = st.client_keep_alive && parser.is_done();
-    co_await send_status(503,
-                         "no apiserver that serves this request could take it: every peer "
-                         "that might serve it is unreachable or handed it back",
-                         true, keep, ex);
+    co_await send_exhausted(keep, ex);
     co_return keep;
   }
 }
-
-namespace {
-
-// The value of `name` in a head written by relay_parser::write_head_to, or empty.
-std::string_view field_in_head(std::string_view head, std::string_view name) {
-  std::size_t pos = 0;
-  while ((pos = head.find("\r\n", pos)) != std::string_view::npos) {
-    pos += 2;
-    auto line = head.substr(pos, head.find("\r\n", pos) - pos);
-    if (line.size() > name.size() && line[name.size()] == ':' &&
-        beast::iequals(line.substr(0, name.size()), name)) {
-      auto v = line.substr(name.size() + 1);
-      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-      return v;
-    }
-  }
-  return {};
-}
-
-}  // namespace
 
 asio::awaitable<session::step_result> session::attempt(request_parser& parser, exchange& ex,
                                                        forward_state& st) {
@@ -283,105 +246,122 @@ asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_co
 
 void session::check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const {
   if (!peer || !st.rp || st.rp->get().result_int() != 503) return;
-  auto reason = field_in_head(st.relayed_head, control::handed_back_header);
-  if (!reason.empty()) out.handed_back = std::string(reason);
+  auto reason = http::field_in_head(st.relayed_head, control::handed_back_header);
+  if (reason && !reason->empty()) out.handed_back = std::string(*reason);
 }
 
-asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange& ex) {
-  const auto& lim = shared_.options.lim;
-  auto& req = parser.get();
-  if (!parser.is_done()) {
-    co_await send_status(400, "bad request: an upgrade request cannot carry a body", false, false,
-                         ex);
-    co_return false;
+bool session::next_target(dispatch::plan& plan, std::size_t& ti, bool unreachable) {
+  if (ti + 1 < plan.targets.size()) {
+    ++ti;
+    return true;
   }
-  dispatch::plan plan = co_await settle_plan(parser, ex);
-  if (plan.what != dispatch::plan::action::forward) {
-    if (plan.what == dispatch::plan::action::respond)
-      co_await send_answer(plan.response, false, false, ex);
-    else
-      co_await send_status(400, "bad request: an upgrade request for this path", false, false, ex);
-    co_return false;
-  }
-  http::strip_hop_by_hop(req, true);
-  http::apply_identity(req, identity_ ? &*identity_ : nullptr, trusted_peer_);
-  req.version(11);
+  // Every peer handed it back as not served there: the local apiserver's answer (its
+  // 404) is the truth. One that could not be reached makes it a 503 (rule 7).
+  const bool has_local =
+      std::any_of(plan.targets.begin(), plan.targets.end(), [](auto& t) { return !t.peer; });
+  if (unreachable || has_local) return false;
+  plan.targets.push_back({"local", {}, 0, false, nullptr});
+  ++ti;
+  return true;
+}
 
-  // A dedicated connection, never pooled: after a refused upgrade nothing may be
-  // written on it again (CVE-2018-1002105).
-  std::size_t ti = 0;
-  upstream_target peer_storage;
-  bool unreachable = false;
-  for (;;) {
-    const upstream_target& target = prepare_target(plan, ti, peer_storage, req, ex);
-    auto cr = co_await connect(target);
-    if (!cr.conn) {
-      if (target.peer) unreachable = true;
-      if (auto a = after_connect_failure(plan, ti, target, cr, ex)) {
-        co_await send_status(a->code, a->message, a->retry_after, false, ex);
-        co_return false;
-      }
-      ++ti;
-      continue;
-    }
-    peer_in_flight counted_peer(plan.targets[ti].runtime);
-    auto up = std::move(cr.conn);
-    up->count_in(worker_.pool.gauge_for(target, "tunnel"));
-    current_upstream_ = up.get();
-    std::string head = http::serialize_head(req);
-    up->stream.expires_after(lim.write_timeout);
-    auto wec = co_await up->stream.write(head.data(), head.size());
-    std::optional<response_parser> rp;
-    error_code rec;
-    if (!wec) rec = co_await read_response_head(*up, rp, false, nullptr);
-    current_upstream_ = nullptr;
-    if (wec || rec) {
-      if (terminating_) co_return false;
-      auto err = wec ? wec : rec;
-      failure kind = err == beast::error::timeout ? failure::timeout : failure::broken;
-      shared_.metrics.upstream_errors_total.with({target.name, to_string(kind)}).inc();
-      note_peer_failure(plan, ti, kind);
-      auto a = answer_for(kind, target, "upgrading: " + err.message());
-      co_await send_status(a.code, a.message, a.retry_after, false, ex);
-      co_return false;
-    }
-    auto& res = rp->get();
-    if (target.peer && res.result_int() == 503) {
-      if (auto it = res.find(control::handed_back_header); it != res.end()) {
-        // Nothing reached an apiserver: the next target may take it.
-        if (it->value() == "apiserver-down") unreachable = true;
-        shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
-        const bool has_local =
-            std::any_of(plan.targets.begin(), plan.targets.end(), [](auto& t) { return !t.peer; });
-        if (ti + 1 == plan.targets.size() && !unreachable && !has_local)
-          plan.targets.push_back({"local", {}, 0, false, nullptr});
-        if (ti + 1 < plan.targets.size()) {
-          ++ti;
-          continue;
-        }
-        co_await send_status(503,
-                             "no apiserver that serves this request could take it: every "
-                             "peer that might serve it is unreachable or handed it back",
-                             true, false, ex);
-        co_return false;
-      }
-    }
-    if (auto& r = plan.targets[ti].runtime) r->on_success();
-    current_upstream_ = up.get();
-    if (res.result() == bhttp::status::switching_protocols) {
-      ex.status = 101;
-      http::strip_hop_by_hop(res, true);
-      http::add_audit_id(res, ex.audit_id);
-      res.version(11);
-      std::string rhead = http::serialize_head(res);
-      client_.expires_after(lim.write_timeout);
-      if (!co_await client_.write(rhead.data(), rhead.size())) co_await tunnel(*up);
-    } else {
-      co_await relay_response(*rp, *up, false, false, ex, nullptr);
-    }
-    current_upstream_ = nullptr;
-    co_return false;
+asio::awaitable<void> session::send_exhausted(bool keep_alive, exchange& ex) {
+  ex.rerouted = true;
+  co_await send_status(503,
+                       "no apiserver that serves this request could take it: every peer "
+                       "that might serve it is unreachable or handed it back",
+                       true, keep_alive, ex);
+}
+
+dispatch::plan session::plan_for(request_parser& parser, exchange& ex, bool wait_expired) {
+  dispatch::plan plan;
+  if (shared_.options.route)
+    plan = shared_.options.route(parser.get(), trusted_peer_, wait_expired);
+  if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
+    plan.targets.push_back({"local", {}, 0, false, nullptr});
+  ex.route = plan.label;
+  // Requests a peer serves, and those no reachable peer could serve (503), count as
+  // rerouted, as upstream's peer proxy counts them.
+  ex.rerouted = (plan.what == dispatch::plan::action::forward && !plan.local_first) ||
+                plan.label == "unavailable";
+  if (ex.rerouted) {
+    ex.group = plan.group;
+    ex.version = plan.version;
+    ex.resource = plan.resource;
   }
+  return plan;
+}
+
+const upstream_target& session::prepare_target(const dispatch::plan& plan, std::size_t i,
+                                               upstream_target& storage,
+                                               bhttp::request_header<>& req, exchange& ex) {
+  const auto& ref = plan.targets[i];
+  // Set again for each hop: the caller's Connection may have named it away.
+  http::set_audit_id(req, ex.audit_id);
+  if (!ref.peer) {
+    // The header is a peer's promise that it already routed the request; a plain
+    // client's copy is dropped so it cannot switch off the apiserver's own routing.
+    if (!trusted_peer_) req.erase("x-kubernetes-peer-proxied");
+    return shared_.options.local;
+  }
+  req.set("x-kubernetes-peer-proxied", "true");
+  storage.name = ref.id;
+  storage.host = ref.host;
+  storage.port = ref.port;
+  storage.server_name = shared_.options.peer_server_name;
+  storage.peer = true;
+  // The route the request actually takes (a next candidate, or a failover peer).
+  ex.route = ref.id;
+  ex.rerouted = true;
+  ex.group = plan.group;
+  ex.version = plan.version;
+  ex.resource = plan.resource;
+  return storage;
+}
+
+void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind) {
+  const auto& ref = plan.targets[i];
+  if (!ref.peer) return;
+  if (ref.runtime) ref.runtime->on_failure(clock::now());
+  // Upstream's two types here; the exact reason is in mvproxy_upstream_errors_total.
+  shared_.metrics.peer_proxy_errors_total
+      .with({peer_proxy_error_type(kind), plan.group, plan.version, plan.resource})
+      .inc();
+}
+
+asio::awaitable<connect_result> session::connect(const upstream_target& target) {
+  auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
+  if (!ctx)
+    co_return connect_result{nullptr, failure::tls, "no CA configured for peers (--peer-ca-file)"};
+  co_return co_await connect_upstream(target, std::move(ctx), shared_.options.lim,
+                                      &worker_.sweeper);
+}
+
+std::optional<failure_answer> session::after_connect_failure(const dispatch::plan& plan,
+                                                             std::size_t ti,
+                                                             const upstream_target& target,
+                                                             const connect_result& cr,
+                                                             exchange& ex) {
+  shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
+  note_peer_failure(plan, ti, cr.kind);
+  if (!target.peer) report_local_trouble();
+  // Nothing was sent: a peer route moves on to the next capable peer; a local route
+  // moves on to a failover peer only while the local apiserver refuses connections (it
+  // is restarting), SPEC §3 rules 5 and 8.
+  const auto& ref = plan.targets[ti];
+  if (ti + 1 < plan.targets.size() && (ref.peer || cr.kind == failure::refused)) {
+    shared_.log->info("conn={} {} unreachable ({}), trying {}", id_, target.name,
+                      to_string(cr.kind), plan.targets[ti + 1].id);
+    return std::nullopt;
+  }
+  auto a = answer_for(cr.kind, target, cr.detail);
+  if (ref.peer) {
+    // Peers exist but none could be reached (rule 7).
+    a = {503, true, "no peer apiserver could be reached: " + a.message};
+    ex.rerouted = true;
+  }
+  shared_.log->warn("conn={} {}", id_, a.message);
+  return a;
 }
 
 }  // namespace mvproxy::proxy

@@ -8,6 +8,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,6 +76,10 @@ void set_audit_id(boost::beast::http::fields& request, std::string_view id);
 void add_audit_id(boost::beast::http::fields& response, std::string_view id);
 // The same for a head written by relay_parser::write_head_to (no final CRLF yet).
 void add_audit_id(std::string& head, std::string_view id);
+
+// The value of the first field `name` (any case) in such a head, leading white space
+// removed; nullopt when there is none.
+std::optional<std::string_view> field_in_head(std::string_view head, std::string_view name);
 
 // The ID as a log line shows it: the first 64 bytes, as audit.GetAuditIDTruncated
 // (a client may send a long one); "-" when there is none.

@@ -128,6 +128,11 @@ class session {
                                                             forward_state& st, bool peer,
                                                             bool reused);
   void check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const;
+  // After a hand-back or an unreachable peer: moves `ti` to the next target (adding the
+  // local apiserver when every peer said "not served here"); false when none is left.
+  static bool next_target(dispatch::plan& plan, std::size_t& ti, bool unreachable);
+  // The 503 once every target that might serve the request handed it back or failed.
+  boost::asio::awaitable<void> send_exhausted(bool keep_alive, exchange& ex);
 
   boost::asio::awaitable<head_result> read_head(bool first, std::size_t& head_size,
                                                 std::string_view& reason);
