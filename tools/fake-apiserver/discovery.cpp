@@ -1,5 +1,7 @@
 #include "discovery.hpp"
 
+#include "openapi.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -172,30 +174,6 @@ json make_version(const std::string& minor, const std::string& git_version,
           {"platform", "linux/amd64"}};
 }
 
-// A minimal OpenAPI v3 document per group/version: one PATCH operation per resource
-// that declares the fieldValidation parameter, which is all kubectl reads from it to
-// decide that the server validates fields itself (so `create -f` / `apply` work).
-json openapi_group_version(const std::string& group, const version_info& v) {
-  std::string prefix = group.empty() ? "/api/v1" : "/apis/" + group + "/" + v.version;
-  json paths = json::object();
-  for (const auto& r : v.resources) {
-    if (std::find(r.verbs.begin(), r.verbs.end(), "patch") == r.verbs.end()) continue;
-    std::string path =
-        prefix + (r.namespaced ? "/namespaces/{namespace}/" : "/") + r.name + "/{name}";
-    paths[path] = {
-        {"patch",
-         {{"x-kubernetes-group-version-kind",
-           {{"group", group}, {"version", v.version}, {"kind", r.kind}}},
-          {"parameters",
-           {{{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}}}},
-          {"responses", {{"200", {{"description", "OK"}}}}}}}};
-  }
-  return {{"openapi", "3.0.0"},
-          {"info", {{"title", "Kubernetes"}, {"version", "unversioned"}}},
-          {"paths", paths},
-          {"components", json::object()}};
-}
-
 }  // namespace
 
 const subresource_info* resource_info::find_subresource(const std::string& sub) const {
@@ -301,13 +279,14 @@ void api_profile::build_documents(const json& aggregated_apis) {
   for (const auto& g : groups_) {
     for (const auto& v : g.versions) {
       std::string key = g.name.empty() ? "api/" + v.version : "apis/" + g.name + "/" + v.version;
-      add(openapi_docs_, "/openapi/v3/" + key, openapi_group_version(g.name, v));
+      add(openapi_docs_, "/openapi/v3/" + key, openapi_v3_group_version(g.name, v));
       std::string hash = openapi_docs_["/openapi/v3/" + key].etag;
       openapi_root["paths"][key] = {
           {"serverRelativeURL", "/openapi/v3/" + key + "?hash=" + hash.substr(1, 128)}};
     }
   }
   add(openapi_docs_, "/openapi/v3", openapi_root);
+  add(openapi_docs_, "/openapi/v2", openapi_v2_document(groups_));
   if (!aggregated_) return;
   for (const char* av : {"v2", "v2beta1"}) {
     std::string api_version = std::string("apidiscovery.k8s.io/") + av;

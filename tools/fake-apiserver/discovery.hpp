@@ -61,8 +61,9 @@ class api_profile {
   bool serves(const std::string& group, const std::string& version) const;
   const group_info* find_group(const std::string& group) const;
 
-  // Answers GET /api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v> and the minimal
-  // /openapi/v3 documents; nullopt when this profile serves no such path.
+  // Answers GET /api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v> and the OpenAPI
+  // documents (/openapi/v2, /openapi/v3, openapi.hpp); nullopt when this profile serves
+  // no such path.
   std::optional<response> discovery(const std::string& path, const std::string& accept,
                                     const std::string& if_none_match) const;
 
