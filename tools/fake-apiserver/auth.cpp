@@ -163,8 +163,20 @@ std::optional<user_info> authenticate(const auth_config& config, const client_ce
   return user;
 }
 
+bool offered_credentials(const client_cert& cert, const header_list& headers) {
+  if (cert.present) return true;
+  for (const auto& [name, value] : headers) {
+    if (name != "authorization") continue;
+    const std::string prefix = "bearer ";
+    if (value.size() <= prefix.size() || lower(value.substr(0, prefix.size())) != prefix)
+      return false;  // not a bearer token: ignored, as kube-apiserver does
+    return value.find_first_not_of(' ', prefix.size()) != std::string::npos;
+  }
+  return false;
+}
+
 bool is_denied(const auth_config& config, const user_info& user) {
-  if (config.deny_users.count(user.name)) return true;
+  if (user.name == "system:anonymous" || config.deny_users.count(user.name)) return true;
   return std::any_of(user.groups.begin(), user.groups.end(),
                      [&](const std::string& g) { return config.deny_groups.count(g) > 0; });
 }

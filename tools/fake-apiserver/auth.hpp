@@ -52,6 +52,13 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 std::optional<user_info> authenticate(const auth_config& config, const client_cert& cert,
                                       const header_list& headers);
 
+// When authenticate() found nobody: whether the caller offered credentials (a client
+// certificate, a bearer token), which kube-apiserver then rejects with 401, rather
+// than none, which makes it system:anonymous.
+bool offered_credentials(const client_cert& cert, const header_list& headers);
+
+// Denied by the deny lists, or anonymous: kubeadm's RBAC grants system:anonymous
+// nothing beyond the public-info paths.
 bool is_denied(const auth_config& config, const user_info& user);
 
 // Impersonate-User / -Group / -Uid / -Extra-* as kube-apiserver's impersonation

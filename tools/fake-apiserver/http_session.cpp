@@ -82,8 +82,15 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
     api_result result;
     if (inst->fail_code != 0) {
       result.resp = injected_failure(inst->fail_code);
-    } else if (!user && !is_public_info_path(areq.path)) {
+    } else if (!user && offered_credentials(cert, areq.headers)) {
       result.resp = status_response(401, "Unauthorized", "Unauthorized");
+    } else if (!user && !is_public_info_path(areq.path) &&
+               !classify(areq.method, areq.path, parse_query(areq.query)).is_resource) {
+      // Resource requests are refused by the API handler, which names the resource.
+      result.resp = status_response(
+          403, "Forbidden",
+          "forbidden: User \"system:anonymous\" cannot " + lower(areq.method) + " path \"" +
+              areq.path + "\"");
     } else {
       areq.user = user ? *user : anonymous_user();
       impersonation imp = impersonate(auth_, areq.user, areq.headers);

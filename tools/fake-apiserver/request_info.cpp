@@ -43,9 +43,14 @@ std::string query_value(const query_map& q, const std::string& key, const std::s
   return it == q.end() ? dflt : it->second;
 }
 
+// As the apiserver decodes a bool query parameter (Convert_Slice_string_To_bool): absent,
+// "0" or any case of "false" is false; anything else, even empty or "True", is true.
 bool query_true(const query_map& q, const std::string& key) {
-  auto v = query_value(q, key);
-  return v == "true" || v == "1";
+  auto it = q.find(key);
+  if (it == q.end()) return false;
+  std::string v = it->second;
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v != "0" && v != "false";
 }
 
 request_info classify(const std::string& method, std::string_view path, const query_map& query) {

@@ -14,7 +14,8 @@ using query_map = std::multimap<std::string, std::string>;
 // Splits "a=1&b=x%20y" into decoded pairs ('+' is a space, as Go's url.ParseQuery).
 query_map parse_query(std::string_view query);
 std::string query_value(const query_map& q, const std::string& key, const std::string& dflt = "");
-bool query_true(const query_map& q, const std::string& key);  // "true" or "1"
+// The apiserver's bool parameter rule: present and not "0"/"false" (any case).
+bool query_true(const query_map& q, const std::string& key);
 std::string percent_decode(std::string_view s);
 
 struct request_info {
