@@ -3,6 +3,7 @@
 // as chunks; exec upgrades to WebSocket.
 
 #include "exec.hpp"
+#include "protobuf.hpp"
 #include "server.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -66,6 +67,8 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
       areq.headers.emplace_back(lower(std::string(field.name_string())),
                                 std::string(field.value()));
     areq.body = req.body();
+    std::string body_error;
+    bool body_ok = protobuf_body_to_json(areq.headers, areq.body, body_error);
 
     request_record record{inst->name,   areq.method, areq.path,    areq.query,  0,
                           areq.headers, cert,        std::nullopt, std::nullopt};
@@ -87,10 +90,11 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
     } else if (!user && !is_public_info_path(areq.path) &&
                !classify(areq.method, areq.path, parse_query(areq.query)).is_resource) {
       // Resource requests are refused by the API handler, which names the resource.
-      result.resp = status_response(
-          403, "Forbidden",
-          "forbidden: User \"system:anonymous\" cannot " + lower(areq.method) + " path \"" +
-              areq.path + "\"");
+      result.resp = status_response(403, "Forbidden",
+                                    "forbidden: User \"system:anonymous\" cannot " +
+                                        lower(areq.method) + " path \"" + areq.path + "\"");
+    } else if (!body_ok) {
+      result.resp = status_response(400, "BadRequest", body_error);
     } else {
       areq.user = user ? *user : anonymous_user();
       impersonation imp = impersonate(auth_, areq.user, areq.headers);

@@ -46,8 +46,8 @@ std::string query_value(const query_map& q, const std::string& key, const std::s
 // As the apiserver decodes a bool query parameter (Convert_Slice_string_To_bool): absent,
 // "0" or any case of "false" is false; anything else, even empty or "True", is true.
 bool query_true(const query_map& q, const std::string& key) {
-  auto it = q.find(key);
-  if (it == q.end()) return false;
+  auto it = q.lower_bound(key);  // the first value, as Go's url.Values.Get
+  if (it == q.end() || it->first != key) return false;
   std::string v = it->second;
   for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return v != "0" && v != "false";

@@ -268,6 +268,26 @@ TEST(Authenticate, PublicInfoPaths) {
   EXPECT_EQ(anonymous_user().groups, std::vector<std::string>{"system:unauthenticated"});
 }
 
+// Offered credentials that authenticate nobody are a 401; no credentials at all make
+// the caller system:anonymous, whom RBAC then refuses (403) off the public paths.
+TEST(Authenticate, OfferedCredentialsVersusAnonymous) {
+  client_cert none;
+  client_cert some;
+  some.present = true;
+  const std::vector<std::tuple<const char*, client_cert, header_list, bool>> cases = {
+      {"nothing", none, {}, false},
+      {"a client certificate", some, {}, true},
+      {"a bearer token", none, {{"authorization", "Bearer bogus"}}, true},
+      {"lower-case bearer", none, {{"authorization", "bearer bogus"}}, true},
+      {"an empty bearer token", none, {{"authorization", "Bearer   "}}, false},
+      {"basic auth (ignored)", none, {{"authorization", "Basic dXNlcjpwdw=="}}, false},
+  };
+  for (const auto& [what, cert, headers, want] : cases)
+    EXPECT_EQ(offered_credentials(cert, headers), want) << what;
+  auth_config config;
+  EXPECT_TRUE(is_denied(config, anonymous_user()));
+}
+
 TEST(Options, ParsesTheDocumentedCommandLine) {
   std::string error;
   auto o = parse_options({"--instance",
