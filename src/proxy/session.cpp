@@ -99,6 +99,7 @@ asio::awaitable<void> session::run() {
   }
   auto caller = tls_ctx_->classify(client_.native_handle());
   ERR_clear_error();  // verification leaves errors behind; tls_stream expects none
+  caller_kind_ = caller.kind;
   trusted_peer_ = caller.kind == tls::caller_kind::trusted_peer;
   if (caller.kind == tls::caller_kind::user)
     identity_ = http::identity_from_certificate(caller.certificate.get());

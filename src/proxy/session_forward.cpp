@@ -23,6 +23,14 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   st.idempotent =
       req.method() == bhttp::verb::get || st.head_request || req.method() == bhttp::verb::options;
 
+  if (caller_kind_ == tls::caller_kind::unverified &&
+      req.find(bhttp::field::authorization) == req.end()) {
+    // kube-apiserver refuses a certificate it cannot verify before anything else, on
+    // every path; with no other credential that is its whole answer.
+    const bool keep = st.client_keep_alive && !st.has_body;
+    co_await send_status(401, "Unauthorized", false, keep, ex);
+    co_return keep;
+  }
   st.plan = co_await settle_plan(parser, ex);
   if (st.plan.what == dispatch::plan::action::peer_state)
     co_return co_await answer_peer_state(parser, ex);
@@ -302,6 +310,11 @@ const upstream_target& session::prepare_target(const dispatch::plan& plan, std::
     // The header is a peer's promise that it already routed the request; a plain
     // client's copy is dropped so it cannot switch off the apiserver's own routing.
     if (!trusted_peer_) req.erase("x-kubernetes-peer-proxied");
+    if (!offers_credentials(req)) {
+      storage = shared_.options.local;
+      storage.anonymous = true;
+      return storage;
+    }
     return shared_.options.local;
   }
   req.set("x-kubernetes-peer-proxied", "true");
@@ -319,6 +332,15 @@ const upstream_target& session::prepare_target(const dispatch::plan& plan, std::
   return storage;
 }
 
+// After apply_identity: whether the request carries any identity for the apiserver. A
+// caller with none must reach it without our client certificate: the front-proxy
+// certificate with no X-Remote-User is a failed x509 login (401) to kube-apiserver,
+// where the caller's own anonymous request is system:anonymous (health, /version).
+bool session::offers_credentials(const bhttp::request_header<>& req) const {
+  return req.find("x-remote-user") != req.end() ||
+         req.find(bhttp::field::authorization) != req.end();
+}
+
 void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind) {
   const auto& ref = plan.targets[i];
   if (!ref.peer) return;
@@ -330,7 +352,9 @@ void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failu
 }
 
 asio::awaitable<connect_result> session::connect(const upstream_target& target) {
-  auto ctx = target.peer ? shared_.tls.peers() : shared_.tls.upstream();
+  auto ctx = target.peer        ? shared_.tls.peers()
+             : target.anonymous ? shared_.tls.anonymous_upstream()
+                                : shared_.tls.upstream();
   if (!ctx)
     co_return connect_result{nullptr, failure::tls, "no CA configured for peers (--peer-ca-file)"};
   co_return co_await connect_upstream(target, std::move(ctx), shared_.options.lim,

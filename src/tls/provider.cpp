@@ -40,6 +40,11 @@ std::vector<std::string> watched(const server_files& s, const client_files& u,
       if (!f->empty()) out.push_back(*f);
   return out;
 }
+client_files without_certificate(client_files f) {
+  f.cert_file.clear();
+  f.key_file.clear();
+  return f;
+}
 }  // namespace
 
 provider::provider(server_files server, client_files upstream, std::optional<client_files> peers)
@@ -49,6 +54,7 @@ provider::provider(server_files server, client_files upstream, std::optional<cli
       watch_(watched(server_files_, upstream_files_, peer_files_)) {
   server_.store(std::make_shared<server_context>(server_files_));
   upstream_.store(std::make_shared<client_context>(upstream_files_));
+  anonymous_upstream_.store(std::make_shared<client_context>(without_certificate(upstream_files_)));
   if (peer_files_) peers_.store(std::make_shared<client_context>(*peer_files_));
 }
 
@@ -60,10 +66,12 @@ reload_result provider::reload_if_changed() {
   try {
     auto s = std::make_shared<server_context>(server_files_);
     auto u = std::make_shared<client_context>(upstream_files_);
+    auto a = std::make_shared<client_context>(without_certificate(upstream_files_));
     std::shared_ptr<client_context> p;
     if (peer_files_) p = std::make_shared<client_context>(*peer_files_);
     server_.store(std::move(s));
     upstream_.store(std::move(u));
+    anonymous_upstream_.store(std::move(a));
     if (p) peers_.store(std::move(p));
     r.reloaded = true;
   } catch (const error& e) {

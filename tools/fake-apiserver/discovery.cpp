@@ -286,7 +286,10 @@ void api_profile::build_documents(const json& aggregated_apis) {
     }
   }
   add(openapi_docs_, "/openapi/v3", openapi_root);
-  add(openapi_docs_, "/openapi/v2", openapi_v2_document(groups_));
+  json v2 = openapi_v2_document(groups_);
+  add(openapi_docs_, "/openapi/v2", v2);
+  std::string v2_pb = openapi_v2_protobuf(v2);
+  openapi_docs_["/openapi/v2#protobuf"] = {v2_pb, discovery_etag(v2_pb)};
   if (!aggregated_) return;
   for (const char* av : {"v2", "v2beta1"}) {
     std::string api_version = std::string("apidiscovery.k8s.io/") + av;
@@ -344,6 +347,10 @@ response api_profile::answer(const document& doc, const std::string& content_typ
 
 std::optional<response> api_profile::discovery(const std::string& path, const std::string& accept,
                                                const std::string& if_none_match) const {
+  if (path == "/openapi/v2" && accept.find(openapi_v2_protobuf_type) != std::string::npos)
+    // kube-openapi labels it octet-stream: the type asked for does not parse as a MIME type.
+    return answer(openapi_docs_.at("/openapi/v2#protobuf"), "application/octet-stream",
+                  if_none_match);
   if (auto doc = openapi_docs_.find(path); doc != openapi_docs_.end())
     return answer(doc->second, "application/json", if_none_match);
   auto legacy = legacy_docs_.find(path);

@@ -88,6 +88,78 @@ json openapi_v3_group_version(const std::string& group, const version_info& v) {
           {"components", {{"schemas", schemas}}}};
 }
 
+namespace {
+
+// Protobuf writing for the OpenAPI v2 document (gnostic's openapi_v2.Document, the
+// form kubectl 1.27-1.28 ask for): field numbers from openapiv2/OpenAPIv2.proto.
+std::string varint(uint64_t v) {
+  std::string out;
+  do {
+    auto b = static_cast<unsigned char>(v & 0x7f);
+    v >>= 7;
+    out += static_cast<char>(v ? b | 0x80 : b);
+  } while (v);
+  return out;
+}
+
+std::string field(uint32_t number, const std::string& bytes) {
+  return varint(number << 3 | 2) + varint(bytes.size()) + bytes;
+}
+
+// NamedAny{name, Any{yaml}}: vendor extensions carry their value as YAML (JSON is YAML).
+std::string extension(const std::string& name, const json& value) {
+  return field(1, name) + field(2, field(2, value.dump()));
+}
+
+std::string schema_pb(const json& schema) {
+  std::string out;
+  if (schema.contains("description")) out += field(4, schema["description"].get<std::string>());
+  if (schema.contains("type")) out += field(22, field(1, schema["type"].get<std::string>()));
+  if (schema.contains("properties")) {
+    std::string props;
+    for (const auto& [name, sub] : schema["properties"].items())
+      props += field(1, field(1, name) + field(2, schema_pb(sub)));
+    out += field(25, props);
+  }
+  for (const auto& [name, value] : schema.items())
+    if (name.rfind("x-", 0) == 0) out += field(31, extension(name, value));
+  return out;
+}
+
+std::string operation_pb(const json& op) {
+  std::string out;
+  for (const auto& p : op["parameters"]) {
+    std::string query = field(2, p["in"].get<std::string>()) +
+                        field(4, p["name"].get<std::string>()) +
+                        field(6, p["type"].get<std::string>());
+    // ParametersItem{Parameter{NonBodyParameter{QueryParameterSubSchema}}}
+    out += field(8, field(1, field(2, field(3, query))));
+  }
+  std::string responses;
+  for (const auto& [code, r] : op["responses"].items())
+    responses += field(
+        1, field(1, code) + field(2, field(1, field(1, r["description"].get<std::string>()))));
+  out += field(9, responses);
+  for (const auto& [name, value] : op.items())
+    if (name.rfind("x-", 0) == 0) out += field(13, extension(name, value));
+  return out;
+}
+
+}  // namespace
+
+std::string openapi_v2_protobuf(const json& doc) {
+  std::string info = field(1, doc["info"]["title"].get<std::string>()) +
+                     field(2, doc["info"]["version"].get<std::string>());
+  std::string paths;
+  for (const auto& [path, item] : doc["paths"].items())
+    paths += field(2, field(1, path) + field(2, field(8, operation_pb(item["patch"]))));
+  std::string definitions;
+  for (const auto& [name, schema] : doc["definitions"].items())
+    definitions += field(1, field(1, name) + field(2, schema_pb(schema)));
+  return field(1, doc["swagger"].get<std::string>()) + field(2, info) + field(8, paths) +
+         field(9, definitions);
+}
+
 json openapi_v2_document(const std::vector<group_info>& groups) {
   json paths = json::object();
   json definitions = json::object();

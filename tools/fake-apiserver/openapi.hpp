@@ -18,4 +18,10 @@ nlohmann::json openapi_v3_group_version(const std::string& group, const version_
 // /openapi/v2: one Swagger 2.0 document for every group/version served.
 nlohmann::json openapi_v2_document(const std::vector<group_info>& groups);
 
+// That document as gnostic's openapi_v2.Document protobuf, which kubectl 1.27-1.28
+// request (Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf).
+std::string openapi_v2_protobuf(const nlohmann::json& doc);
+inline constexpr const char* openapi_v2_protobuf_type =
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
 }  // namespace fake_apiserver

@@ -158,6 +158,7 @@ class session {
                                                    std::string_view body);
   dispatch::plan plan_for(request_parser& parser, exchange& ex, bool wait_expired = false);
   // The upstream for plan target `i`, and the request headers that go with it.
+  bool offers_credentials(const boost::beast::http::request_header<>& req) const;
   const upstream_target& prepare_target(const dispatch::plan& plan, std::size_t i,
                                         upstream_target& storage,
                                         boost::beast::http::request_header<>& req, exchange& ex);
@@ -174,12 +175,9 @@ class session {
   // relay_parser::write_head_to) instead of being collected into fields.
   // With `stop_at_continue`, a 100 Continue is returned like a final head (the
   // caller sent Expect: 100-continue). `received` counts the bytes read.
-  boost::asio::awaitable<error_code> read_response_head(upstream_connection& up,
-                                                        std::optional<response_parser>& rp,
-                                                        bool head_request,
-                                                        std::string* relayed_head,
-                                                        bool stop_at_continue = false,
-                                                        std::size_t* received = nullptr);
+  boost::asio::awaitable<error_code> read_response_head(
+      upstream_connection& up, std::optional<response_parser>& rp, bool head_request,
+      std::string* relayed_head, bool stop_at_continue = false, std::size_t* received = nullptr);
   boost::asio::awaitable<bool> relay_response(response_parser& rp, upstream_connection& up,
                                               bool head_request, bool keep_alive, exchange& ex,
                                               std::string* relayed_head);
@@ -215,6 +213,7 @@ class session {
   std::list<session*>::iterator registration_;
   std::string client_buf_;  // read from the client, not yet used (a head, pipelined bytes)
   http::head_scanner scanner_;
+  tls::caller_kind caller_kind_ = tls::caller_kind::anonymous;
   bool trusted_peer_ = false;
   std::optional<http::client_identity> identity_;
   bool idle_ = true;          // waiting for the first byte of a request head

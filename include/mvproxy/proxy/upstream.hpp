@@ -20,12 +20,15 @@
 namespace mvproxy::proxy {
 
 struct upstream_target {
-  std::string name;         // "local" or a peer's server id: metrics and logs
+  std::string name;  // "local" or a peer's server id: metrics and logs
   std::string host;
   std::uint16_t port = 0;
   std::string server_name;  // verified on the upstream's serving certificate
   bool peer = false;        // peers use the peer CA context
-  std::string key() const { return name + "|" + host + ":" + std::to_string(port); }
+  bool anonymous = false;   // local apiserver without our client certificate
+  std::string key() const {
+    return name + "|" + host + ":" + std::to_string(port) + (anonymous ? "|anonymous" : "");
+  }
 };
 
 // "https://host:port" (port defaults to 443). Throws std::invalid_argument.
@@ -33,10 +36,10 @@ upstream_target parse_upstream_url(const std::string& url, std::string name);
 
 enum class failure {
   none,
-  refused,   // name lookup or TCP connect refused/unreachable -> 503 + Retry-After
-  tls,       // handshake or certificate verification -> 502
-  timeout,   // connect, handshake or response head took too long -> 504
-  broken,    // connection closed or reset, malformed response -> 502
+  refused,  // name lookup or TCP connect refused/unreachable -> 503 + Retry-After
+  tls,      // handshake or certificate verification -> 502
+  timeout,  // connect, handshake or response head took too long -> 504
+  broken,   // connection closed or reset, malformed response -> 502
 };
 
 // "connect", "tls", "timeout", "broken" (mvproxy_upstream_errors_total's type).

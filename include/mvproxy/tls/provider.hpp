@@ -45,6 +45,9 @@ class provider {
 
   std::shared_ptr<server_context> server() const { return server_.load(); }
   std::shared_ptr<client_context> upstream() const { return upstream_.load(); }
+  // The same apiserver, no client certificate: for callers who offered no credentials,
+  // so the apiserver sees system:anonymous as it would without the sidecar.
+  std::shared_ptr<client_context> anonymous_upstream() const { return anonymous_upstream_.load(); }
   std::shared_ptr<client_context> peers() const { return peers_.load(); }  // may be null
 
   // Rebuilds the contexts when a file changed. Not thread-safe with itself (one poller).
@@ -57,6 +60,7 @@ class provider {
   file_watch watch_;
   std::atomic<std::shared_ptr<server_context>> server_;
   std::atomic<std::shared_ptr<client_context>> upstream_;
+  std::atomic<std::shared_ptr<client_context>> anonymous_upstream_;
   std::atomic<std::shared_ptr<client_context>> peers_;
 };
 

@@ -107,8 +107,9 @@ TEST_F(kubectl_e2e, auth_whoami_keeps_the_caller_identity) {
 TEST_F(kubectl_e2e, spoofed_x_remote_user_is_not_honoured) {
   std::string curl = "curl -sS --cacert " + (pki / "ca.crt").string() +
                      " -H 'X-Remote-User: system:admin' -H 'X-Remote-Group: system:masters' ";
+  // Still anonymous, whom RBAC refuses: the headers made nobody an admin.
   auto anon = run_command(curl + "-o /dev/null -w '%{http_code}' " + via_proxy() + "/api/v1/namespaces");
-  EXPECT_EQ(anon.output, "401");
+  EXPECT_EQ(anon.output, "403");
   auto bob = run_command(curl + "-H 'Authorization: Bearer mvproxy-test-token-bob' -H 'Content-Type: application/json' "
                          "-X POST -d '{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"SelfSubjectReview\"}' " +
                          via_proxy() + "/apis/authentication.k8s.io/v1/selfsubjectreviews");

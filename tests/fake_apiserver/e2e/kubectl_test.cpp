@@ -239,12 +239,19 @@ TEST_F(FakeApiserver, WhoAmIForCertificateTokenAndFrontProxy) {
   auto intruder = json::parse(run_command(curl(review, "intruder")).output);
   EXPECT_EQ(intruder["code"], 401);
   EXPECT_EQ(intruder["reason"], "Unauthorized");
-  // Anonymous callers get health and /version only, as with kubeadm's defaults.
+  // Anonymous callers get health and /version only, as with kubeadm's defaults: RBAC
+  // refuses them the rest (403); a bearer token that names nobody is a 401.
   EXPECT_EQ(run_command(curl("https://127.0.0.1:" + old_ + "/readyz", "")).output, "ok");
   EXPECT_EQ(
       run_command(curl("-o /dev/null -w '%{http_code}' https://127.0.0.1:" + old_ + "/api", ""))
           .output,
-      "401");
+      "403");
+  EXPECT_EQ(run_command(curl("-o /dev/null -w '%{http_code}' -H 'Authorization: Bearer bogus' "
+                             "https://127.0.0.1:" +
+                                 old_ + "/api",
+                             ""))
+                .output,
+            "401");
 
   // Impersonation is honoured, as kubectl --as expects.
   auto as = run_command(kubectl(old_, "auth whoami --as=carol --as-group=auditors -o json"));

@@ -60,7 +60,10 @@ TEST_F(proxy_test, get_is_relayed_with_the_raw_query_and_hop_by_hop_headers_remo
   EXPECT_FALSE(reqs[0].has("Keep-Alive"));
   EXPECT_FALSE(reqs[0].has("X-Drop-Me"));
   EXPECT_FALSE(reqs[0].has("TE"));
-  EXPECT_EQ(reqs[0].client_cn, "front-proxy-client");  // the proxy client certificate
+  // An anonymous caller reaches the apiserver without our client certificate, so it is
+  // system:anonymous there as without the sidecar (the front-proxy certificate with no
+  // X-Remote-User would be a failed login, 401).
+  EXPECT_EQ(reqs[0].client_cn, "");
 }
 
 TEST_F(proxy_test, client_certificate_user_becomes_x_remote_headers_and_spoofs_are_removed) {
@@ -79,6 +82,27 @@ TEST_F(proxy_test, client_certificate_user_becomes_x_remote_headers_and_spoofs_a
   EXPECT_FALSE(reqs[0].has("X-Remote-Extra-Scopes"));
   EXPECT_EQ(reqs[0].get("Impersonate-User"), "bob");
   EXPECT_EQ(reqs[0].get("Authorization"), "Bearer abc");
+  EXPECT_EQ(reqs[0].client_cn, "front-proxy-client");  // the proxy client certificate
+}
+
+// Without any credential the apiserver must see the caller as kube-apiserver would:
+// anonymous (no client certificate on the hop). A certificate that verifies against
+// no CA, with nothing else, is kube-apiserver's 401 on every path, answered here.
+TEST_F(proxy_test, callers_without_credentials_stay_anonymous_and_foreign_certificates_get_401) {
+  start();
+  auto anonymous = connect();
+  EXPECT_EQ(anonymous.get("/readyz").result_int(), 200);
+  auto intruder = connect("intruder");
+  auto r = intruder.get("/readyz");
+  EXPECT_EQ(r.result_int(), 401);
+  EXPECT_NE(r.body().find("\"reason\":\"Unauthorized\""), std::string::npos) << r.body();
+  auto with_token = intruder.get("/readyz", {{"Authorization", "Bearer tok"}});
+  EXPECT_EQ(with_token.result_int(), 200);  // the token may still authenticate
+  auto reqs = upstream->requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].client_cn, "");
+  EXPECT_EQ(reqs[1].client_cn, "front-proxy-client");
+  EXPECT_EQ(reqs[1].get("Authorization"), "Bearer tok");
 }
 
 TEST_F(proxy_test, anonymous_and_foreign_certificate_callers_cannot_spoof_identity) {

@@ -163,14 +163,30 @@ TEST_F(merged_discovery, only_for_callers_the_apiserver_lets_read_discovery) {
   for (auto& path : {"/apis", "/api", "/apis/resource.k8s.io"}) {
     SCOPED_TRACE(path);
     const auto url = c_->at("old").url() + path;
+    // As on a kubeadm apiserver: no credentials is system:anonymous, whom RBAC refuses
+    // discovery (403); credentials that authenticate nobody are a 401.
     auto anonymous = c_->curl(url, "");
-    EXPECT_EQ(anonymous.code, 401) << anonymous.body;
+    EXPECT_EQ(anonymous.code, 403) << anonymous.body;
     EXPECT_NE(anonymous.body.find("\"kind\":\"Status\""), std::string::npos) << anonymous.body;
     EXPECT_EQ(c_->curl(url, "", {"Authorization: Bearer bogus"}).code, 401);
     EXPECT_EQ(c_->curl(url, "intruder").code, 401);
     EXPECT_EQ(c_->curl(url, "", {"Authorization: Bearer mvproxy-test-token-bob"}).code, 200);
     EXPECT_EQ(c_->curl(url, "jane").code, 200);
   }
+  // Anonymous callers reach the apiserver as system:anonymous on both routes, so what it
+  // grants them (health, /version) works through the sidecar, as a load balancer's
+  // health check needs, and what it refuses is its own 403.
+  const auto old_url = c_->at("old").url();
+  EXPECT_EQ(c_->curl(old_url + "/readyz", "").code, 200);
+  EXPECT_EQ(c_->curl(old_url + "/version", "").code, 200);
+  EXPECT_EQ(c_->curl(old_url + "/api/v1/namespaces", "").code, 403);
+  const std::string new_only = "/apis/resource.k8s.io/v1alpha3/namespaces/default/resourceclaims";
+  auto peer_route = c_->curl(old_url + new_only, "");
+  EXPECT_EQ(peer_route.code, 403) << peer_route.body;
+  EXPECT_NE(peer_route.body.find("system:anonymous"), std::string::npos) << peer_route.body;
+  EXPECT_EQ(c_->served(new_only).back()["instance"], "new");
+  // A certificate from another CA, with no other credential: kube-apiserver's 401.
+  EXPECT_EQ(c_->curl(old_url + "/readyz", "intruder").code, 401);
   // kubectl with a bogus token fails as it would against the apiserver.
   auto bogus = run_command("kubectl --kubeconfig " + c_->pki("token.conf") + " --cache-dir " +
                            (c_->dir() / "bogus-cache").string() + " --server " +
@@ -211,7 +227,7 @@ TEST_F(merged_discovery, openapi_v3_of_a_new_only_group_version_through_the_old_
   EXPECT_TRUE(j["paths"].contains("apis/resource.k8s.io/v1alpha2"));
   auto direct = c_->curl(c_->api().url("old") + "/openapi/v3");
   EXPECT_EQ(direct.body.find("resource.k8s.io/v1alpha3"), std::string::npos);
-  EXPECT_EQ(c_->curl(url + "/openapi/v3", "").code, 401);  // authorized like discovery
+  EXPECT_EQ(c_->curl(url + "/openapi/v3", "").code, 403);  // authorized like discovery
   auto rel = j["paths"]["apis/resource.k8s.io/v1alpha3"]["serverRelativeURL"].get<std::string>();
   auto gv = c_->curl(url + rel);
   EXPECT_EQ(gv.code, 200) << gv.body;
