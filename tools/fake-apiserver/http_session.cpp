@@ -1,8 +1,9 @@
 // One client connection to an instance: TLS handshake, client certificate check,
 // then HTTP/1.1 requests until the client or /stop ends it. Watches stream events
-// as chunks; exec upgrades to WebSocket.
+// as chunks; exec upgrades to WebSocket or SPDY/3.1.
 
 #include "exec.hpp"
+#include "exec_spdy.hpp"
 #include "protobuf.hpp"
 #include "server.hpp"
 
@@ -124,11 +125,22 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
         co_await serve_exec(stream, req, *result.exec, result.info.name);
         break;
       }
-      if (upgrade.rfind("spdy", 0) == 0)
-        result.resp = status_response(400, "BadRequest",
-                                      "SPDY is not supported by this stand-in (fake-apiserver): "
-                                      "use a WebSocket client (kubectl 1.30+)");
-      else if (upgrade == "websocket")
+      if (upgrade == "spdy/3.1") {
+        // kubectl 1.27-1.29's default: answered like kubelet's remotecommand server.
+        std::vector<std::string> offered;
+        for (const auto& [name, value] : areq.headers)
+          if (name == "x-stream-protocol-version") offered.push_back(value);
+        spdy_exec_handshake hs = negotiate_spdy_exec(offered);
+        if (hs.protocol) {
+          record.status = 101;
+          log_.write(record);
+          std::string pending = beast::buffers_to_string(buffer.data());  // client frames
+          co_await serve_exec_spdy(stream, std::move(pending), req.version(), *hs.protocol,
+                                   *result.exec, result.info.name);
+          break;
+        }
+        result.resp = hs.refusal;
+      } else if (upgrade == "websocket")
         result.resp = status_response(400, "BadRequest",
                                       "unsupported WebSocket subprotocol: want v5.channel.k8s.io "
                                       "or v4.channel.k8s.io");

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <iostream>
 #include <set>
+#include <sstream>
 
 namespace {
 
@@ -305,12 +307,74 @@ TEST_F(FakeApiserver, ExecEchoAndCat) {
       << missing.output;
   auto fails = run_command(kubectl(old_, "exec box -- false"));
   EXPECT_EQ(fails.exit_code, 1) << fails.output;
-  // SPDY is refused with a Status saying so.
+  // A SPDY upgrade without X-Stream-Protocol-Version is refused as kubelet does.
   auto spdy = run_command(
       curl("-X POST -H 'Connection: Upgrade' -H 'Upgrade: SPDY/3.1' "
            "'https://127.0.0.1:" +
            old_ + "/api/v1/namespaces/default/pods/box/exec?command=echo&stdout=true'"));
-  EXPECT_NE(spdy.output.find("SPDY is not supported"), std::string::npos) << spdy.output;
+  EXPECT_NE(spdy.output.find("X-Stream-Protocol-Version is required"), std::string::npos)
+      << spdy.output;
+  auto v1 = run_command(
+      curl("-X POST -H 'Connection: Upgrade' -H 'Upgrade: SPDY/3.1' "
+           "-H 'X-Stream-Protocol-Version: channel.k8s.io' -w '%{http_code}' "
+           "'https://127.0.0.1:" +
+           old_ + "/api/v1/namespaces/default/pods/box/exec?command=echo&stdout=true'"));
+  EXPECT_NE(v1.output.find("unable to negotiate protocol"), std::string::npos) << v1.output;
+  EXPECT_EQ(v1.output.substr(v1.output.size() - 3), "403") << v1.output;
+}
+
+// kubectl 1.27-1.29 exec over SPDY/3.1 (their default; 1.30+ use WebSocket).
+const std::string kubectl_127 = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
+
+TEST_F(FakeApiserver, ExecOverSpdyWithKubectl127) {
+  if (!std::filesystem::exists(kubectl_127))
+    GTEST_SKIP() << kubectl_127 << " is missing: SPDY exec needs a kubectl older than 1.30";
+  // 1.27's plain `version` output starts with a deprecation warning: ask for JSON.
+  auto out = run_command(kubectl_127 + " version --client -o json 2>/dev/null").output;
+  auto doc = json::parse(out, nullptr, false);
+  std::string version =
+      doc.is_object() ? doc["clientVersion"].value("gitVersion", out) : "unreadable: " + out;
+  std::cout << "kubectl for SPDY exec: " << version << std::endl;
+  RecordProperty("kubectl", version);
+  ASSERT_EQ(version.rfind("v1.27.", 0), 0u) << version;
+  // The fixture's command line with this binary in place of the PATH's kubectl.
+  auto k127 = [&](const std::string& port, const std::string& args) {
+    return kubectl_127 + kubectl(port, args).substr(std::string("kubectl").size());
+  };
+  auto run = run_command(k127(old_, "run box --image=busybox"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  auto echo = run_command(k127(new_, "exec box -- echo hello world"));
+  EXPECT_EQ(echo.exit_code, 0) << echo.output;
+  EXPECT_EQ(echo.output, "hello world\n");
+  auto cat = run_command("printf 'one\\ntwo\\n' | " + k127(old_, "exec -i box -- cat"));
+  EXPECT_EQ(cat.exit_code, 0) << cat.output;
+  EXPECT_EQ(cat.output, "one\ntwo\n");
+  auto fails = run_command(k127(old_, "exec box -- false"));
+  EXPECT_EQ(fails.exit_code, 1) << fails.output;
+  auto missing = run_command(k127(new_, "exec box -- nosuchcommand"));
+  EXPECT_EQ(missing.exit_code, 127) << missing.output;
+  EXPECT_NE(missing.output.find("nosuchcommand: command not found"), std::string::npos)
+      << missing.output;
+
+  // Each was a SPDY upgrade (POST; WebSocket exec is a GET) answered 101 by the
+  // instance it was sent to.
+  std::vector<std::pair<std::string, std::string>> execs;
+  std::istringstream log(mvproxy::test::read_file(log_));
+  for (std::string line; std::getline(log, line);) {
+    auto j = json::parse(line);
+    if (j["path"] != "/api/v1/namespaces/default/pods/box/exec") continue;
+    EXPECT_EQ(j["method"], "POST") << line;
+    EXPECT_EQ(j["status"], 101) << line;
+    execs.emplace_back(j["instance"], j["query"]);
+  }
+  ASSERT_EQ(execs.size(), 4u);
+  EXPECT_EQ(execs[0].first, "new");
+  EXPECT_NE(execs[0].second.find("command=echo"), std::string::npos) << execs[0].second;
+  EXPECT_EQ(execs[1].first, "old");
+  EXPECT_NE(execs[1].second.find("stdin=true"), std::string::npos) << execs[1].second;
+  EXPECT_EQ(execs[2].first, "old");
+  EXPECT_EQ(execs[3].first, "new");
 }
 
 TEST_F(FakeApiserver, FaultInjection) {
