@@ -1,5 +1,7 @@
 #include "mvproxy/app/app.hpp"
 
+#include <netdb.h>
+#include <unistd.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -8,8 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <netdb.h>
-#include <unistd.h>
+#include <cstdio>
 
 #include <csignal>
 #include <random>
@@ -92,7 +93,8 @@ struct app::impl {
     options.peer_server_name = cfg.peer_server_name;
     proxy_enabled = cfg.peer_proxy_enabled();
     if (cfg.mixed_version_proxy_enabled() && !proxy_enabled)
-      logger("main")->warn("no --peer-ca-file: nothing is proxied to peers (as kube-apiserver 1.36)");
+      logger("main")->warn(
+          "no --peer-ca-file: nothing is proxied to peers (as kube-apiserver 1.36)");
     options.lim.local_recovery_wait = cfg.local_recovery_wait;
     if (proxy_enabled) {
       options.route = [this](const auto& head, bool trusted, bool wait_expired) {
@@ -118,7 +120,8 @@ struct app::impl {
       if (ec) co_return;
       auto r = tls.reload_if_changed();
       if (r.reloaded) log->info("certificates changed on disk: reloaded, new connections use them");
-      if (!r.error.empty()) log->warn("certificates changed but were not usable, keeping the old ones: {}", r.error);
+      if (!r.error.empty())
+        log->warn("certificates changed but were not usable, keeping the old ones: {}", r.error);
     }
   }
 
@@ -167,12 +170,21 @@ int app::run() {
   std::unique_ptr<proxy::server> srv;
   asio::io_context admin_ioc{1};
   std::unique_ptr<admin::server> adm;
+  // A busy or foreign address is a bad flag: one line naming it, exit 2.
+  auto cannot_listen = [&](const char* flags, const std::string& at,
+                           const boost::system::system_error& e) {
+    std::fprintf(stderr, "mvproxy: %s %s: %s\n", flags, at.c_str(), e.code().message().c_str());
+    return 2;
+  };
   try {
     srv = std::make_unique<proxy::server>(m.options, m.tls, m.metrics);
+  } catch (const boost::system::system_error& e) {
+    return cannot_listen("--bind-address/--secure-port", describe(m.options.listen), e);
+  }
+  try {
     adm = std::make_unique<admin::server>(admin_ioc, m.admin_at, m.endpoints);
   } catch (const boost::system::system_error& e) {
-    log->error("cannot listen: {}", e.what());
-    return 1;
+    return cannot_listen("--admin-address", describe(m.admin_at), e);
   }
   log->info("listening on {} ({} workers, upstream {})", describe(srv->local_endpoint()),
             m.options.workers, m.cfg.upstream);
@@ -181,7 +193,8 @@ int app::run() {
   // The control plane: discovery sync and peer membership. With port 0 (tests), the
   // port actually bound is the one peers are told.
   if (m.cfg.peer_advertise_port == 0) m.cfg.peer_advertise_port = srv->local_endpoint().port();
-  if (m.cfg.peer_advertise_ip.empty()) m.cfg.peer_advertise_ip = default_advertise_ip(m.cfg.bind_address);
+  if (m.cfg.peer_advertise_ip.empty())
+    m.cfg.peer_advertise_ip = default_advertise_ip(m.cfg.bind_address);
   if (m.proxy_enabled)
     log->info("server id {}, peers by {}, advertising {}", m.cfg.server_id,
               m.cfg.peer_discovery == config::peer_discovery_mode::lease ? "Lease" : "static list",
@@ -192,9 +205,8 @@ int app::run() {
     log->info(
         "no peers: the static list (--peers) names no other sidecar; every request goes "
         "to the local apiserver");
-  m.control = std::make_unique<control::control_plane>(m.cfg, m.cluster, &m.registry,
-                                                       &m.metrics.peer_discovery_sync_errors_total,
-                                                       m.proxy_enabled);
+  m.control = std::make_unique<control::control_plane>(
+      m.cfg, m.cluster, &m.registry, &m.metrics.peer_discovery_sync_errors_total, m.proxy_enabled);
   m.control->on_ready([&m] { m.ready.open("discovery"); });
   m.control_ptr.store(m.control.get(), std::memory_order_release);
   m.control->start();
@@ -211,15 +223,17 @@ int app::run() {
   asio::steady_timer reload_timer(main_ioc);
   asio::co_spawn(main_ioc, m.reload_loop(reload_timer), asio::detached);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (!ec) log->info("received {}, shutting down (grace period {}ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                       m.cfg.shutdown_grace_period.count());
+    if (!ec)
+      log->info("received {}, shutting down (grace period {}ms)",
+                sig == SIGTERM ? "SIGTERM" : "SIGINT", m.cfg.shutdown_grace_period.count());
     reload_timer.cancel();
   });
   main_ioc.run();
 
   // Leave the peer set first (delete the own Lease) so peers stop sending us requests,
   // then drain.
-  m.control->stop(std::min<std::chrono::milliseconds>(m.cfg.shutdown_grace_period, std::chrono::seconds(5)));
+  m.control->stop(
+      std::min<std::chrono::milliseconds>(m.cfg.shutdown_grace_period, std::chrono::seconds(5)));
   srv->shutdown(m.cfg.shutdown_grace_period);
   adm->stop();
   admin_guard.reset();

@@ -1,7 +1,11 @@
 // The mvproxy process as an operator sees it: refusing bad flags before listening,
 // draining on SIGTERM, reloading renewed certificates.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../common/harness.hpp"
 
@@ -16,7 +20,8 @@ std::string flags_with(const std::string& extra) {
          " --proxy-client-cert-file=" + (p / "front-proxy-client.crt").string() +
          " --proxy-client-key-file=" + (p / "front-proxy-client.key").string() +
          " --feature-gates=UnknownVersionInteroperabilityProxy=false --secure-port=0"
-         " --admin-address=127.0.0.1:0 " + extra;
+         " --admin-address=127.0.0.1:0 " +
+         extra;
 }
 
 TEST(lifecycle, bad_flags_exit_2_with_one_line_before_listening) {
@@ -35,6 +40,34 @@ TEST(lifecycle, bad_flags_exit_2_with_one_line_before_listening) {
     EXPECT_NE(r.output.find(mention), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("listening"), std::string::npos);
   }
+}
+
+// An address already taken is a bad flag too: one line naming the flag and the address.
+TEST(lifecycle, an_address_in_use_exits_2_naming_the_flag) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--bind-address=127.0.0.1 --secure-port=" + port,
+       "--bind-address/--secure-port 127.0.0.1:" + port},
+      {"--admin-address=127.0.0.1:" + port, "--admin-address 127.0.0.1:" + port},
+  };
+  for (auto& [flag, mention] : cases) {
+    SCOPED_TRACE(flag);
+    auto r = run_command(flags_with(flag));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_NE(r.output.find("mvproxy: " + mention + ": Address already in use"), std::string::npos)
+        << r.output;
+  }
+  ::close(fd);
 }
 
 TEST(lifecycle, help_and_version_exit_0) {
@@ -119,14 +152,18 @@ TEST(lifecycle, renewed_serving_certificate_is_used_by_new_connections) {
   auto cert = dir.path() / "serving.crt", key = dir.path() / "serving.key";
   std::filesystem::copy_file(shared_pki() / "apiserver.crt", cert);
   std::filesystem::copy_file(shared_pki() / "apiserver.key", key);
-  mvproxy_process proxy(shared_pki(), dir.path(), upstream.url(),
-                        {"--tls-cert-file=" + cert.string(), "--tls-private-key-file=" + key.string()});
+  mvproxy_process proxy(
+      shared_pki(), dir.path(), upstream.url(),
+      {"--tls-cert-file=" + cert.string(), "--tls-private-key-file=" + key.string()});
   EXPECT_EQ(served_cn(proxy.port()), "kube-apiserver");
   client before(proxy.port(), shared_pki());
   // Renew: key first, then certificate (a half-renewed pair must not be picked up).
-  std::filesystem::copy_file(shared_pki() / "peer.key", key, std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::copy_file(shared_pki() / "peer.crt", cert, std::filesystem::copy_options::overwrite_existing);
-  EXPECT_TRUE(wait_until([&] { return served_cn(proxy.port()) == "peer"; }, std::chrono::seconds(10)))
+  std::filesystem::copy_file(shared_pki() / "peer.key", key,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(shared_pki() / "peer.crt", cert,
+                             std::filesystem::copy_options::overwrite_existing);
+  EXPECT_TRUE(
+      wait_until([&] { return served_cn(proxy.port()) == "peer"; }, std::chrono::seconds(10)))
       << proxy.output();
   EXPECT_EQ(before.get("/api").result_int(), 200);  // the open connection is untouched
   EXPECT_NE(proxy.output().find("reloaded"), std::string::npos);
