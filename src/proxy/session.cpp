@@ -405,20 +405,20 @@ asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_conn
   // Chunked stays chunked (re-framed here, so a response can always be ended on a
   // chunk boundary); a length stays as it is; a body that ends with the connection
   // ends with the client's too.
-  const bool chunked_out = chunked && !head_request;
+  const bool chunked_out = chunked && !head_request && !ex.client_http10;
   std::string head;
   if (relayed_head) {
     head = std::move(*relayed_head);
     if (!rp.connection_tokens().empty()) http::remove_fields(head, rp.connection_tokens());
     http::add_audit_id(head, ex.audit_id);
-    if (chunked) head += "Transfer-Encoding: chunked\r\n";
+    if (chunked && !ex.client_http10) head += "Transfer-Encoding: chunked\r\n";
     if (!keep_alive) head += "Connection: close\r\n";
     head += "\r\n";
   } else {
     http::strip_hop_by_hop(res, false);
     http::add_audit_id(res, ex.audit_id);
     res.version(11);
-    if (chunked) res.set(bhttp::field::transfer_encoding, "chunked");
+    if (chunked && !ex.client_http10) res.set(bhttp::field::transfer_encoding, "chunked");
     if (!keep_alive) res.set(bhttp::field::connection, "close");
     head = http::serialize_head(res);
   }

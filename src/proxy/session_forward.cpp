@@ -60,6 +60,7 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   }
   http::strip_hop_by_hop(req, false);
   http::apply_identity(req, identity_ ? &*identity_ : nullptr, trusted_peer_);
+  ex.client_http10 = req.version() == 10;
   req.version(11);
   if (st.chunked) req.set(bhttp::field::transfer_encoding, "chunked");
 
@@ -149,7 +150,8 @@ asio::awaitable<session::step_result> session::attempt(request_parser& parser, e
     shared_.log->debug("conn={} discovery refused to the caller by {}: {}", id_, target.name, code);
   }
   auto& rp = *st.rp;
-  const bool keep = st.client_keep_alive && !worker_.draining && !rp.need_eof() && parser.is_done();
+  const bool keep = st.client_keep_alive && !worker_.draining && !rp.need_eof() &&
+                    parser.is_done() && !(rp.chunked() && ex.client_http10);
   current_upstream_ = up.get();
   bool ok = co_await relay_response(rp, *up, st.head_request, keep, ex, &st.relayed_head);
   current_upstream_ = nullptr;

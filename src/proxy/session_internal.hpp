@@ -41,6 +41,9 @@ struct session::exchange {
   // apiserver_rerouted_request_total{code,group,version,resource}.
   bool rerouted = false;
   std::string group, version, resource;
+  // An HTTP/1.0 client cannot read chunked framing (RFC 9112 §6.1): a chunked response
+  // reaches it de-chunked, delimited by closing the connection.
+  bool client_http10 = false;
 };
 
 struct session::tunnel_state {

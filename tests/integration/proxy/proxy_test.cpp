@@ -38,8 +38,9 @@ void expect_status_json(const bhttp::response<bhttp::string_body>& r, int code) 
 TEST_F(proxy_test, get_is_relayed_with_the_raw_query_and_hop_by_hop_headers_removed) {
   start();
   upstream->on("/api/v1/pods", [](upstream_conn& c, const recorded&) {
-    c.respond(200, R"({"kind":"PodList"})", {{"Content-Type", "application/json"}, {"X-Upstream", "yes"},
-                                             {"Keep-Alive", "timeout=5"}});
+    c.respond(
+        200, R"({"kind":"PodList"})",
+        {{"Content-Type", "application/json"}, {"X-Upstream", "yes"}, {"Keep-Alive", "timeout=5"}});
   });
   auto c = connect();
   const std::string target = "/api/v1/pods?labelSelector=app%3Dweb%2Ctier+in+(a,b)&limit=500&x=%zz";
@@ -110,7 +111,8 @@ TEST_F(proxy_test, anonymous_and_foreign_certificate_callers_cannot_spoof_identi
   for (std::string cert : {"", "intruder"}) {
     SCOPED_TRACE("cert=" + cert);
     auto c = connect(cert);
-    auto r = c.get("/api", {{"X-Remote-User", "system:admin"}, {"X-Remote-Group", "system:masters"},
+    auto r = c.get("/api", {{"X-Remote-User", "system:admin"},
+                            {"X-Remote-Group", "system:masters"},
                             {"Authorization", "Bearer tok"}});
     EXPECT_EQ(r.result_int(), 200);
   }
@@ -126,7 +128,8 @@ TEST_F(proxy_test, anonymous_and_foreign_certificate_callers_cannot_spoof_identi
 TEST_F(proxy_test, trusted_peer_identity_headers_pass) {
   start();
   auto c = connect("front-proxy-client");
-  auto r = c.get("/api/v1/pods", {{"X-Remote-User", "alice"}, {"X-Remote-Group", "team"},
+  auto r = c.get("/api/v1/pods", {{"X-Remote-User", "alice"},
+                                  {"X-Remote-Group", "team"},
                                   {"x-kubernetes-peer-proxied", "true"}});
   EXPECT_EQ(r.result_int(), 200);
   auto reqs = upstream->requests();
@@ -172,12 +175,16 @@ TEST_F(proxy_test, request_bodies_reach_upstream_intact) {
   start();
   const std::string body = pattern(1 << 20);
   auto c = connect();
-  c.send("POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: k\r\nContent-Type: "
-         "application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  c.send(
+      "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: k\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n");
   c.send(body);
   EXPECT_EQ(c.read_response().result_int(), 200);
   // Chunked, and with Expect: 100-continue (mvproxy answers the 100 itself).
-  c.send("PUT /api/v1/x HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n");
+  c.send(
+      "PUT /api/v1/x HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: chunked\r\nExpect: "
+      "100-continue\r\n\r\n");
   auto cont = c.read_response();
   EXPECT_EQ(cont.result_int(), 100);
   c.send("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
@@ -203,7 +210,8 @@ TEST_F(proxy_test, watch_events_arrive_one_by_one_before_the_response_ends) {
   std::atomic<bool> first_seen{false};
   std::atomic<bool> upstream_done{false};
   upstream->on("/api/v1/pods?watch=1", [&](upstream_conn& c, const recorded&) {
-    c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.write(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
     c.write(chunk("{\"type\":\"ADDED\",\"n\":1}\n"));
     // The second event is only sent once the client has seen the first.
     wait_until([&] { return first_seen.load(); }, std::chrono::seconds(10));
@@ -246,7 +254,9 @@ TEST_F(proxy_test, upgrade_is_tunnelled_after_101) {
   start();
   upstream->on("/api/v1/namespaces/default/pods/p/exec", [](upstream_conn& c, const recorded& r) {
     if (r.get("Upgrade") != "SPDY/3.1") return c.respond(400, "want SPDY/3.1");
-    c.write("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\nhello");
+    c.write(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "
+        "SPDY/3.1\r\n\r\nhello");
     char buf[1024];
     for (;;) {  // echo until the client goes away
       beast::error_code ec;
@@ -257,8 +267,10 @@ TEST_F(proxy_test, upgrade_is_tunnelled_after_101) {
     c.close_after = true;
   });
   auto c = connect("jane");
-  c.send("POST /api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true HTTP/1.1\r\nHost: k\r\n"
-         "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n");
+  c.send(
+      "POST /api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true HTTP/1.1\r\nHost: k\r\n"
+      "Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: "
+      "v4.channel.k8s.io\r\n\r\n");
   bhttp::response_parser<bhttp::empty_body> p;
   bhttp::read_header(c.stream(), c.buffer(), p);
   EXPECT_EQ(p.get().result_int(), 101);
@@ -290,14 +302,17 @@ TEST_F(proxy_test, refused_upgrade_is_relayed_and_both_connections_closed) {
     c.respond(403, R"({"kind":"Status","code":403})", {{"Content-Type", "application/json"}});
   });
   auto c = connect();
-  c.send("GET /api/v1/namespaces/default/pods/p/exec HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\n"
-         "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  c.send(
+      "GET /api/v1/namespaces/default/pods/p/exec HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\n"
+      "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: "
+      "13\r\n\r\n");
   auto r = c.read_response();
   EXPECT_EQ(r.result_int(), 403);
   EXPECT_EQ(r.body(), R"({"kind":"Status","code":403})");
   // Anything sent now must not reach the upstream (CVE-2018-1002105).
   beast::error_code ec;
-  asio::write(c.stream(), asio::buffer(std::string("GET /api/v1/secrets HTTP/1.1\r\nHost: k\r\n\r\n")), ec);
+  asio::write(c.stream(),
+              asio::buffer(std::string("GET /api/v1/secrets HTTP/1.1\r\nHost: k\r\n\r\n")), ec);
   EXPECT_TRUE(c.closed_by_peer());
   EXPECT_TRUE(wait_until([&] { return upstream->closed_connections() == 1; }));
   auto reqs = upstream->requests();
@@ -324,7 +339,8 @@ TEST_F(proxy_test, upstream_certificate_not_trusted_is_502) {
   auto c = connect();
   auto r = c.get("/api");
   expect_status_json(r, 502);
-  EXPECT_NE(std::string(nlohmann::json::parse(r.body())["message"]).find("certificate"), std::string::npos);
+  EXPECT_NE(std::string(nlohmann::json::parse(r.body())["message"]).find("certificate"),
+            std::string::npos);
   EXPECT_TRUE(upstream->requests().empty());
 }
 
@@ -341,9 +357,13 @@ TEST_F(proxy_test, oversized_head_is_431_status) {
 TEST_F(proxy_test, ambiguous_framing_is_400_and_nothing_reaches_upstream) {
   start();
   const std::vector<std::pair<std::string, std::string>> vectors = {
-      {"CL+TE", "POST /api HTTP/1.1\r\nHost: k\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-      {"TE not chunked last", "POST /api HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"},
-      {"conflicting CL", "POST /api HTTP/1.1\r\nHost: k\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"},
+      {"CL+TE",
+       "POST /api HTTP/1.1\r\nHost: k\r\nContent-Length: 4\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\n"},
+      {"TE not chunked last",
+       "POST /api HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n"},
+      {"conflicting CL",
+       "POST /api HTTP/1.1\r\nHost: k\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"},
       {"obs-fold", "GET /api HTTP/1.1\r\nHost: k\r\nX-A: a\r\n b\r\n\r\n"},
       {"bare LF", "GET /api HTTP/1.1\nHost: k\n\n"},
       {"bare CR", "GET /api HTTP/1.1\r\nHost: k\rX: y\r\n\r\n"},
@@ -381,7 +401,9 @@ TEST_F(proxy_test, keep_alive_reuses_one_upstream_connection_and_survives_a_stal
 
 TEST_F(proxy_test, head_request_and_no_content_responses_have_no_body) {
   start();
-  upstream->on("/nocontent", [](upstream_conn& c, const recorded&) { c.write("HTTP/1.1 204 No Content\r\n\r\n"); });
+  upstream->on("/nocontent", [](upstream_conn& c, const recorded&) {
+    c.write("HTTP/1.1 204 No Content\r\n\r\n");
+  });
   upstream->on("/head", [](upstream_conn& c, const recorded&) {
     c.write("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
   });
@@ -399,12 +421,17 @@ TEST_F(proxy_test, admin_endpoints_and_promtool_accepts_metrics) {
   auto c = connect();
   c.get("/api");
   c.get("/api/v1/pods?watch=1");
-  for (std::string path : {"/healthz", "/livez", "/readyz"}) EXPECT_EQ(proxy->admin_get(path).output, "ok") << path;
+  for (std::string path : {"/healthz", "/livez", "/readyz"})
+    EXPECT_EQ(proxy->admin_get(path).output, "ok") << path;
   auto m = proxy->admin_get("/metrics");
-  EXPECT_NE(m.output.find("mvproxy_requests_total{route=\"local\",code=\"200\"} 2"), std::string::npos) << m.output;
-  EXPECT_NE(m.output.find("mvproxy_request_duration_seconds_bucket{route=\"local\",le=\"+Inf\"} 2"), std::string::npos);
+  EXPECT_NE(m.output.find("mvproxy_requests_total{route=\"local\",code=\"200\"} 2"),
+            std::string::npos)
+      << m.output;
+  EXPECT_NE(m.output.find("mvproxy_request_duration_seconds_bucket{route=\"local\",le=\"+Inf\"} 2"),
+            std::string::npos);
   EXPECT_NE(m.output.find("mvproxy_requests_in_flight 0"), std::string::npos);
-  EXPECT_NE(m.output.find("mvproxy_upstream_connections{target=\"local\",state=\"idle\"} 1"), std::string::npos);
+  EXPECT_NE(m.output.find("mvproxy_upstream_connections{target=\"local\",state=\"idle\"} 1"),
+            std::string::npos);
   EXPECT_NE(m.output.find("# TYPE apiserver_rerouted_request_total counter"), std::string::npos);
   if (run_command("command -v promtool").exit_code != 0) GTEST_SKIP() << "promtool not installed";
   auto file = dir.path() / "metrics.txt";
@@ -427,11 +454,36 @@ TEST_F(proxy_test, access_log_line_per_request) {
     if (j["component"] == "access") {
       ++access;
       std::string msg = j["msg"];
-      EXPECT_NE(msg.find("GET /api/v1/pods?limit=1 200 route=local bytes=2"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("GET /api/v1/pods?limit=1 200 route=local bytes=2"), std::string::npos)
+          << msg;
       EXPECT_NE(msg.find("duration="), std::string::npos);
     }
   }
   EXPECT_EQ(access, 1);
+}
+
+// RFC 9112 §6.1: an HTTP/1.0 client gets no Transfer-Encoding. A chunked response
+// reaches it de-chunked, ended by closing the connection; HTTP/1.1 clients still get
+// chunks.
+TEST_F(proxy_test, an_http10_client_gets_a_chunked_response_close_delimited) {
+  upstream->on("/api/v1/chunked", [](upstream_conn& c, const recorded&) {
+    c.write(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.write("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  });
+  start();
+  auto c = connect("jane");
+  c.send("GET /api/v1/chunked HTTP/1.0\r\nHost: k\r\nConnection: keep-alive\r\n\r\n");
+  auto r = c.read_response();
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_EQ(r.count(bhttp::field::transfer_encoding), 0u);
+  EXPECT_EQ(r.body(), "hello world");
+  EXPECT_TRUE(c.closed_by_peer());
+
+  auto c11 = connect("jane");
+  auto r11 = c11.get("/api/v1/chunked");
+  EXPECT_TRUE(r11.chunked());
+  EXPECT_EQ(r11.body(), "hello world");
 }
 
 }  // namespace
