@@ -166,11 +166,11 @@ asio::awaitable<bool> session::serve_one(bool first) {
       shared_.log->debug("conn={} request head not complete in time, closing", id_);
       co_return false;
     case head_result::bad:
-      co_await send_status(400, "bad request: " + std::string(reason), false, false, ex);
+      co_await send_local_reply(reply_for(reply_kind::bad_request, reason), false, ex);
       finish(ex);
       co_return false;
     case head_result::too_large:
-      co_await send_status(431, "request header fields too large", false, false, ex);
+      co_await send_local_reply(reply_for(reply_kind::head_too_large), false, ex);
       finish(ex);
       co_return false;
   }
@@ -179,9 +179,9 @@ asio::awaitable<bool> session::serve_one(bool first) {
   auto fed = parser.feed(client_buf_.data(), head_size);
   client_buf_.erase(0, head_size);
   if (fed.ec || !parser.is_header_done()) {
-    co_await send_status(
-        400, "bad request: " + (fed.ec ? fed.ec.message() : std::string("incomplete head")), false,
-        false, ex);
+    co_await send_local_reply(
+        reply_for(reply_kind::bad_request, fed.ec ? fed.ec.message() : "incomplete head"), false,
+        ex);
     finish(ex);
     co_return false;
   }
@@ -444,22 +444,15 @@ asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_conn
   co_return false;
 }
 
-asio::awaitable<void> session::send_status(int code, std::string message, bool retry_after,
-                                           bool keep_alive, exchange& ex) {
-  bhttp::response_header<> res;
-  res.result(static_cast<unsigned>(code));
-  res.version(11);
-  std::string body = util::status_json(code, message);
-  res.set(bhttp::field::content_type, "application/json");
-  res.set(bhttp::field::cache_control, "no-cache, private");
-  if (retry_after) res.set(bhttp::field::retry_after, "1");
-  res.set(bhttp::field::content_length, std::to_string(body.size()));
-  if (!keep_alive) res.set(bhttp::field::connection, "close");
-  http::add_audit_id(res, ex.audit_id);
-  ex.status = code;
-  ex.bytes += body.size();
-  client_.expires_after(shared_.options.lim.write_timeout);
-  co_await write_message(client_, http::serialize_head(res), body);
+asio::awaitable<void> session::send_local_reply(const local_reply& r, bool keep_alive,
+                                                exchange& ex) {
+  dispatch::answer a;
+  a.status = static_cast<unsigned>(r.code);
+  a.content_type = "application/json";
+  a.headers = {{"Cache-Control", "no-cache, private"}};
+  if (r.retry_after) a.headers.emplace_back("Retry-After", "1");
+  a.text = util::status_json(r.code, r.message);
+  co_await send_answer(a, false, keep_alive, ex);
 }
 
 asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_request,

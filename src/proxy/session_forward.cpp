@@ -28,7 +28,7 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     // kube-apiserver refuses a certificate it cannot verify before anything else, on
     // every path; with no other credential that is its whole answer.
     const bool keep = st.client_keep_alive && !st.has_body;
-    co_await send_status(401, "Unauthorized", false, keep, ex);
+    co_await send_local_reply(reply_for(reply_kind::unauthorized), keep, ex);
     co_return keep;
   }
   st.plan = co_await settle_plan(parser, ex);
@@ -75,7 +75,8 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     // step::next_target
     if (next_target(st.plan, st.ti, st.unreachable)) continue;
     const bool keep = st.client_keep_alive && parser.is_done();
-    co_await send_exhausted(keep, ex);
+    ex.rerouted = true;
+    co_await send_local_reply(reply_for(reply_kind::exhausted), keep, ex);
     co_return keep;
   }
 }
@@ -94,10 +95,11 @@ asio::awaitable<session::step_result> session::attempt(request_parser& parser, e
     auto cr = co_await connect(target);
     if (!cr.conn) {
       if (target.peer) st.unreachable = true;
-      auto a = after_connect_failure(st.plan, st.ti, target, cr, ex);
+      auto a = after_connect_failure(st.plan, st.ti, target, cr);
       if (!a) co_return step_result{step::next_target};
+      if (target.peer) ex.rerouted = true;
       const bool keep = st.client_keep_alive && parser.is_done();
-      co_await send_status(a->code, a->message, a->retry_after, keep, ex);
+      co_await send_local_reply(*a, keep, ex);
       co_return step_result{step::done, keep};
     }
     up = std::move(cr.conn);
@@ -110,30 +112,29 @@ asio::awaitable<session::step_result> session::attempt(request_parser& parser, e
   if (!reply.handed_back.empty()) {
     // Nothing reached any apiserver: the next target may take it.
     if (reply.handed_back == "apiserver-down") st.unreachable = true;
-    shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
+    report_attempt(st.plan, st.ti, target, {failure::none, reply.handed_back, false});
     shared_.log->info("conn={} {} handed the request back ({})", id_, target.name,
                       reply.handed_back);
     co_return step_result{step::next_target};
   }
   if (reply.kind != failure::none) {
-    if (!target.peer) report_local_trouble();
-    if (reply.retryable && !st.retried) {
+    const bool retry = reply.retryable && !st.retried;
+    report_attempt(st.plan, st.ti, target, {reply.kind, {}, retry});
+    if (retry) {
       shared_.log->debug(
           "conn={} upstream connection closed before answering ({}), retrying on a "
           "fresh connection",
           id_, reply.detail);
       co_return step_result{step::retry};
     }
-    shared_.metrics.upstream_errors_total.with({target.name, to_string(reply.kind)}).inc();
-    note_peer_failure(st.plan, st.ti, reply.kind);
-    auto a = answer_for(reply.kind, target, reply.detail);
+    auto a = reply_for_failure(reply.kind, target, phase::exchange, reply.detail);
     shared_.log->warn("conn={} {}", id_, a.message);
     const bool keep = st.client_keep_alive && parser.is_done();
-    co_await send_status(a.code, a.message, a.retry_after, keep, ex);
+    co_await send_local_reply(a, keep, ex);
     co_return step_result{step::done, keep};
   }
 
-  if (ref.runtime) ref.runtime->on_success();
+  report_attempt(st.plan, st.ti, target, {});
   if (st.authorized_answer) {
     int code = st.rp->get().result_int();
     if ((code >= 200 && code < 300) || code == 304) {
@@ -275,14 +276,6 @@ bool session::next_target(dispatch::plan& plan, std::size_t& ti, bool unreachabl
   return true;
 }
 
-asio::awaitable<void> session::send_exhausted(bool keep_alive, exchange& ex) {
-  ex.rerouted = true;
-  co_await send_status(503,
-                       "no apiserver that serves this request could take it: every peer "
-                       "that might serve it is unreachable or handed it back",
-                       true, keep_alive, ex);
-}
-
 dispatch::plan session::plan_for(request_parser& parser, exchange& ex, bool wait_expired) {
   dispatch::plan plan;
   if (shared_.options.route)
@@ -343,13 +336,25 @@ bool session::offers_credentials(const bhttp::request_header<>& req) const {
          req.find(bhttp::field::authorization) != req.end();
 }
 
-void session::note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind) {
-  const auto& ref = plan.targets[i];
+void session::report_attempt(const dispatch::plan& plan, std::size_t ti,
+                             const upstream_target& target, const attempt_outcome& outcome) {
+  const auto& ref = plan.targets[ti];
+  if (!outcome.handed_back.empty()) {
+    shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
+    return;
+  }
+  if (outcome.kind == failure::none) {
+    if (ref.runtime) ref.runtime->on_success();
+    return;
+  }
+  if (!target.peer) report_local_trouble();
+  if (outcome.will_retry) return;
+  shared_.metrics.upstream_errors_total.with({target.name, to_string(outcome.kind)}).inc();
   if (!ref.peer) return;
   if (ref.runtime) ref.runtime->on_failure(clock::now());
   // Upstream's two types here; the exact reason is in mvproxy_upstream_errors_total.
   shared_.metrics.peer_proxy_errors_total
-      .with({peer_proxy_error_type(kind), plan.group, plan.version, plan.resource})
+      .with({peer_proxy_error_type(outcome.kind), plan.group, plan.version, plan.resource})
       .inc();
 }
 
@@ -363,14 +368,11 @@ asio::awaitable<connect_result> session::connect(const upstream_target& target) 
                                       &worker_.sweeper);
 }
 
-std::optional<failure_answer> session::after_connect_failure(const dispatch::plan& plan,
-                                                             std::size_t ti,
-                                                             const upstream_target& target,
-                                                             const connect_result& cr,
-                                                             exchange& ex) {
-  shared_.metrics.upstream_errors_total.with({target.name, to_string(cr.kind)}).inc();
-  note_peer_failure(plan, ti, cr.kind);
-  if (!target.peer) report_local_trouble();
+std::optional<local_reply> session::after_connect_failure(const dispatch::plan& plan,
+                                                          std::size_t ti,
+                                                          const upstream_target& target,
+                                                          const connect_result& cr) {
+  report_attempt(plan, ti, target, {cr.kind, {}, false});
   // Nothing was sent: a peer route moves on to the next capable peer; a local route
   // moves on to a failover peer only while the local apiserver refuses connections (it
   // is restarting), SPEC §3 rules 5 and 8.
@@ -380,12 +382,7 @@ std::optional<failure_answer> session::after_connect_failure(const dispatch::pla
                       to_string(cr.kind), plan.targets[ti + 1].id);
     return std::nullopt;
   }
-  auto a = answer_for(cr.kind, target, cr.detail);
-  if (ref.peer) {
-    // Peers exist but none could be reached (rule 7).
-    a = {503, true, "no peer apiserver could be reached: " + a.message};
-    ex.rerouted = true;
-  }
+  auto a = reply_for_failure(cr.kind, target, phase::connect, cr.detail, ref.peer);
   shared_.log->warn("conn={} {}", id_, a.message);
   return a;
 }

@@ -15,8 +15,7 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
   const auto& lim = shared_.options.lim;
   auto& req = parser.get();
   if (!parser.is_done()) {
-    co_await send_status(400, "bad request: an upgrade request cannot carry a body", false, false,
-                         ex);
+    co_await send_local_reply(reply_for(reply_kind::upgrade_with_body), false, ex);
     co_return false;
   }
   dispatch::plan plan = co_await settle_plan(parser, ex);
@@ -24,7 +23,7 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     if (plan.what == dispatch::plan::action::respond)
       co_await send_answer(plan.response, false, false, ex);
     else
-      co_await send_status(400, "bad request: an upgrade request for this path", false, false, ex);
+      co_await send_local_reply(reply_for(reply_kind::upgrade_not_routed), false, ex);
     co_return false;
   }
   http::strip_hop_by_hop(req, true);
@@ -41,8 +40,9 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     auto cr = co_await connect(target);
     if (!cr.conn) {
       if (target.peer) unreachable = true;
-      if (auto a = after_connect_failure(plan, ti, target, cr, ex)) {
-        co_await send_status(a->code, a->message, a->retry_after, false, ex);
+      if (auto a = after_connect_failure(plan, ti, target, cr)) {
+        if (target.peer) ex.rerouted = true;
+        co_await send_local_reply(*a, false, ex);
         co_return false;
       }
       ++ti;
@@ -63,10 +63,9 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
       if (terminating_) co_return false;
       auto err = wec ? wec : rec;
       failure kind = err == beast::error::timeout ? failure::timeout : failure::broken;
-      shared_.metrics.upstream_errors_total.with({target.name, to_string(kind)}).inc();
-      note_peer_failure(plan, ti, kind);
-      auto a = answer_for(kind, target, "upgrading: " + err.message());
-      co_await send_status(a.code, a.message, a.retry_after, false, ex);
+      report_attempt(plan, ti, target, {kind, {}, false});
+      co_await send_local_reply(reply_for_failure(kind, target, phase::upgrade, err.message()),
+                                false, ex);
       co_return false;
     }
     auto& res = rp->get();
@@ -74,13 +73,14 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
       if (auto it = res.find(control::handed_back_header); it != res.end()) {
         // Nothing reached an apiserver: the next target may take it.
         if (it->value() == "apiserver-down") unreachable = true;
-        shared_.metrics.upstream_errors_total.with({target.name, "handed-back"}).inc();
+        report_attempt(plan, ti, target, {failure::none, it->value(), false});
         if (next_target(plan, ti, unreachable)) continue;
-        co_await send_exhausted(false, ex);
+        ex.rerouted = true;
+        co_await send_local_reply(reply_for(reply_kind::exhausted), false, ex);
         co_return false;
       }
     }
-    if (auto& r = plan.targets[ti].runtime) r->on_success();
+    report_attempt(plan, ti, target, {});
     current_upstream_ = up.get();
     if (res.result() == bhttp::status::switching_protocols) {
       ex.status = 101;

@@ -62,20 +62,6 @@ std::string_view peer_proxy_error_type(failure kind) {
                                   : metrics::proxy_error_transport;
 }
 
-failure_answer answer_for(failure kind, const upstream_target& target, const std::string& detail) {
-  std::string where = "error trying to reach " +
-                      (target.peer ? "peer " + target.name : std::string("the local apiserver")) +
-                      " at " + util::format_host_port(target.host, target.port) + ": " + detail;
-  switch (kind) {
-    case failure::refused: return {503, true, where};
-    case failure::timeout: return {504, false, where};
-    case failure::tls:
-    case failure::broken:
-    case failure::none: break;
-  }
-  return {502, false, where};
-}
-
 upstream_connection::upstream_connection(const asio::any_io_executor& ex,
                                          std::shared_ptr<tls::client_context> c, std::string k,
                                          deadline_sweeper* sweeper)

@@ -18,6 +18,7 @@
 #include "mvproxy/http/framing.hpp"
 #include "mvproxy/http/headers.hpp"
 #include "mvproxy/http/relay.hpp"
+#include "mvproxy/proxy/local_reply.hpp"
 #include "mvproxy/proxy/server.hpp"
 #include "mvproxy/proxy/tls_stream.hpp"
 
@@ -131,8 +132,16 @@ class session {
   // After a hand-back or an unreachable peer: moves `ti` to the next target (adding the
   // local apiserver when every peer said "not served here"); false when none is left.
   static bool next_target(dispatch::plan& plan, std::size_t& ti, bool unreachable);
-  // The 503 once every target that might serve the request handed it back or failed.
-  boost::asio::awaitable<void> send_exhausted(bool keep_alive, exchange& ex);
+  // What one attempt on plan target `ti` came to, recorded in one place: the error
+  // metrics, the peer's health, and a probe of the local apiserver after a local
+  // failure. A failure about to be retried on a fresh connection only asks the probe.
+  struct attempt_outcome {
+    failure kind = failure::none;
+    std::string_view handed_back;  // a peer gave it back untouched
+    bool will_retry = false;
+  };
+  void report_attempt(const dispatch::plan& plan, std::size_t ti, const upstream_target& target,
+                      const attempt_outcome& outcome);
 
   boost::asio::awaitable<head_result> read_head(bool first, std::size_t& head_size,
                                                 std::string_view& reason);
@@ -149,8 +158,9 @@ class session {
   boost::asio::awaitable<bool> answer_peer_state(request_parser& parser, exchange& ex);
   void report_local_trouble() const;
   boost::asio::awaitable<bool> forward_upgrade(request_parser& parser, exchange& ex);
-  boost::asio::awaitable<void> send_status(int code, std::string message, bool retry_after,
-                                           bool keep_alive, exchange& ex);
+  // The one writer of answers mvproxy makes itself (a local_reply becomes a Status).
+  boost::asio::awaitable<void> send_local_reply(const local_reply& r, bool keep_alive,
+                                                exchange& ex);
   boost::asio::awaitable<void> send_answer(const dispatch::answer& a, bool head_request,
                                            bool keep_alive, exchange& ex);
   // Writes a head and a body as one record when they are small.
@@ -162,14 +172,13 @@ class session {
   const upstream_target& prepare_target(const dispatch::plan& plan, std::size_t i,
                                         upstream_target& storage,
                                         boost::beast::http::request_header<>& req, exchange& ex);
-  void note_peer_failure(const dispatch::plan& plan, std::size_t i, failure kind);
   // A new connection to `target` (the peer or upstream TLS context as it fits).
   boost::asio::awaitable<connect_result> connect(const upstream_target& target);
-  // After a failed connect to plan target `ti` (nothing sent): counts it, and gives
-  // nothing when the plan has a next target to try, else the answer for the client.
-  std::optional<failure_answer> after_connect_failure(const dispatch::plan& plan, std::size_t ti,
-                                                      const upstream_target& target,
-                                                      const connect_result& cr, exchange& ex);
+  // After a failed connect to plan target `ti` (nothing sent): recorded, and nothing
+  // when the plan has a next target to try, else the answer for the client.
+  std::optional<local_reply> after_connect_failure(const dispatch::plan& plan, std::size_t ti,
+                                                   const upstream_target& target,
+                                                   const connect_result& cr);
   // Reads a response head from `up` (interim 1xx answers other than 101 skipped).
   // With `relayed_head`, the head is written there as it will go out (see
   // relay_parser::write_head_to) instead of being collected into fields.

@@ -50,14 +50,6 @@ const char* to_string(failure kind);
 // to the peer failed) are proxy_transport.
 std::string_view peer_proxy_error_type(failure kind);
 
-// How mvproxy answers a failure it could not hide (a Status JSON with this code).
-struct failure_answer {
-  int code = 502;
-  bool retry_after = false;
-  std::string message;
-};
-failure_answer answer_for(failure kind, const upstream_target& target, const std::string& detail);
-
 class upstream_connection {
  public:
   upstream_connection(const boost::asio::any_io_executor& ex,
