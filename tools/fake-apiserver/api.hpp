@@ -13,6 +13,8 @@
 #include "table.hpp"
 
 #include <chrono>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -73,9 +75,34 @@ class api_handler {
                         const request_info& info);
   api_result resource(const api_profile& profile, const api_request& req, request_info info,
                       const query_map& query);
+  // What resource() worked out for a request, for the read verbs (api_read.cpp).
+  struct read_target {
+    const resource_info* res;
+    group_resource gr;
+    std::string gv;
+    std::string ns;  // for the store: empty for cluster-scoped resources
+    label_selector labels;
+    field_selector fields;
+  };
+  api_result read(const api_request& req, const request_info& info, const query_map& query,
+                  const read_target& target);
+
+  // api_crd.cpp: CustomResourceDefinitions served dynamically.
+  // The base profile plus the groups of every stored CRD, rebuilt only when the CRD set
+  // changed (every instance shares the store, so every instance serves every CRD).
+  std::shared_ptr<const api_profile> effective(const api_profile& base);
+  // Before a write is stored: CRDs are validated (422) and given their status.
+  std::optional<response> admit(const group_resource& gr, json& object, const json& previous);
+  // After a delete: a deleted CRD takes its custom resources with it.
+  void cascade_delete(const group_resource& gr, const json& object);
 
   object_store& store_;
   const auth_config& auth_;
+  struct cached_profile {
+    uint64_t crd_revision = 0;
+    std::shared_ptr<const api_profile> profile;
+  };
+  std::map<const api_profile*, cached_profile> effective_;  // by base profile
 };
 
 }  // namespace fake_apiserver

@@ -115,14 +115,15 @@ json aggregated_resource(const resource_info& r) {
   return j;
 }
 
+json aggregated_version(const version_info& v) {
+  json resources = json::array();
+  for (const auto& r : v.resources) resources.push_back(aggregated_resource(r));
+  return {{"version", v.version}, {"resources", resources}, {"freshness", "Current"}};
+}
+
 json aggregated_group(const group_info& g) {
   json versions = json::array();
-  for (const auto& v : g.versions) {
-    json resources = json::array();
-    for (const auto& r : v.resources) resources.push_back(aggregated_resource(r));
-    versions.push_back(
-        {{"version", v.version}, {"resources", resources}, {"freshness", "Current"}});
-  }
+  for (const auto& v : g.versions) versions.push_back(aggregated_version(v));
   return {{"metadata", {{"name", g.name}, {"creationTimestamp", nullptr}}}, {"versions", versions}};
 }
 
@@ -205,12 +206,11 @@ std::shared_ptr<const api_profile> api_profile::load(const std::string& name,
   core.versions.push_back(
       {"v1", from_resource_list(read_json(dir / "legacy-api-v1-resourcelist-v1.21.json"))});
   p->groups_.push_back(core);
-  json aggregated_apis;
   if (name == "v1.30" || name == "v1.31") {
-    aggregated_apis =
+    p->aggregated_apis_ =
         read_json(dir / (name == "v1.30" ? "aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json"
                                          : "aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json"));
-    for (const auto& g : aggregated_apis.at("items"))
+    for (const auto& g : p->aggregated_apis_.at("items"))
       p->groups_.push_back(from_aggregated_group(g));
     p->version_ = name == "v1.30"
                       ? make_version("30", "v1.30.0", "c25b1ef662616855d1272108b87cdca6db03f551",
@@ -246,11 +246,61 @@ std::shared_ptr<const api_profile> api_profile::load(const std::string& name,
   } else {
     throw std::runtime_error("unknown profile \"" + name + "\" (want v1.30, v1.31, v1.21-legacy)");
   }
-  p->build_documents(aggregated_apis);
+  p->build_documents();
   return p;
 }
 
-void api_profile::build_documents(const json& aggregated_apis) {
+std::shared_ptr<const api_profile> api_profile::with_groups(
+    const std::vector<group_info>& extra) const {
+  auto p = std::make_shared<api_profile>();
+  p->name_ = name_;
+  p->aggregated_ = aggregated_;
+  p->version_ = version_;
+  p->groups_ = groups_;
+  p->aggregated_apis_ = aggregated_apis_;
+  for (const auto& g : extra) p->add_group(g);
+  p->build_documents();
+  return p;
+}
+
+// Merges g into groups_ and, for aggregated profiles, into the captured /apis
+// document (kept as captured, so built-in entries keep every field the fixture has).
+void api_profile::add_group(const group_info& g) {
+  auto by_name = [&](const json& item) { return item["metadata"].value("name", "") == g.name; };
+  json* items = aggregated_ ? &aggregated_apis_["items"] : nullptr;
+  auto known = std::find_if(groups_.begin(), groups_.end(),
+                            [&](const group_info& gi) { return gi.name == g.name; });
+  if (known == groups_.end()) {
+    groups_.push_back(g);
+    if (items) items->push_back(aggregated_group(g));
+    return;
+  }
+  json* doc = nullptr;
+  if (items)
+    if (auto it = std::find_if(items->begin(), items->end(), by_name); it != items->end())
+      doc = &*it;
+  for (const auto& v : g.versions) {
+    auto kv = std::find_if(known->versions.begin(), known->versions.end(),
+                           [&](const version_info& vi) { return vi.version == v.version; });
+    json* doc_versions = doc ? &(*doc)["versions"] : nullptr;
+    if (kv == known->versions.end()) {
+      known->versions.push_back(v);
+      if (doc_versions) doc_versions->push_back(aggregated_version(v));
+      continue;
+    }
+    json* doc_resources = nullptr;
+    if (doc_versions)
+      for (auto& dv : *doc_versions)
+        if (dv.value("version", "") == v.version) doc_resources = &dv["resources"];
+    for (const auto& r : v.resources) {
+      if (find(g.name, v.version, r.name)) continue;  // a built-in shadows the CRD
+      kv->resources.push_back(r);
+      if (doc_resources) doc_resources->push_back(aggregated_resource(r));
+    }
+  }
+}
+
+void api_profile::build_documents() {
   auto add = [](std::map<std::string, document>& m, const std::string& key, const json& j) {
     std::string body = j.dump();
     m[key] = {body, discovery_etag(body)};
@@ -298,7 +348,7 @@ void api_profile::build_documents(const json& aggregated_apis) {
                      {"metadata", json::object()},
                      {"items", {aggregated_group(core)}}};
     add(aggregated_docs_, std::string("api|") + av, core_doc);
-    json apis = aggregated_apis;
+    json apis = aggregated_apis_;
     apis["apiVersion"] = api_version;
     add(aggregated_docs_, std::string("apis|") + av, apis);
   }

@@ -31,6 +31,7 @@ struct resource_info {
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
   std::vector<subresource_info> subresources;
+  bool custom = false;  // served for a CustomResourceDefinition
   const subresource_info* find_subresource(const std::string& sub) const;
 };
 
@@ -50,6 +51,11 @@ class api_profile {
   // or unreadable fixture.
   static std::shared_ptr<const api_profile> load(const std::string& name,
                                                  const std::filesystem::path& fixtures_dir);
+
+  // This profile plus `extra` (CRD-served groups): a group/version/resource this
+  // profile already serves wins, as built-in handlers come before the CRD handler in
+  // kube-apiserver's chain. Every document is rebuilt, so all views (and ETags) agree.
+  std::shared_ptr<const api_profile> with_groups(const std::vector<group_info>& extra) const;
 
   const std::string& name() const { return name_; }
   bool aggregated() const { return aggregated_; }
@@ -72,7 +78,8 @@ class api_profile {
     std::string body;
     std::string etag;
   };
-  void build_documents(const nlohmann::json& aggregated_apis);
+  void build_documents();
+  void add_group(const group_info& g);
   response answer(const document& doc, const std::string& content_type,
                   const std::string& if_none_match) const;
 
@@ -80,6 +87,7 @@ class api_profile {
   bool aggregated_ = true;
   nlohmann::json version_;
   std::vector<group_info> groups_;
+  nlohmann::json aggregated_apis_;  // the captured /apis document, plus added groups
   std::map<std::string, document> aggregated_docs_;  // "api|v2", "apis|v2beta1", ...
   std::map<std::string, document> legacy_docs_;      // by path
   std::map<std::string, document> openapi_docs_;     // /openapi/v3 and its group/versions

@@ -156,7 +156,13 @@ bool object_store::events_since(const group_resource& gr, uint64_t since,
   return true;
 }
 
+uint64_t object_store::last_change(const group_resource& gr) const {
+  auto it = last_change_.find(gr);
+  return it == last_change_.end() ? 0 : it->second;
+}
+
 void object_store::emit(watch_event ev) {
+  last_change_[ev.gr] = ev.resource_version;
   history_.push_back(ev);
   if (history_.size() > history_limit) {
     oldest_kept_ = history_.front().resource_version;

@@ -56,6 +56,9 @@ class object_store {
   bool namespace_exists(const std::string& ns) const;
 
   uint64_t resource_version() const { return rv_; }
+  // The resourceVersion of gr's latest change (0: never changed): what derived state,
+  // such as the CRD-served discovery, is cached against.
+  uint64_t last_change(const group_resource& gr) const;
 
   using listener = std::function<void(const watch_event&)>;
   uint64_t subscribe(listener l);
@@ -72,6 +75,7 @@ class object_store {
   std::map<group_resource, std::map<key, json>> objects_;
   uint64_t rv_ = 1;
   std::deque<watch_event> history_;
+  std::map<group_resource, uint64_t> last_change_;
   uint64_t oldest_kept_ = 0;  // resourceVersion before the first event we still have
   std::map<uint64_t, listener> listeners_;
   uint64_t next_listener_ = 1;

@@ -169,7 +169,8 @@ TEST_P(restart, a_request_every_peer_hands_back_ends_in_one_503) {
 // CRDs are served by every apiserver from the shared store: their group-versions are
 // never routed to a peer, and a deleted one stays excluded for the grace period (so a
 // peer's stale discovery cannot bring it back). Here a CRD claims resource.k8s.io's
-// v1alpha3, which only "new" serves: through "old" it is then never sent to "new".
+// v1alpha3, which only "new" serves built in: while the CRD exists, "old" serves it
+// itself and its sidecar never sends it to "new"; the CRD's peer view is stale.
 TEST(crd_exclusion, a_crds_group_version_is_never_routed_to_a_peer_until_the_grace_ends) {
   std::string why;
   if (!cluster::can_run(why)) GTEST_SKIP() << why;
@@ -177,27 +178,49 @@ TEST(crd_exclusion, a_crds_group_version_is_never_routed_to_a_peer_until_the_gra
   c.start("old", "lease", {}, {"--peer-exclusion-grace-period=2s"});
   c.start("new", "lease", {}, {"--peer-exclusion-grace-period=2s"});
   ASSERT_TRUE(c.wait_peers("old", 1)) << c.at("old").admin("/debug/peers");
+  // The request log of the stand-in says which apiserver answered.
+  auto served_by = [&](const std::string& instance) {
+    std::size_t n = 0;
+    for (auto& e : c.served(new_only)) n += e.value("instance", "") == instance;
+    return n;
+  };
   ASSERT_EQ(c.curl(c.at("old").url() + new_only).code, 200);
+  ASSERT_EQ(served_by("new"), 1u) << "before the CRD, a peer serves what old lacks";
   const std::string crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
   auto made = c.curl(c.api().url("old") + crds, "admin", {}, "POST",
                      R"({"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",)"
                      R"("metadata":{"name":"resourceclaims.resource.k8s.io"},"spec":{"group":)"
                      R"("resource.k8s.io","scope":"Namespaced","names":{"plural":"resourceclaims",)"
                      R"("kind":"ResourceClaim"},"versions":[{"name":"v1alpha3","served":true,)"
-                     R"("storage":true}]}})");
+                     R"("storage":true,"schema":{"openAPIV3Schema":{"type":"object",)"
+                     R"("x-kubernetes-preserve-unknown-fields":true}}}]}})");
   ASSERT_EQ(made.code, 201) << made.body;
-  // Excluded once read (the test sidecars read every 500 ms): the old apiserver's 404.
-  ASSERT_TRUE(wait_until([&] { return c.curl(c.at("old").url() + new_only).code == 404; }, 5s));
+  // Once the sidecar has read the CRD (the test sidecars read every 500 ms), "old"
+  // serves the group-version itself.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto before = served_by("old");
+        return c.curl(c.at("old").url() + new_only).code == 200 && served_by("old") > before;
+      },
+      5s));
+  auto by_new = served_by("new"), by_old = served_by("old");
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(c.curl(c.at("old").url() + new_only).code, 200);
+  EXPECT_EQ(served_by("old"), by_old + 5);
+  EXPECT_EQ(served_by("new"), by_new) << "a CRD's group-version went to a peer";
   auto doc = nlohmann::json::parse(c.at("old").admin("/debug/peers"));
   for (auto& gv : doc["peers"][0]["groupVersions"]) EXPECT_NE(gv, "resource.k8s.io/v1alpha3");
-  // Deleted: still excluded for the grace period, then routed to "new" again.
+  // Deleted: still excluded for the grace period (old no longer serves it: 404), then
+  // routed to "new" again.
   ASSERT_EQ(c.curl(c.api().url("old") + crds + "/resourceclaims.resource.k8s.io", "admin", {},
                    "DELETE")
                 .code,
             200);
   auto deleted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until([&] { return c.curl(c.at("old").url() + new_only).code == 404; }, 2s));
+  EXPECT_EQ(served_by("new"), by_new) << "routed to a peer within the grace period";
   ASSERT_TRUE(wait_until([&] { return c.curl(c.at("old").url() + new_only).code == 200; }, 10s));
   EXPECT_GE(std::chrono::steady_clock::now() - deleted, 1500ms);
+  EXPECT_EQ(served_by("new"), by_new + 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(membership, restart, ::testing::Values("lease", "static"));
