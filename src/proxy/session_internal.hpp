@@ -1,7 +1,8 @@
 #pragma once
-// What session's source files share (session.cpp: the connection, relaying, tunnels;
-// session_forward.cpp: a request through its plan's targets; session_wait.cpp: waits
-// on the cluster view). Private to src/proxy.
+// What session's source files share (session.cpp: the connection and its requests;
+// session_forward.cpp: a request through its plan's targets; session_relay.cpp: bodies
+// and response heads; session_tunnel.cpp: upgrades; session_wait.cpp: waits on the
+// cluster view; worker.cpp). Private to src/proxy.
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/error.hpp>
