@@ -19,6 +19,10 @@ import targets
 import workspace
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# Clients authenticate with a bearer token, as a service account does (wrk cannot
+# present a certificate). Every proxy then reaches the backend with its proxy client
+# certificate; a caller with no credential at all would reach an apiserver anonymously.
+AUTH_HEADER = "Authorization: Bearer mvproxy-bench-token"
 MIB = 1024 * 1024
 
 
@@ -55,6 +59,7 @@ class Bench:
 
     def curl(self, port, path, extra=()):
         r = subprocess.run(["curl", "-s", "-o", "/dev/null", "--cacert", self.ca, "--max-time", "60",
+                            "-H", AUTH_HEADER,
                             "-w", "%{http_code} %{size_download} %{time_total}", *extra,
                             f"https://127.0.0.1:{port}{path}"],
                            capture_output=True, text=True, timeout=90)
@@ -73,7 +78,7 @@ class Bench:
 
     def wrk(self, port, path, connection_close=False):
         cmd = ["wrk", "-t1", f"-c{self.concurrency}", f"-d{self.args.duration}s", "--timeout", "5s",
-               "-s", os.path.join(ROOT, "bench/lib/wrk_report.lua")]
+               "-s", os.path.join(ROOT, "bench/lib/wrk_report.lua"), "-H", AUTH_HEADER]
         if connection_close:
             cmd += ["-H", "Connection: close"]
         r = subprocess.run(cmd + [f"https://127.0.0.1:{port}{path}"], capture_output=True, text=True,
@@ -190,7 +195,8 @@ class Bench:
             # wrk only reconnects when the response says so; a proxy that kept the
             # connection open would be measured on keep-alive instead.
             head = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--cacert", self.ca,
-                                   "-H", "Connection: close", f"https://127.0.0.1:{inst.port}{workspace.SMALL_PATH}"],
+                                   "-H", AUTH_HEADER, "-H", "Connection: close",
+                                   f"https://127.0.0.1:{inst.port}{workspace.SMALL_PATH}"],
                                   capture_output=True, text=True, timeout=30).stdout
             if not re.search(r"^connection:\s*close", head, re.I | re.M):
                 raise RuntimeError("the answer to a Connection: close request does not say Connection: close")

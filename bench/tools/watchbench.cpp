@@ -315,7 +315,7 @@ int run_client(const args& a) {
   const auto timeout = std::chrono::seconds(std::stoi(arg(a, "--timeout", "60")));
   st.request = "GET " + arg(a, "--path", "/api/v1/namespaces/default/pods?watch=true&allowWatchBookmarks=true") +
                " HTTP/1.1\r\nHost: " + arg(a, "--connect") + "\r\nAccept: application/json\r\n"
-               "User-Agent: watchbench\r\n\r\n";
+               "Authorization: Bearer mvproxy-bench-token\r\nUser-Agent: watchbench\r\n\r\n";
   const auto control_ep = parse_endpoint(arg(a, "--control"));
 
   std::ostringstream out;
