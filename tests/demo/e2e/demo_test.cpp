@@ -16,7 +16,8 @@ TEST(demo, every_step_behaves) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("demo: every step behaved as expected"), std::string::npos) << r.output;
   // The tour's key facts, as printed.
-  EXPECT_NE(r.output.find("doesn't have a resource type \"resourceclaims\""), std::string::npos);
+  EXPECT_NE(r.output.find("doesn't have a resource type \"resourceclaims\""), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("resourceclaim.resource.k8s.io/demo-claim created"), std::string::npos);
   EXPECT_NE(r.output.find("route=new"), std::string::npos);
   EXPECT_NE(r.output.find("Username    kubernetes-admin"), std::string::npos);
