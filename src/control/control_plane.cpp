@@ -240,7 +240,7 @@ void control_plane::impl::start() {
   }
 }
 
-control_plane::control_plane(const config::config& cfg, cluster_state& state,
+control_plane::control_plane(const config::config& cfg, view::cluster_state& state,
                              metrics::registry* registry, metrics::counter_family* sync_errors,
                              bool peers)
     : impl_(std::make_unique<impl>(cfg, state, registry, sync_errors, peers, ready_)) {}

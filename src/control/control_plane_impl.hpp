@@ -36,11 +36,21 @@
 #include "mvproxy/util/host_port.hpp"
 
 #include "mvproxy/control/control_plane.hpp"
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::control {
 
 namespace asio = boost::asio;
+// The view module's types, which the control plane writes.
+using view::cluster_state;
+using view::cluster_view;
+using view::peer_info;
+using view::peer_state;
+using view::parse_peer_state;
+using view::peer_state_path;
+using view::state_target;
+using view::sync_status;
+using view::to_string;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 using sys_clock = std::chrono::system_clock;

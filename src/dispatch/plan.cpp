@@ -3,7 +3,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/view/peer_state.hpp"
 #include "mvproxy/discovery/negotiate.hpp"
 #include "mvproxy/metrics/registry.hpp"
 #include "mvproxy/request/request_info.hpp"
@@ -79,8 +79,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
-target_ref peer_target(const control::cluster_view& view, std::string_view id) {
-  const control::peer_info* p = view.find_peer(id);
+target_ref peer_target(const view::cluster_view& view, std::string_view id) {
+  const view::peer_info* p = view.find_peer(id);
   target_ref t;
   t.id = std::string(id);
   t.peer = true;
@@ -96,7 +96,7 @@ target_ref peer_target(const control::cluster_view& view, std::string_view id) {
 // to a caller the apiserver itself would let read discovery, so its authentication,
 // authorization, audit and priority-and-fairness see the request (as upstream serves
 // peer-aggregated discovery behind its filters).
-void authorize_with_local(plan& out, const control::cluster_view& view, std::string check_path,
+void authorize_with_local(plan& out, const view::cluster_view& view, std::string check_path,
                           std::string check_etag, std::uint64_t random) {
   out.authorize = true;
   out.check_path = std::move(check_path);
@@ -117,7 +117,7 @@ void authorize_with_local(plan& out, const control::cluster_view& view, std::str
 }  // namespace
 
 plan make_plan(const bhttp::request_header<>& head, const inputs& in,
-               const control::cluster_view& view, control::merged_discovery& merged) {
+               const view::cluster_view& view, view::merged_discovery& merged) {
   plan out;
   std::string_view target = head.target();
   auto q = target.find('?');
@@ -130,7 +130,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
     out.response = status_answer(400, "bad request: " + std::string(info.malformed));
     return out;
   }
-  if (in.trusted_peer && path == control::peer_state_path && head.method() == bhttp::verb::get) {
+  if (in.trusted_peer && path == view::peer_state_path && head.method() == bhttp::verb::get) {
     out.what = plan::action::peer_state;
     out.label = "state";
     return out;
@@ -200,7 +200,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       out.response =
           unavailable_answer("this apiserver cannot serve the request a peer proxied here (" +
                              d.reason + "); nothing reached it, the peer may try another");
-      out.response.headers.emplace_back(std::string(control::handed_back_header), d.reason);
+      out.response.headers.emplace_back(std::string(view::handed_back_header), d.reason);
       break;
     case routing::route_kind::unavailable:
       out.what = plan::action::respond;
@@ -212,8 +212,8 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       break;
     case routing::route_kind::merged_discovery: {
       auto root = info.discovery.kind == request::discovery_kind::api_root
-                      ? control::discovery_root::api
-                      : control::discovery_root::apis;
+                      ? view::discovery_root::api
+                      : view::discovery_root::apis;
       const bool openapi = d.reason == "merged-openapi";
       auto doc = openapi           ? merged.get_openapi_index(view)
                  : group_discovery ? merged.get_group(view, info.discovery.group)
@@ -226,7 +226,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       out.label = "merged";
       if (openapi)
         authorize_with_local(out, view, "/openapi/v3", view.local_sync.openapi_etag, in.random);
-      else if (root == control::discovery_root::api)
+      else if (root == view::discovery_root::api)
         authorize_with_local(out, view, "/api", view.local_sync.api_etag, in.random);
       else
         authorize_with_local(out, view, "/apis", view.local_sync.etag, in.random);

@@ -14,8 +14,8 @@
 
 #include <boost/beast/http/message.hpp>
 
-#include "mvproxy/control/cluster_state.hpp"
-#include "mvproxy/control/merged_discovery.hpp"
+#include "mvproxy/view/cluster_state.hpp"
+#include "mvproxy/view/merged_discovery.hpp"
 
 namespace mvproxy::metrics {
 class counter;
@@ -28,15 +28,15 @@ struct target_ref {
   std::string host;  // empty for the local apiserver (the data plane knows it)
   std::uint16_t port = 0;
   bool peer = false;
-  std::shared_ptr<control::peer_runtime> runtime;  // peers only: health and in-flight
+  std::shared_ptr<view::peer_runtime> runtime;  // peers only: health and in-flight
 };
 
 struct answer {
   unsigned status = 200;
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::shared_ptr<const control::merged_document> document;  // merged discovery body
-  std::string text;                                            // any other body
+  std::shared_ptr<const view::merged_document> document;  // merged discovery body
+  std::string text;                                         // any other body
   std::string_view body() const { return document ? std::string_view(document->body) : text; }
 };
 
@@ -83,6 +83,6 @@ struct inputs {
 // The head is read, not changed. `view` and `merged` are the current snapshot and the
 // merged-discovery cache.
 plan make_plan(const boost::beast::http::request_header<>& head, const inputs& in,
-               const control::cluster_view& view, control::merged_discovery& merged);
+               const view::cluster_view& view, view::merged_discovery& merged);
 
 }  // namespace mvproxy::dispatch

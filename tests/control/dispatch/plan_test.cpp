@@ -34,10 +34,10 @@ class plan_test : public ::testing::Test {
   void SetUp() override {
     view_.own_id = "a";
     view_.local = model_from("aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json");
-    control::peer_info b;
+    view::peer_info b;
     b.endpoint = {"b", "10.0.0.2", 7443, "b_1"};
     b.model = model_from("aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json");
-    b.runtime = std::make_shared<control::peer_runtime>("b");
+    b.runtime = std::make_shared<view::peer_runtime>("b");
     view_.peers.push_back(b);
   }
 
@@ -50,8 +50,8 @@ class plan_test : public ::testing::Test {
     return make_plan(h, in, view_, merged_);
   }
 
-  control::cluster_view view_;
-  control::merged_discovery merged_;
+  view::cluster_view view_;
+  view::merged_discovery merged_;
 };
 
 const std::string new_only = "/apis/resource.k8s.io/v1alpha3/namespaces/default/resourceclaims";
@@ -208,9 +208,9 @@ TEST_F(plan_test, per_group_legacy_discovery_follows_the_group_version) {
 // test covers the arithmetic; this one the draw, the view and the plan together).
 TEST_F(plan_test, first_peer_is_chosen_uniformly_over_many_plans) {
   for (const char* id : {"c", "d"}) {
-    control::peer_info p = view_.peers.front();
+    view::peer_info p = view_.peers.front();
     p.endpoint.id = id;
-    p.runtime = std::make_shared<control::peer_runtime>(id);
+    p.runtime = std::make_shared<view::peer_runtime>(id);
     view_.peers.push_back(p);
   }
   std::mt19937_64 rng(std::random_device{}());
@@ -241,9 +241,9 @@ TEST_F(plan_test, first_peer_is_chosen_uniformly_over_many_plans) {
 
 // A peer whose apiserver it reported down is not chosen, however the draw falls.
 TEST_F(plan_test, a_peer_with_its_apiserver_down_is_never_chosen) {
-  control::peer_info c = view_.peers.front();
+  view::peer_info c = view_.peers.front();
   c.endpoint.id = "c";
-  c.runtime = std::make_shared<control::peer_runtime>("c");
+  c.runtime = std::make_shared<view::peer_runtime>("c");
   c.apiserver = routing::apiserver_state::down;
   view_.peers.push_back(c);
   for (std::uint64_t r = 0; r < 64; ++r) {
