@@ -116,6 +116,33 @@ void authorize_with_local(plan& out, const view::cluster_view& view, std::string
 
 }  // namespace
 
+std::string_view to_string(route_kind k) {
+  switch (k) {
+    case route_kind::local:
+      return "local";
+    case route_kind::peer:
+      return "peer";
+    case route_kind::merged:
+      return "merged";
+    case route_kind::unavailable:
+      return "unavailable";
+    case route_kind::malformed:
+      return "malformed";
+    case route_kind::peer_state:
+      return "state";
+    case route_kind::waiting:
+      return "waiting";
+    case route_kind::handed_back:
+      return "handed-back";
+  }
+  return "local";
+}
+
+std::string plan::label() const {
+  if (route == route_kind::peer && !targets.empty()) return targets.front().id;
+  return std::string(to_string(route));
+}
+
 plan make_plan(const bhttp::request_header<>& head, const inputs& in,
                const view::cluster_view& view, view::merged_discovery& merged) {
   plan out;
@@ -126,13 +153,13 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
   auto info = request::classify(head.method_string(), path, query);
   if (info.is_malformed()) {
     out.what = plan::action::respond;
-    out.label = "malformed";
+    out.route = route_kind::malformed;
     out.response = status_answer(400, "bad request: " + std::string(info.malformed));
     return out;
   }
   if (in.trusted_peer && path == view::peer_state_path && head.method() == bhttp::verb::get) {
     out.what = plan::action::peer_state;
-    out.label = "state";
+    out.route = route_kind::peer_state;
     return out;
   }
   out.group = std::string(info.api_group);
@@ -181,22 +208,22 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       out.targets.push_back({"local", {}, 0, false, nullptr});
       for (auto& id : d.failover) out.targets.push_back(peer_target(view, id));
       out.local_first = true;
-      out.label = "local";
+      out.route = route_kind::local;
       break;
     case routing::route_kind::peer:
       for (auto& id : d.candidates) out.targets.push_back(peer_target(view, id));
       if (d.then_local) out.targets.push_back({"local", {}, 0, false, nullptr});
       out.local_first = false;
-      out.label = out.targets.front().id;
+      out.route = route_kind::peer;
       break;
     case routing::route_kind::wait_local:
       out.what = plan::action::wait;
       out.wait = d.wait;
-      out.label = "waiting";
+      out.route = route_kind::waiting;
       break;
     case routing::route_kind::hand_back:
       out.what = plan::action::respond;
-      out.label = "handed-back";
+      out.route = route_kind::handed_back;
       out.response =
           unavailable_answer("this apiserver cannot serve the request a peer proxied here (" +
                              d.reason + "); nothing reached it, the peer may try another");
@@ -204,7 +231,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
       break;
     case routing::route_kind::unavailable:
       out.what = plan::action::respond;
-      out.label = "unavailable";
+      out.route = route_kind::unavailable;
       out.response =
           unavailable_answer("no peer apiserver that serves " +
                              (out.group.empty() ? out.version : out.group + "/" + out.version) +
@@ -223,7 +250,7 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
         break;
       }
       out.what = plan::action::respond;
-      out.label = "merged";
+      out.route = route_kind::merged;
       if (openapi)
         authorize_with_local(out, view, "/openapi/v3", view.local_sync.openapi_etag, in.random);
       else if (root == view::discovery_root::api)

@@ -289,11 +289,11 @@ dispatch::plan session::plan_for(request_parser& parser, exchange& ex, bool wait
     plan = shared_.options.route(parser.get(), trusted_peer_, wait_expired);
   if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
     plan.targets.push_back({"local", {}, 0, false, nullptr});
-  ex.route = plan.label;
+  ex.route = plan.label();
   // Requests a peer serves, and those no reachable peer could serve (503), count as
   // rerouted, as upstream's peer proxy counts them.
   ex.rerouted = (plan.what == dispatch::plan::action::forward && !plan.local_first) ||
-                plan.label == "unavailable";
+                plan.route == dispatch::route_kind::unavailable;
   if (ex.rerouted) {
     ex.group = plan.group;
     ex.version = plan.version;

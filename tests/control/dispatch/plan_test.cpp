@@ -65,7 +65,8 @@ TEST_F(plan_test, new_only_resource_goes_to_the_peer) {
   EXPECT_EQ(p.targets[0].port, 7443);
   EXPECT_TRUE(p.targets[0].peer);
   EXPECT_FALSE(p.local_first);
-  EXPECT_EQ(p.label, "b");
+  EXPECT_EQ(p.route, route_kind::peer);
+  EXPECT_EQ(p.label(), "b");
   EXPECT_EQ(p.group, "resource.k8s.io");
   EXPECT_EQ(p.version, "v1alpha3");
   EXPECT_EQ(p.resource, "resourceclaims");
@@ -79,7 +80,8 @@ TEST_F(plan_test, resource_served_locally_stays_local_with_failover) {
   EXPECT_FALSE(p.targets[0].peer);
   EXPECT_EQ(p.targets[1].id, "b");
   EXPECT_TRUE(p.local_first);
-  EXPECT_EQ(p.label, "local");
+  EXPECT_EQ(p.route, route_kind::local);
+  EXPECT_EQ(p.label(), "local");
 }
 
 TEST_F(plan_test, nobody_serves_it_local_404) {
@@ -100,7 +102,8 @@ TEST_F(plan_test, peer_proxied_from_a_trusted_peer_is_served_locally_or_handed_b
   EXPECT_EQ(p.what, plan::action::respond);
   EXPECT_TRUE(p.targets.empty());
   EXPECT_EQ(p.response.status, 503u);
-  EXPECT_EQ(p.label, "handed-back");
+  EXPECT_EQ(p.route, route_kind::handed_back);
+  EXPECT_EQ(p.label(), "handed-back");
   bool marked = false;
   for (auto& [k, v] : p.response.headers)
     if (k == "x-mvproxy-handed-back") marked = v == "not-served-here";
@@ -126,6 +129,7 @@ TEST_F(plan_test, ejected_capable_peer_gives_503_with_retry_after) {
   for (int i = 0; i < 3; ++i) view_.peers[0].runtime->on_failure(std::chrono::steady_clock::now());
   auto p = make(bhttp::verb::get, new_only);
   EXPECT_EQ(p.what, plan::action::respond);
+  EXPECT_EQ(p.route, route_kind::unavailable);
   EXPECT_EQ(p.response.status, 503u);
   EXPECT_EQ(p.response.content_type, "application/json");
   EXPECT_NE(p.response.body().find("\"kind\":\"Status\""), std::string_view::npos);
@@ -141,7 +145,34 @@ TEST_F(plan_test, malformed_paths_are_400_and_never_forwarded) {
     EXPECT_EQ(p.what, plan::action::respond) << bad;
     EXPECT_EQ(p.response.status, 400u) << bad;
     EXPECT_TRUE(p.targets.empty()) << bad;
+    EXPECT_EQ(p.label(), "malformed") << bad;
   }
+}
+
+// The route's label is what the access log and the request metrics carry: its values
+// must not change with the type that holds it.
+TEST(plan_route, labels_keep_their_values) {
+  const std::pair<route_kind, std::string_view> table[] = {
+      {route_kind::local, "local"},
+      {route_kind::peer, "peer"},
+      {route_kind::merged, "merged"},
+      {route_kind::unavailable, "unavailable"},
+      {route_kind::malformed, "malformed"},
+      {route_kind::peer_state, "state"},
+      {route_kind::waiting, "waiting"},
+      {route_kind::handed_back, "handed-back"},
+  };
+  for (auto& [kind, label] : table) {
+    EXPECT_EQ(to_string(kind), label);
+    plan p;
+    p.route = kind;
+    EXPECT_EQ(p.label(), label);
+  }
+  // A peer route is labelled with the peer it goes to first.
+  plan p;
+  p.route = route_kind::peer;
+  p.targets.push_back({"cp-2", "10.0.0.2", 6443, true, nullptr});
+  EXPECT_EQ(p.label(), "cp-2");
 }
 
 TEST_F(plan_test, merged_discovery_with_etag_vary_and_304) {
@@ -151,7 +182,8 @@ TEST_F(plan_test, merged_discovery_with_etag_vary_and_304) {
   in.nopeer_requests = &nopeer;
   auto p = make(bhttp::verb::get, "/apis", {{"Accept", kubectl_accept}}, in);
   ASSERT_EQ(p.what, plan::action::respond);
-  EXPECT_EQ(p.label, "merged");
+  EXPECT_EQ(p.route, route_kind::merged);
+  EXPECT_EQ(p.label(), "merged");
   EXPECT_EQ(p.response.status, 200u);
   EXPECT_EQ(p.response.content_type, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
   std::string etag;
