@@ -1,8 +1,9 @@
 #pragma once
 // The sidecar's control plane, on a thread of its own: keeps the local apiserver's
-// discovery in sync, keeps peer membership (static list or Leases), keeps each peer's
-// discovery in sync, and publishes all of it through `view::cluster_state`. The data plane
-// only reads the published views.
+// discovery in sync (the local syncer), keeps peer membership (static list, or the
+// Lease keeper), keeps each peer's discovery in sync (the peer syncer), and publishes
+// all of it through `view::cluster_state`. The data plane only reads the published
+// views.
 
 #include <atomic>
 #include <chrono>
