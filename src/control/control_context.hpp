@@ -51,8 +51,8 @@ inline asio::awaitable<void> wait(asio::steady_timer& t, std::chrono::millisecon
 
 // The control plane's counters; each may be null (no registry).
 struct control_metrics {
-  metrics::counter_family* sync_errors = nullptr;  // apiserver_peer_discovery_sync_errors_total
-  metrics::counter_family* syncs = nullptr;        // mvproxy_discovery_syncs_total
+  metrics::counter_family* sync_errors = nullptr;    // apiserver_peer_discovery_sync_errors_total
+  metrics::counter_family* syncs = nullptr;          // mvproxy_discovery_syncs_total
   metrics::counter_family* sync_failures = nullptr;  // mvproxy_discovery_sync_errors_total
   metrics::counter_family* lease_ops = nullptr;      // mvproxy_lease_operations_total
   // mvproxy_local_apiserver_transitions_total

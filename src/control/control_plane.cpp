@@ -181,10 +181,9 @@ void control_plane::impl::register_sync_gauges(metrics::registry& r) {
 void control_plane::impl::register_metrics(metrics::registry& r) {
   register_counters(r);
   register_state_gauge(r);
-  ctx.metrics().lease_ops =
-      &r.add_counter("mvproxy_lease_operations_total",
-                     "Own-Lease writes and peer-Lease lists by operation and result.",
-                     {"operation", "result"});
+  ctx.metrics().lease_ops = &r.add_counter(
+      "mvproxy_lease_operations_total",
+      "Own-Lease writes and peer-Lease lists by operation and result.", {"operation", "result"});
   register_sync_gauges(r);
 }
 

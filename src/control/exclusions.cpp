@@ -60,8 +60,8 @@ asio::awaitable<void> peer_syncer::exclusion_loop(https_client::options local) {
         spdlog::warn("control: reading CRDs and APIServices failed: {}", describe(e));
       client.reset();
     }
-    auto next = steady::now() +
-                (failures ? std::min<std::chrono::milliseconds>(interval, 1s) : interval);
+    auto next =
+        steady::now() + (failures ? std::min<std::chrono::milliseconds>(interval, 1s) : interval);
     if (auto expiry = tracker.next_expiry()) next = std::min(next, *expiry);
     co_await wait(
         timer,

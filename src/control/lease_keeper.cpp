@@ -191,7 +191,8 @@ asio::awaitable<void> lease_keeper::delete_own_lease() {
     d.method = boost::beast::http::verb::delete_;
     d.target = lease_path(own_.namespace_name, own_.server_id);
     auto resp = co_await api_->request(d);
-    control_metrics::count(ctx_.metrics().lease_ops, {"delete", resp.status == 200 ? "ok" : "error"});
+    control_metrics::count(ctx_.metrics().lease_ops,
+                           {"delete", resp.status == 200 ? "ok" : "error"});
     spdlog::info("control: deleted own Lease {} (HTTP {})", own_.server_id, resp.status);
   } catch (const std::exception& e) {
     spdlog::warn("control: deleting own Lease failed: {}", describe(e));

@@ -40,8 +40,8 @@ class peer_syncer {
     std::unique_ptr<https_client> client;        // its discovery, read through it
     std::unique_ptr<https_client> state_client;  // the long-poll of the state it pushes
     std::unique_ptr<discovery_syncer> syncer;
-    asio::steady_timer wake;  // its discovery loop's; cancelled to sync now
-    bool stopped = false;     // it left, or restarted under a new holder
+    asio::steady_timer wake;                 // its discovery loop's; cancelled to sync now
+    bool stopped = false;                    // it left, or restarted under a new holder
     std::optional<view::peer_state> pushed;  // pushed, not yet applied: goes with the next read
   };
 

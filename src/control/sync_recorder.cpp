@@ -5,9 +5,9 @@
 namespace mvproxy::control {
 
 asio::awaitable<sync_outcome> sync_recorder::sync(discovery_syncer& syncer,
-                                                  const std::string& server,
-                                                  const std::string& who, bool peer,
-                                                  const locate& at, const with_result& also) {
+                                                  const std::string& server, const std::string& who,
+                                                  bool peer, const locate& at,
+                                                  const with_result& also) {
   auto attempt = sys_clock::now();
   std::string what;
   sync_outcome outcome = sync_outcome::failed;

@@ -41,8 +41,8 @@ class sync_recorder {
   bool record_success(discovery_result& r, sys_clock::time_point attempt, const locate& at,
                       const with_result& also);
   void record_failure(const std::string& server, const std::string& who, bool peer,
-                      sync_outcome outcome, const std::string& what,
-                      sys_clock::time_point attempt, const locate& at, const with_result& also);
+                      sync_outcome outcome, const std::string& what, sys_clock::time_point attempt,
+                      const locate& at, const with_result& also);
 
   control_context& ctx_;
 };
