@@ -18,12 +18,12 @@
 
 #include "mvproxy/admin/server.hpp"
 #include "mvproxy/app/logging.hpp"
-#include "mvproxy/control/cluster_state.hpp"
 #include "mvproxy/control/control_plane.hpp"
 #include "mvproxy/control/debug_peers.hpp"
-#include "mvproxy/control/merged_discovery.hpp"
 #include "mvproxy/tls/provider.hpp"
 #include "mvproxy/util/host_port.hpp"
+#include "mvproxy/view/cluster_state.hpp"
+#include "mvproxy/view/merged_discovery.hpp"
 
 namespace mvproxy::app {
 
@@ -147,9 +147,9 @@ struct app::impl {
   proxy::server_options options;
   tcp::endpoint admin_at;
   bool proxy_enabled = false;  // the gate on and a peer CA given
-  control::cluster_state cluster{cfg.server_id};
-  control::merged_discovery merged{&metrics.peer_aggregated_cache_hits_total,
-                                   &metrics.peer_aggregated_cache_misses_total};
+  view::cluster_state cluster{cfg.server_id};
+  view::merged_discovery merged{&metrics.peer_aggregated_cache_hits_total,
+                                &metrics.peer_aggregated_cache_misses_total};
   std::unique_ptr<control::control_plane> control;
   std::atomic<control::control_plane*> control_ptr{nullptr};  // for worker threads
 };

@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mvproxy/control/merged_discovery.hpp"
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/view/merged_discovery.hpp"
+#include "mvproxy/view/peer_state.hpp"
 #include "mvproxy/membership/lease.hpp"
 #include "mvproxy/util/host_port.hpp"
 
@@ -18,7 +18,7 @@ json time_or_null(std::chrono::system_clock::time_point t) {
   return membership::format_micro_time(t);
 }
 
-json server_json(const discovery::server_model_ptr& model, const sync_status& s) {
+json server_json(const discovery::server_model_ptr& model, const view::sync_status& s) {
   json j = {{"synced", model != nullptr},
             {"lastSync", time_or_null(s.last_success)},
             {"lastAttempt", time_or_null(s.last_attempt)},
@@ -42,10 +42,11 @@ json server_json(const discovery::server_model_ptr& model, const sync_status& s)
 
 }  // namespace
 
-std::string debug_peers_json(const cluster_view& view, const merged_discovery* merged) {
+std::string debug_peers_json(const view::cluster_view& view,
+                             const view::merged_discovery* merged) {
   json local = server_json(view.local, view.local_sync);
   // The local apiserver as the monitor knows it, and what peers long-polling us see.
-  local["apiserver"] = std::string(to_string(view.local_state));
+  local["apiserver"] = std::string(view::to_string(view.local_state));
   local["apiserverSince"] = time_or_null(view.local_state_since);
   local["revision"] = view.local_revision;
   json peers = json::array();
@@ -56,7 +57,7 @@ std::string debug_peers_json(const cluster_view& view, const merged_discovery* m
     j["address"] = util::format_host_port(p.endpoint.host, p.endpoint.port);
     j["holderIdentity"] = p.endpoint.holder_identity;
     // Its apiserver as it last pushed it (unknown: it has not, or does not push).
-    j["apiserver"] = std::string(to_string(p.apiserver));
+    j["apiserver"] = std::string(view::to_string(p.apiserver));
     j["apiserverSince"] = time_or_null(p.state_since);
     j["revision"] = p.state_revision;
     if (p.runtime) {

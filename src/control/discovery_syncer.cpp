@@ -16,12 +16,6 @@ namespace mvproxy::control {
 
 namespace asio = boost::asio;
 
-const char* const discovery_accept =
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer,"
-    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0.9,"
-    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList;q=0.8,"
-    "application/json;q=0.7";
-
 namespace {
 
 bool is_aggregated(const std::string& content_type) {
@@ -72,12 +66,12 @@ asio::awaitable<discovery_result> discovery_syncer::sync() {
   discovery_result out;
   co_await fetch_openapi_index(out);
   auto& apis = docs_["/apis"];
-  bool changed = co_await fetch("/apis", discovery_accept, apis);
+  bool changed = co_await fetch("/apis", discovery::discovery_accept, apis);
   out.etag = apis.etag;
 
   if (is_aggregated(apis.content_type)) {
     auto& api = docs_["/api"];
-    changed = (co_await fetch("/api", discovery_accept, api)) || changed;
+    changed = (co_await fetch("/api", discovery::discovery_accept, api)) || changed;
     out.api_etag = api.etag;
     if (!changed && have_model_) {
       out.source = "unchanged";

@@ -1,8 +1,9 @@
 // The group-versions never routed to a peer (discovery/exclusion.hpp): read from the
 // local apiserver — its CustomResourceDefinitions and aggregated APIServices — every
-// --discovery-sync-interval, and applied to every peer's model at once.
+// --discovery-sync-interval, and applied to every peer's model at once. Part of the
+// peer syncer: they only shape what peers are asked for.
 
-#include "control_plane_impl.hpp"
+#include "peer_syncer.hpp"
 
 namespace mvproxy::control {
 
@@ -13,8 +14,7 @@ const char* const apiservices_path = "/apis/apiregistration.k8s.io/v1/apiservice
 
 }  // namespace
 
-asio::awaitable<discovery::gv_set> control_plane::impl::list_gvs(https_client& client,
-                                                                 const char* path) {
+asio::awaitable<discovery::gv_set> peer_syncer::list_gvs(https_client& client, const char* path) {
   http_request r;
   r.target = path;
   auto resp = co_await client.request(std::move(r));
@@ -29,9 +29,9 @@ asio::awaitable<discovery::gv_set> control_plane::impl::list_gvs(https_client& c
   co_return *gvs;
 }
 
-void control_plane::impl::publish_excluded(const discovery::gv_set& excluded) {
+void peer_syncer::publish_excluded(const discovery::gv_set& excluded) {
   auto set = std::make_shared<const discovery::gv_set>(excluded);
-  state.update([&](cluster_view& v) {
+  ctx_.publish([&](view::cluster_view& v) {
     v.excluded = set;
     for (auto& p : v.peers) v.refilter(p);
     return true;
@@ -42,12 +42,13 @@ void control_plane::impl::publish_excluded(const discovery::gv_set& excluded) {
                list.empty() ? std::string("none") : list);
 }
 
-asio::awaitable<void> control_plane::impl::exclusion_loop() {
-  discovery::exclusion_tracker tracker(cfg.peer_exclusion_grace_period);
-  https_client client(ioc.get_executor(), api->opts());
-  asio::steady_timer timer(ioc);
+asio::awaitable<void> peer_syncer::exclusion_loop(https_client::options local) {
+  const auto interval = ctx_.cfg().discovery_sync_interval;
+  discovery::exclusion_tracker tracker(ctx_.cfg().peer_exclusion_grace_period);
+  https_client client(ctx_.ioc().get_executor(), std::move(local));
+  asio::steady_timer timer(ctx_.ioc());
   int failures = 0;
-  while (!stopping) {
+  while (!ctx_.stopping()) {
     try {
       auto active = co_await list_gvs(client, crds_path);
       active.merge(co_await list_gvs(client, apiservices_path));
@@ -59,9 +60,8 @@ asio::awaitable<void> control_plane::impl::exclusion_loop() {
         spdlog::warn("control: reading CRDs and APIServices failed: {}", describe(e));
       client.reset();
     }
-    auto next = steady::now() +
-                (failures ? std::min<std::chrono::milliseconds>(cfg.discovery_sync_interval, 1s)
-                          : cfg.discovery_sync_interval);
+    auto next =
+        steady::now() + (failures ? std::min<std::chrono::milliseconds>(interval, 1s) : interval);
     if (auto expiry = tracker.next_expiry()) next = std::min(next, *expiry);
     co_await wait(
         timer,

@@ -8,6 +8,13 @@
 #include <vector>
 
 namespace mvproxy::discovery {
+
+const char* const discovery_accept =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer,"
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0.9,"
+    "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList;q=0.8,"
+    "application/json;q=0.7";
+
 namespace {
 
 // One clause of an Accept header, as goautoneg parses it.

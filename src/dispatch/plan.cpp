@@ -3,12 +3,12 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
-#include "mvproxy/control/peer_state.hpp"
 #include "mvproxy/discovery/negotiate.hpp"
 #include "mvproxy/metrics/registry.hpp"
 #include "mvproxy/request/request_info.hpp"
 #include "mvproxy/routing/router.hpp"
 #include "mvproxy/util/status.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::dispatch {
 
@@ -79,8 +79,8 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   return false;
 }
 
-target_ref peer_target(const control::cluster_view& view, std::string_view id) {
-  const control::peer_info* p = view.find_peer(id);
+target_ref peer_target(const view::cluster_view& view, std::string_view id) {
+  const view::peer_info* p = view.find_peer(id);
   target_ref t;
   t.id = std::string(id);
   t.peer = true;
@@ -96,7 +96,7 @@ target_ref peer_target(const control::cluster_view& view, std::string_view id) {
 // to a caller the apiserver itself would let read discovery, so its authentication,
 // authorization, audit and priority-and-fairness see the request (as upstream serves
 // peer-aggregated discovery behind its filters).
-void authorize_with_local(plan& out, const control::cluster_view& view, std::string check_path,
+void authorize_with_local(plan& out, const view::cluster_view& view, std::string check_path,
                           std::string check_etag, std::uint64_t random) {
   out.authorize = true;
   out.check_path = std::move(check_path);
@@ -116,29 +116,41 @@ void authorize_with_local(plan& out, const control::cluster_view& view, std::str
 
 }  // namespace
 
-plan make_plan(const bhttp::request_header<>& head, const inputs& in,
-               const control::cluster_view& view, control::merged_discovery& merged) {
-  plan out;
-  std::string_view target = head.target();
-  auto q = target.find('?');
-  std::string_view path = target.substr(0, q);
-  std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
-  auto info = request::classify(head.method_string(), path, query);
-  if (info.is_malformed()) {
-    out.what = plan::action::respond;
-    out.label = "malformed";
-    out.response = status_answer(400, "bad request: " + std::string(info.malformed));
-    return out;
+std::string_view to_string(route_kind k) {
+  switch (k) {
+    case route_kind::local:
+      return "local";
+    case route_kind::peer:
+      return "peer";
+    case route_kind::merged:
+      return "merged";
+    case route_kind::unavailable:
+      return "unavailable";
+    case route_kind::malformed:
+      return "malformed";
+    case route_kind::peer_state:
+      return "state";
+    case route_kind::waiting:
+      return "waiting";
+    case route_kind::handed_back:
+      return "handed-back";
   }
-  if (in.trusted_peer && path == control::peer_state_path && head.method() == bhttp::verb::get) {
-    out.what = plan::action::peer_state;
-    out.label = "state";
-    return out;
-  }
-  out.group = std::string(info.api_group);
-  out.version = std::string(info.api_version);
-  out.resource = std::string(info.resource);
+  return "local";
+}
 
+std::string plan::label() const {
+  if (route == route_kind::peer && !targets.empty()) return targets.front().id;
+  return std::string(to_string(route));
+}
+
+namespace {
+
+// The router's decision for a classified request over `view`. `negotiated` gets the
+// Accept negotiation of a discovery root (for the merged document's format).
+routing::route_decision route_for(const bhttp::request_header<>& head,
+                                  const request::request_info& info, const inputs& in,
+                                  const view::cluster_view& view,
+                                  discovery::discovery_negotiation& negotiated) {
   const bool discovery_root = info.discovery.kind == request::discovery_kind::api_root ||
                               info.discovery.kind == request::discovery_kind::apis_root;
   const bool group_discovery = info.discovery.kind == request::discovery_kind::group;
@@ -154,7 +166,6 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
   routing::route_input ri;
   ri.info = &info;
   // Negotiated once, for the router's view and for the merged document's format.
-  discovery::discovery_negotiation negotiated;
   if (discovery_root && read) {
     negotiated = discovery::negotiate_discovery(header(head, "Accept"));
     ri.view = view_for(header(head, "Accept"), negotiated, in);
@@ -173,76 +184,119 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
   ri.random = in.random;
   ri.local_state = view.local_state;
   ri.wait_expired = in.wait_expired;
-  auto d = routing::route(ri);
-  out.reason = d.reason;
+  return routing::route(ri);
+}
 
+// Peer-aggregated discovery answered here, once the caller may read it; the local
+// apiserver answers while the merge has no local model yet.
+void plan_merged(plan& out, const bhttp::request_header<>& head, const request::request_info& info,
+                 const routing::route_decision& d,
+                 const discovery::discovery_negotiation& negotiated, const inputs& in,
+                 const view::cluster_view& view, view::merged_discovery& merged) {
+  auto root = info.discovery.kind == request::discovery_kind::api_root ? view::discovery_root::api
+                                                                       : view::discovery_root::apis;
+  const bool openapi = d.reason == "merged-openapi";
+  const bool group_discovery = info.discovery.kind == request::discovery_kind::group;
+  auto doc = openapi           ? merged.get_openapi_index(view)
+             : group_discovery ? merged.get_group(view, info.discovery.group)
+                               : merged.get(view, root, negotiated.format);
+  if (!doc) {  // not synced yet: the local apiserver answers
+    out.targets.push_back({"local", {}, 0, false, nullptr});
+    return;
+  }
+  out.what = plan::action::respond;
+  out.route = route_kind::merged;
+  if (openapi)
+    authorize_with_local(out, view, "/openapi/v3", view.local_sync.openapi_etag, in.random);
+  else if (root == view::discovery_root::api)
+    authorize_with_local(out, view, "/api", view.local_sync.api_etag, in.random);
+  else
+    authorize_with_local(out, view, "/apis", view.local_sync.etag, in.random);
+  answer& a = out.response;
+  a.content_type = std::string(doc->content_type);
+  a.headers.emplace_back("ETag", doc->etag);
+  a.headers.emplace_back("Vary", "Accept");
+  if (etag_matches(header(head, "If-None-Match"), doc->etag)) {
+    a.status = 304;
+  } else {
+    a.status = 200;
+    a.document = std::move(doc);
+  }
+}
+
+// Every other decision: forward (local first, or peers in turn), wait, or a 503.
+void plan_decision(plan& out, const routing::route_decision& d, const view::cluster_view& view) {
   switch (d.kind) {
     case routing::route_kind::local:
       out.targets.push_back({"local", {}, 0, false, nullptr});
       for (auto& id : d.failover) out.targets.push_back(peer_target(view, id));
       out.local_first = true;
-      out.label = "local";
+      out.route = route_kind::local;
       break;
     case routing::route_kind::peer:
       for (auto& id : d.candidates) out.targets.push_back(peer_target(view, id));
       if (d.then_local) out.targets.push_back({"local", {}, 0, false, nullptr});
       out.local_first = false;
-      out.label = out.targets.front().id;
+      out.route = route_kind::peer;
       break;
     case routing::route_kind::wait_local:
       out.what = plan::action::wait;
       out.wait = d.wait;
-      out.label = "waiting";
+      out.route = route_kind::waiting;
       break;
     case routing::route_kind::hand_back:
       out.what = plan::action::respond;
-      out.label = "handed-back";
+      out.route = route_kind::handed_back;
       out.response =
           unavailable_answer("this apiserver cannot serve the request a peer proxied here (" +
                              d.reason + "); nothing reached it, the peer may try another");
-      out.response.headers.emplace_back(std::string(control::handed_back_header), d.reason);
+      out.response.headers.emplace_back(std::string(view::handed_back_header), d.reason);
       break;
     case routing::route_kind::unavailable:
       out.what = plan::action::respond;
-      out.label = "unavailable";
+      out.route = route_kind::unavailable;
       out.response =
           unavailable_answer("no peer apiserver that serves " +
                              (out.group.empty() ? out.version : out.group + "/" + out.version) +
                              ", Resource=" + out.resource + " is reachable");
       break;
-    case routing::route_kind::merged_discovery: {
-      auto root = info.discovery.kind == request::discovery_kind::api_root
-                      ? control::discovery_root::api
-                      : control::discovery_root::apis;
-      const bool openapi = d.reason == "merged-openapi";
-      auto doc = openapi           ? merged.get_openapi_index(view)
-                 : group_discovery ? merged.get_group(view, info.discovery.group)
-                                   : merged.get(view, root, negotiated.format);
-      if (!doc) {  // not synced yet: the local apiserver answers
-        out.targets.push_back({"local", {}, 0, false, nullptr});
-        break;
-      }
-      out.what = plan::action::respond;
-      out.label = "merged";
-      if (openapi)
-        authorize_with_local(out, view, "/openapi/v3", view.local_sync.openapi_etag, in.random);
-      else if (root == control::discovery_root::api)
-        authorize_with_local(out, view, "/api", view.local_sync.api_etag, in.random);
-      else
-        authorize_with_local(out, view, "/apis", view.local_sync.etag, in.random);
-      answer& a = out.response;
-      a.content_type = std::string(doc->content_type);
-      a.headers.emplace_back("ETag", doc->etag);
-      a.headers.emplace_back("Vary", "Accept");
-      if (etag_matches(header(head, "If-None-Match"), doc->etag)) {
-        a.status = 304;
-      } else {
-        a.status = 200;
-        a.document = std::move(doc);
-      }
-      break;
-    }
+    case routing::route_kind::merged_discovery:
+      break;  // plan_merged
   }
+}
+
+}  // namespace
+
+plan make_plan(const bhttp::request_header<>& head, const inputs& in,
+               const view::cluster_view& view, view::merged_discovery& merged) {
+  plan out;
+  std::string_view target = head.target();
+  auto q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  auto info = request::classify(head.method_string(), path, query);
+  if (info.is_malformed()) {
+    out.what = plan::action::respond;
+    out.route = route_kind::malformed;
+    out.response = status_answer(400, "bad request: " + std::string(info.malformed));
+    return out;
+  }
+  if (in.trusted_peer && path == view::peer_state_path && head.method() == bhttp::verb::get) {
+    out.what = plan::action::peer_state;
+    out.route = route_kind::peer_state;
+    return out;
+  }
+  out.group = std::string(info.api_group);
+  out.version = std::string(info.api_version);
+  out.resource = std::string(info.resource);
+
+  discovery::discovery_negotiation negotiated;
+  auto d = route_for(head, info, in, view, negotiated);
+  out.reason = d.reason;
+  if (d.kind == routing::route_kind::merged_discovery)
+    plan_merged(out, head, info, d, negotiated, in, view, merged);
+  else
+    plan_decision(out, d, view);
   return out;
 }
 

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 
-#include "mvproxy/control/discovery_syncer.hpp"
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/discovery/negotiate.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::proxy {
 
@@ -45,7 +45,7 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
     // the same method, the check path, our discovery read's Accept and ETag, so an
     // allowed caller costs the apiserver a 304.
     req.target(st.plan.check_path);
-    req.set(bhttp::field::accept, control::discovery_accept);
+    req.set(bhttp::field::accept, discovery::discovery_accept);
     req.erase(bhttp::field::if_none_match);
     if (!st.plan.check_etag.empty()) req.set(bhttp::field::if_none_match, st.plan.check_etag);
     st.authorized_answer = &st.plan.response;
@@ -257,7 +257,7 @@ asio::awaitable<session::upstream_reply> session::send_and_read_head(upstream_co
 
 void session::check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const {
   if (!peer || !st.rp || st.rp->get().result_int() != 503) return;
-  auto reason = http::field_in_head(st.relayed_head, control::handed_back_header);
+  auto reason = http::field_in_head(st.relayed_head, view::handed_back_header);
   if (reason && !reason->empty()) out.handed_back = std::string(*reason);
 }
 
@@ -282,11 +282,11 @@ dispatch::plan session::plan_for(request_parser& parser, exchange& ex, bool wait
     plan = shared_.options.route(parser.get(), trusted_peer_, wait_expired);
   if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
     plan.targets.push_back({"local", {}, 0, false, nullptr});
-  ex.route = plan.label;
+  ex.route = plan.label();
   // Requests a peer serves, and those no reachable peer could serve (503), count as
   // rerouted, as upstream's peer proxy counts them.
   ex.rerouted = (plan.what == dispatch::plan::action::forward && !plan.local_first) ||
-                plan.label == "unavailable";
+                plan.route == dispatch::route_kind::unavailable;
   if (ex.rerouted) {
     ex.group = plan.group;
     ex.version = plan.version;

@@ -56,7 +56,7 @@ struct session::tunnel_state {
 
 // Counts a request to a peer in flight for as long as it is being served.
 struct peer_in_flight {
-  explicit peer_in_flight(const std::shared_ptr<control::peer_runtime>& r) : r_(r) {
+  explicit peer_in_flight(const std::shared_ptr<view::peer_runtime>& r) : r_(r) {
     if (r_) r_->in_flight().fetch_add(1, std::memory_order_relaxed);
   }
   ~peer_in_flight() {
@@ -64,7 +64,7 @@ struct peer_in_flight {
   }
   peer_in_flight(const peer_in_flight&) = delete;
   peer_in_flight& operator=(const peer_in_flight&) = delete;
-  std::shared_ptr<control::peer_runtime> r_;
+  std::shared_ptr<view::peer_runtime> r_;
 };
 
 // Counts a request in flight for exactly as long as it is being served.

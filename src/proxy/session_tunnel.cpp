@@ -7,7 +7,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::proxy {
 
@@ -70,7 +70,7 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
     }
     auto& res = rp->get();
     if (target.peer && res.result_int() == 503) {
-      if (auto it = res.find(control::handed_back_header); it != res.end()) {
+      if (auto it = res.find(view::handed_back_header); it != res.end()) {
         // Nothing reached an apiserver: the next target may take it.
         if (it->value() == "apiserver-down") unreachable = true;
         report_attempt(plan, ti, target, {failure::none, it->value(), false});

@@ -3,7 +3,7 @@
 
 #include "session_internal.hpp"
 
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::proxy {
 
@@ -52,17 +52,17 @@ asio::awaitable<bool> session::answer_peer_state(request_parser& parser, exchang
   auto* cluster = shared_.options.cluster;
   std::string_view target = parser.get().target();
   auto q = target.find('?');
-  auto query = control::parse_state_query(q == std::string_view::npos ? std::string_view{}
+  auto query = view::parse_state_query(q == std::string_view::npos ? std::string_view{}
                                                                       : target.substr(q + 1));
   if (cluster) {
     co_await wait_for_view(clock::now() + query.timeout, [&] {
-      return control::state_changed(query, control::own_state(*cluster->current()));
+      return view::state_changed(query, view::own_state(*cluster->current()));
     });
   }
   dispatch::answer a;
   a.content_type = "application/json";
   a.headers.emplace_back("Cache-Control", "no-cache, private");
-  a.text = cluster ? control::peer_state_json(control::own_state(*cluster->current())) : "{}";
+  a.text = cluster ? view::peer_state_json(view::own_state(*cluster->current())) : "{}";
   const bool keep = parser.keep_alive() && parser.is_done();
   co_await send_answer(a, false, keep, ex);
   co_return keep;

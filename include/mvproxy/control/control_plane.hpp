@@ -1,8 +1,9 @@
 #pragma once
 // The sidecar's control plane, on a thread of its own: keeps the local apiserver's
-// discovery in sync, keeps peer membership (static list or Leases), keeps each peer's
-// discovery in sync, and publishes all of it through `cluster_state`. The data plane
-// only reads the published views.
+// discovery in sync (the local syncer), keeps peer membership (static list, or the
+// Lease keeper), keeps each peer's discovery in sync (the peer syncer), and publishes
+// all of it through `view::cluster_state`. The data plane only reads the published
+// views.
 
 #include <atomic>
 #include <chrono>
@@ -11,7 +12,7 @@
 #include <thread>
 
 #include "mvproxy/config/config.hpp"
-#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/view/cluster_state.hpp"
 
 namespace mvproxy::metrics {
 class registry;
@@ -29,7 +30,7 @@ class control_plane {
   // registered by the app with the other upstream-named series; may be null.
   // `peers`: keep peer membership and peer discovery (off when nothing is proxied to
   // peers: the gate is off or no --peer-ca-file).
-  control_plane(const config::config& cfg, cluster_state& state, metrics::registry* registry,
+  control_plane(const config::config& cfg, view::cluster_state& state, metrics::registry* registry,
                 metrics::family<metrics::counter>* sync_errors = nullptr, bool peers = true);
   ~control_plane();
   control_plane(const control_plane&) = delete;

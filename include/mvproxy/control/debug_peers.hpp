@@ -4,14 +4,17 @@
 
 #include <string>
 
-#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/view/cluster_view.hpp"
+
+namespace mvproxy::view {
+class merged_discovery;
+}  // namespace mvproxy::view
 
 namespace mvproxy::control {
 
-class merged_discovery;
-
 // `merged` may be null; when set, the document names the servers the merged
 // discovery is built from.
-std::string debug_peers_json(const cluster_view& view, const merged_discovery* merged);
+std::string debug_peers_json(const view::cluster_view& view,
+                             const view::merged_discovery* merged);
 
 }  // namespace mvproxy::control

@@ -13,13 +13,9 @@
 
 #include "mvproxy/control/https_client.hpp"
 #include "mvproxy/discovery/model.hpp"
+#include "mvproxy/discovery/negotiate.hpp"
 
 namespace mvproxy::control {
-
-// The Accept header mvproxy sends for its own discovery reads: the server's own view
-// (profile=nopeer) where it knows that profile, plain aggregated where it does not, and
-// legacy JSON from apiservers without aggregated discovery.
-extern const char* const discovery_accept;
 
 struct discovery_result {
   discovery::server_model_ptr model;  // null when nothing changed since the last sync

@@ -27,6 +27,12 @@ struct discovery_negotiation {
 // legacy JSON, as upstream falls back to its first media type.
 discovery_negotiation negotiate_discovery(std::string_view accept_header);
 
+// The Accept header mvproxy sends for its own discovery reads (the control plane's
+// syncs, the data plane's authorization check): the server's own view (profile=nopeer)
+// where it knows that profile, plain aggregated where it does not, and legacy JSON from
+// apiservers without aggregated discovery.
+extern const char* const discovery_accept;
+
 // The media type string to answer with: "application/json" for legacy, and
 // "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList" (or v2beta1).
 std::string_view content_type_for(discovery_format format);

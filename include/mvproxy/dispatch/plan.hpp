@@ -14,8 +14,8 @@
 
 #include <boost/beast/http/message.hpp>
 
-#include "mvproxy/control/cluster_state.hpp"
-#include "mvproxy/control/merged_discovery.hpp"
+#include "mvproxy/view/cluster_state.hpp"
+#include "mvproxy/view/merged_discovery.hpp"
 
 namespace mvproxy::metrics {
 class counter;
@@ -28,17 +28,32 @@ struct target_ref {
   std::string host;  // empty for the local apiserver (the data plane knows it)
   std::uint16_t port = 0;
   bool peer = false;
-  std::shared_ptr<control::peer_runtime> runtime;  // peers only: health and in-flight
+  std::shared_ptr<view::peer_runtime> runtime;  // peers only: health and in-flight
 };
 
 struct answer {
   unsigned status = 200;
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::shared_ptr<const control::merged_document> document;  // merged discovery body
-  std::string text;                                            // any other body
+  std::shared_ptr<const view::merged_document> document;  // merged discovery body
+  std::string text;                                         // any other body
   std::string_view body() const { return document ? std::string_view(document->body) : text; }
 };
+
+// Where a plan sends the request, as the access log and the request metrics name it.
+enum class route_kind {
+  local,        // the local apiserver (and failover peers after it)
+  peer,         // peer sidecars in turn (labelled with the first one's id)
+  merged,       // peer-aggregated discovery answered here
+  unavailable,  // 503: no capable peer is reachable
+  malformed,    // 400: a path kube-apiserver would refuse
+  peer_state,   // a peer's long-poll of this sidecar's state
+  waiting,      // waits for the local view to be re-read
+  handed_back,  // 503 with x-mvproxy-handed-back: a peer may try another
+};
+// The label value: "local", "peer", "merged", "unavailable", "malformed", "state",
+// "waiting", "handed-back" (the values the logs and metrics have always carried).
+std::string_view to_string(route_kind k);
 
 struct plan {
   // wait: the local view is being re-read; wait (bounded) for the next view, then plan
@@ -65,8 +80,9 @@ struct plan {
   bool authorize = false;
   std::string check_path;
   std::string check_etag;
-  // For logs and metrics: "local", a peer id, "merged", "unavailable", "malformed".
-  std::string label = "local";
+  route_kind route = route_kind::local;
+  // For logs and metrics: to_string(route), or for a peer route the first peer's id.
+  std::string label() const;
   std::string reason;  // the router's reason
   // The request's group/version/resource, for apiserver_rerouted_request_total.
   std::string group, version, resource;
@@ -83,6 +99,6 @@ struct inputs {
 // The head is read, not changed. `view` and `merged` are the current snapshot and the
 // merged-discovery cache.
 plan make_plan(const boost::beast::http::request_header<>& head, const inputs& in,
-               const control::cluster_view& view, control::merged_discovery& merged);
+               const view::cluster_view& view, view::merged_discovery& merged);
 
 }  // namespace mvproxy::dispatch

@@ -34,7 +34,7 @@ struct server_options {
   router route;  // empty: everything goes to the local apiserver
   // The published cluster view, for requests that wait for it to change (a local
   // re-read, a peer's long-poll of our state). Null without a control plane.
-  control::cluster_state* cluster = nullptr;
+  view::cluster_state* cluster = nullptr;
   // Tells the control plane that the local apiserver looks gone (refused, reset, a
   // pooled connection it closed) or that a request waits for it: probe it now.
   // Called on worker threads; must not block.

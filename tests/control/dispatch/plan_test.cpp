@@ -34,10 +34,10 @@ class plan_test : public ::testing::Test {
   void SetUp() override {
     view_.own_id = "a";
     view_.local = model_from("aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json");
-    control::peer_info b;
+    view::peer_info b;
     b.endpoint = {"b", "10.0.0.2", 7443, "b_1"};
     b.model = model_from("aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json");
-    b.runtime = std::make_shared<control::peer_runtime>("b");
+    b.runtime = std::make_shared<view::peer_runtime>("b");
     view_.peers.push_back(b);
   }
 
@@ -50,8 +50,8 @@ class plan_test : public ::testing::Test {
     return make_plan(h, in, view_, merged_);
   }
 
-  control::cluster_view view_;
-  control::merged_discovery merged_;
+  view::cluster_view view_;
+  view::merged_discovery merged_;
 };
 
 const std::string new_only = "/apis/resource.k8s.io/v1alpha3/namespaces/default/resourceclaims";
@@ -65,7 +65,8 @@ TEST_F(plan_test, new_only_resource_goes_to_the_peer) {
   EXPECT_EQ(p.targets[0].port, 7443);
   EXPECT_TRUE(p.targets[0].peer);
   EXPECT_FALSE(p.local_first);
-  EXPECT_EQ(p.label, "b");
+  EXPECT_EQ(p.route, route_kind::peer);
+  EXPECT_EQ(p.label(), "b");
   EXPECT_EQ(p.group, "resource.k8s.io");
   EXPECT_EQ(p.version, "v1alpha3");
   EXPECT_EQ(p.resource, "resourceclaims");
@@ -79,7 +80,8 @@ TEST_F(plan_test, resource_served_locally_stays_local_with_failover) {
   EXPECT_FALSE(p.targets[0].peer);
   EXPECT_EQ(p.targets[1].id, "b");
   EXPECT_TRUE(p.local_first);
-  EXPECT_EQ(p.label, "local");
+  EXPECT_EQ(p.route, route_kind::local);
+  EXPECT_EQ(p.label(), "local");
 }
 
 TEST_F(plan_test, nobody_serves_it_local_404) {
@@ -100,7 +102,8 @@ TEST_F(plan_test, peer_proxied_from_a_trusted_peer_is_served_locally_or_handed_b
   EXPECT_EQ(p.what, plan::action::respond);
   EXPECT_TRUE(p.targets.empty());
   EXPECT_EQ(p.response.status, 503u);
-  EXPECT_EQ(p.label, "handed-back");
+  EXPECT_EQ(p.route, route_kind::handed_back);
+  EXPECT_EQ(p.label(), "handed-back");
   bool marked = false;
   for (auto& [k, v] : p.response.headers)
     if (k == "x-mvproxy-handed-back") marked = v == "not-served-here";
@@ -126,6 +129,7 @@ TEST_F(plan_test, ejected_capable_peer_gives_503_with_retry_after) {
   for (int i = 0; i < 3; ++i) view_.peers[0].runtime->on_failure(std::chrono::steady_clock::now());
   auto p = make(bhttp::verb::get, new_only);
   EXPECT_EQ(p.what, plan::action::respond);
+  EXPECT_EQ(p.route, route_kind::unavailable);
   EXPECT_EQ(p.response.status, 503u);
   EXPECT_EQ(p.response.content_type, "application/json");
   EXPECT_NE(p.response.body().find("\"kind\":\"Status\""), std::string_view::npos);
@@ -141,7 +145,34 @@ TEST_F(plan_test, malformed_paths_are_400_and_never_forwarded) {
     EXPECT_EQ(p.what, plan::action::respond) << bad;
     EXPECT_EQ(p.response.status, 400u) << bad;
     EXPECT_TRUE(p.targets.empty()) << bad;
+    EXPECT_EQ(p.label(), "malformed") << bad;
   }
+}
+
+// The route's label is what the access log and the request metrics carry: its values
+// must not change with the type that holds it.
+TEST(plan_route, labels_keep_their_values) {
+  const std::pair<route_kind, std::string_view> table[] = {
+      {route_kind::local, "local"},
+      {route_kind::peer, "peer"},
+      {route_kind::merged, "merged"},
+      {route_kind::unavailable, "unavailable"},
+      {route_kind::malformed, "malformed"},
+      {route_kind::peer_state, "state"},
+      {route_kind::waiting, "waiting"},
+      {route_kind::handed_back, "handed-back"},
+  };
+  for (auto& [kind, label] : table) {
+    EXPECT_EQ(to_string(kind), label);
+    plan p;
+    p.route = kind;
+    EXPECT_EQ(p.label(), label);
+  }
+  // A peer route is labelled with the peer it goes to first.
+  plan p;
+  p.route = route_kind::peer;
+  p.targets.push_back({"cp-2", "10.0.0.2", 6443, true, nullptr});
+  EXPECT_EQ(p.label(), "cp-2");
 }
 
 TEST_F(plan_test, merged_discovery_with_etag_vary_and_304) {
@@ -151,7 +182,8 @@ TEST_F(plan_test, merged_discovery_with_etag_vary_and_304) {
   in.nopeer_requests = &nopeer;
   auto p = make(bhttp::verb::get, "/apis", {{"Accept", kubectl_accept}}, in);
   ASSERT_EQ(p.what, plan::action::respond);
-  EXPECT_EQ(p.label, "merged");
+  EXPECT_EQ(p.route, route_kind::merged);
+  EXPECT_EQ(p.label(), "merged");
   EXPECT_EQ(p.response.status, 200u);
   EXPECT_EQ(p.response.content_type, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
   std::string etag;
@@ -208,9 +240,9 @@ TEST_F(plan_test, per_group_legacy_discovery_follows_the_group_version) {
 // test covers the arithmetic; this one the draw, the view and the plan together).
 TEST_F(plan_test, first_peer_is_chosen_uniformly_over_many_plans) {
   for (const char* id : {"c", "d"}) {
-    control::peer_info p = view_.peers.front();
+    view::peer_info p = view_.peers.front();
     p.endpoint.id = id;
-    p.runtime = std::make_shared<control::peer_runtime>(id);
+    p.runtime = std::make_shared<view::peer_runtime>(id);
     view_.peers.push_back(p);
   }
   std::mt19937_64 rng(std::random_device{}());
@@ -241,9 +273,9 @@ TEST_F(plan_test, first_peer_is_chosen_uniformly_over_many_plans) {
 
 // A peer whose apiserver it reported down is not chosen, however the draw falls.
 TEST_F(plan_test, a_peer_with_its_apiserver_down_is_never_chosen) {
-  control::peer_info c = view_.peers.front();
+  view::peer_info c = view_.peers.front();
   c.endpoint.id = "c";
-  c.runtime = std::make_shared<control::peer_runtime>("c");
+  c.runtime = std::make_shared<view::peer_runtime>("c");
   c.apiserver = routing::apiserver_state::down;
   view_.peers.push_back(c);
   for (std::uint64_t r = 0; r < 64; ++r) {

@@ -16,6 +16,7 @@ namespace mvproxy::control {
 namespace {
 
 using namespace std::chrono_literals;
+using view::cluster_state;
 
 class control_plane_test : public ::testing::Test {
  protected:

@@ -1,13 +1,13 @@
 // The state a sidecar pushes to its peers: its JSON both ways, the long-poll's query,
 // and when a long-poll answers. Tables of inputs; bad inputs in their own section.
 
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 #include <gtest/gtest.h>
 
-#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/view/cluster_state.hpp"
 
-namespace mvproxy::control {
+namespace mvproxy::view {
 namespace {
 
 using routing::apiserver_state;
@@ -85,4 +85,4 @@ TEST(PeerState, BadDocumentsAreRefused) {
 }
 
 }  // namespace
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view

@@ -12,14 +12,14 @@
 #include <string_view>
 #include <vector>
 
-#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/view/cluster_state.hpp"
 #include "mvproxy/discovery/negotiate.hpp"
 
 namespace mvproxy::metrics {
 class counter;
 }  // namespace mvproxy::metrics
 
-namespace mvproxy::control {
+namespace mvproxy::view {
 
 struct merged_document {
   std::string body;
@@ -76,4 +76,4 @@ class merged_discovery {
   metrics::counter* misses_ = nullptr;
 };
 
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view

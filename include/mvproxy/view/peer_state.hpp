@@ -13,7 +13,7 @@
 
 #include "mvproxy/routing/router.hpp"
 
-namespace mvproxy::control {
+namespace mvproxy::view {
 
 struct cluster_view;
 
@@ -59,4 +59,4 @@ bool state_changed(const state_query& q, const peer_state& now);
 std::string state_target(const std::string& instance, std::uint64_t revision,
                          std::chrono::seconds timeout);
 
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view

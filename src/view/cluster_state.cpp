@@ -1,35 +1,6 @@
-#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/view/cluster_state.hpp"
 
-namespace mvproxy::control {
-
-void peer_runtime::on_success() {
-  std::lock_guard lock(mu_);
-  health_.on_success();
-  ejected_until_.store(health_.ejected_until().time_since_epoch().count(),
-                       std::memory_order_relaxed);
-}
-
-void peer_runtime::on_failure(std::chrono::steady_clock::time_point now) {
-  std::lock_guard lock(mu_);
-  health_.on_failure(now);
-  ejected_until_.store(health_.ejected_until().time_since_epoch().count(),
-                       std::memory_order_relaxed);
-}
-
-int peer_runtime::consecutive_failures() const {
-  std::lock_guard lock(mu_);
-  return health_.consecutive_failures();
-}
-
-const peer_info* cluster_view::find_peer(std::string_view id) const {
-  for (auto& p : peers)
-    if (p.endpoint.id == id) return &p;
-  return nullptr;
-}
-
-void cluster_view::refilter(peer_info& p) const {
-  p.model = excluded ? discovery::without(p.raw_model, *excluded) : p.raw_model;
-}
+namespace mvproxy::view {
 
 cluster_state::cluster_state(std::string own_id) {
   auto v = std::make_shared<cluster_view>();
@@ -64,4 +35,4 @@ std::shared_ptr<peer_runtime> cluster_state::runtime_for(const std::string& id) 
   return r;
 }
 
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view

@@ -1,4 +1,4 @@
-#include "mvproxy/control/merged_discovery.hpp"
+#include "mvproxy/view/merged_discovery.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -9,7 +9,7 @@
 #include "mvproxy/discovery/render.hpp"
 #include "mvproxy/metrics/registry.hpp"
 
-namespace mvproxy::control {
+namespace mvproxy::view {
 
 namespace {
 
@@ -156,4 +156,4 @@ std::shared_ptr<const merged_document> merged_discovery::get_openapi_index(
   return openapi_;
 }
 
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view

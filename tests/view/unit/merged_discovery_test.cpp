@@ -1,4 +1,4 @@
-#include "mvproxy/control/merged_discovery.hpp"
+#include "mvproxy/view/merged_discovery.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include "mvproxy/discovery/render.hpp"
 #include "mvproxy/metrics/registry.hpp"
 
-namespace mvproxy::control {
+namespace mvproxy::view {
 namespace {
 
 using discovery::discovery_format;
@@ -139,4 +139,4 @@ TEST(merged_discovery, group_document_is_the_merged_group) {
 }
 
 }  // namespace
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view

@@ -1,13 +1,13 @@
-#include "mvproxy/control/peer_state.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 #include <charconv>
 
 #include <nlohmann/json.hpp>
 
-#include "mvproxy/control/cluster_state.hpp"
+#include "mvproxy/view/cluster_state.hpp"
 #include "mvproxy/request/query.hpp"
 
-namespace mvproxy::control {
+namespace mvproxy::view {
 
 using routing::apiserver_state;
 
@@ -96,4 +96,4 @@ std::string state_target(const std::string& instance, std::uint64_t revision,
          "&timeoutSeconds=" + std::to_string(timeout.count());
 }
 
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view

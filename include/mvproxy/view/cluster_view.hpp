@@ -1,29 +1,23 @@
 #pragma once
 // The cluster as this sidecar knows it: the local apiserver's discovery model and every
-// peer with its address and model. Control-plane tasks publish a new immutable
-// `cluster_view` (copy, change, swap); the data plane reads the current one with one
-// atomic load per request and never sees a half-made update. Peer health is the one
-// thing the data plane writes: it lives in a long-lived `peer_runtime` per peer id,
-// shared by successive views.
+// peer with its address and model. An immutable value: the control plane writes a new
+// one and publishes it (view::cluster_state); the data plane reads snapshots. Peer
+// health, the one thing the data plane writes, is a `peer_runtime` held by pointer.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mvproxy/discovery/exclusion.hpp"
 #include "mvproxy/discovery/model.hpp"
-#include "mvproxy/membership/peer_health.hpp"
 #include "mvproxy/membership/peer_set.hpp"
 #include "mvproxy/routing/router.hpp"
+#include "mvproxy/view/peer_runtime.hpp"
 
-
-namespace mvproxy::control {
+namespace mvproxy::view {
 
 struct sync_status {
   std::chrono::system_clock::time_point last_success{};  // last 200 or 304
@@ -38,28 +32,6 @@ struct sync_status {
   std::string last_error;  // empty after a success
   std::uint64_t syncs = 0;
   std::uint64_t errors = 0;
-};
-
-class peer_runtime {
- public:
-  explicit peer_runtime(std::string id, membership::ejection_policy p = {})
-      : id_(std::move(id)), health_(p) {}
-  const std::string& id() const { return id_; }
-  bool healthy(std::chrono::steady_clock::time_point now) const {
-    return now.time_since_epoch().count() >= ejected_until_.load(std::memory_order_relaxed);
-  }
-  void on_success();
-  void on_failure(std::chrono::steady_clock::time_point now);
-  std::atomic<int>& in_flight() { return in_flight_; }
-  int in_flight_count() const { return in_flight_.load(std::memory_order_relaxed); }
-  int consecutive_failures() const;
-
- private:
-  std::string id_;
-  mutable std::mutex mu_;
-  membership::peer_health health_;
-  std::atomic<std::int64_t> ejected_until_{0};  // steady_clock ticks; mirror of health_
-  std::atomic<int> in_flight_{0};
 };
 
 struct peer_info {
@@ -107,32 +79,4 @@ struct cluster_view {
   void refilter(peer_info& p) const;
 };
 
-class cluster_state {
- public:
-  explicit cluster_state(std::string own_id);
-  std::shared_ptr<const cluster_view> current() const {
-    return view_.load(std::memory_order_acquire);
-  }
-  // Copies the current view, lets `change` edit the copy, publishes it. Serialized.
-  // `change` returns true when models or membership changed (bumps generation).
-  void update(const std::function<bool(cluster_view&)>& change);
-  // The runtime for a peer id, created on first use and kept across restarts of that
-  // peer's Lease so ejection history survives re-publication.
-  std::shared_ptr<peer_runtime> runtime_for(const std::string& id);
-
-  // A request that waits for the view to change: `wake` is called once, on no
-  // particular thread, right after the next view is published (it should post to the
-  // waiter's own executor). Register first, then check the view, then wait: no change
-  // is missed.
-  void on_next_change(std::function<void()> wake);
-
- private:
-  std::atomic<std::shared_ptr<const cluster_view>> view_;
-  std::mutex write_mu_;
-  std::mutex runtimes_mu_;  // apart from write_mu_: update() callbacks call runtime_for
-  std::map<std::string, std::shared_ptr<peer_runtime>> runtimes_;
-  std::mutex waiters_mu_;
-  std::vector<std::function<void()>> waiters_;
-};
-
-}  // namespace mvproxy::control
+}  // namespace mvproxy::view
