@@ -209,8 +209,9 @@ void validate(const config& c) {
     fail("peer-exclusion-grace-period", "must not be negative");
   if (!c.kubeconfig.empty()) read_file("kubeconfig", c.kubeconfig);
   // The own Lease is written with some credentials; better to say so now than to fail
-  // on the first renewal.
-  if (c.mixed_version_proxy_enabled() && c.peer_discovery == peer_discovery_mode::lease &&
+  // on the first renewal. Only a sidecar that proxies to peers writes one: with the gate
+  // on but no --peer-ca-file it serves locally only (config::peer_proxy_enabled).
+  if (c.peer_proxy_enabled() && c.peer_discovery == peer_discovery_mode::lease &&
       c.kubeconfig.empty() && c.proxy_client_cert_file.empty()) {
     fail("proxy-client-cert-file", "required for --peer-discovery=lease without --kubeconfig");
   }

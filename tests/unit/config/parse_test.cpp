@@ -165,7 +165,7 @@ TEST_F(Config, GoodArgumentVectors) {
        }},
       {"gate spelled as Go's ParseBool allows", {"--feature-gates", "UnknownVersionInteroperabilityProxy=T"},
        [](const config& c) { EXPECT_TRUE(c.mixed_version_proxy_enabled()); }},
-      {"gate on without --peer-ca-file: peers known, nothing proxied", {},
+      {"gate on without --peer-ca-file: serves locally only", {},
        [](const config& c) {
          EXPECT_TRUE(c.mixed_version_proxy_enabled());
          EXPECT_FALSE(c.peer_proxy_enabled());
@@ -293,7 +293,8 @@ TEST_F(Config, BadArgumentVectors) {
       {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + key, "--server-id=node-a",
         "--proxy-client-cert-file=" + pki("front-proxy-client.crt")},
        "--proxy-client-key-file: required"},
-      {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + key, "--server-id=node-a"},
+      {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + key, "--server-id=node-a",
+        "--peer-ca-file=" + pki("ca.crt")},
        "--proxy-client-cert-file: required for --peer-discovery=lease without --kubeconfig"},
       {with(base(), {"--client-ca-file=" + pki("ca.key")}),
        "--client-ca-file: " + pki("ca.key") + ": no PEM certificate found"},
