@@ -4,39 +4,25 @@
 // then does the sidecar join the peer set and need credentials for its Lease.
 #include <gtest/gtest.h>
 
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "mvproxy/config/parse.hpp"
-#include "test_process.hpp"
+#include "config_fixture.hpp"
 
 namespace {
 
-using args = std::vector<std::string>;
-
-class PeerProxyGate : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<mvproxy::test::temp_dir>();
-    mvproxy::test::make_pki(dir_->path(), {"node-a"});
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
-  static std::string pki(const std::string& file) { return (dir_->path() / file).string(); }
-
-  static std::unique_ptr<mvproxy::test::temp_dir> dir_;
-};
-std::unique_ptr<mvproxy::test::temp_dir> PeerProxyGate::dir_;
+using mvproxy::test::args;
+using mvproxy::test::Config;
 
 struct gate_case {
   std::string name;
-  args flags;         // after the serving pair and --server-id
-  std::string error;  // "" when accepted
-  bool gate = false;  // mixed_version_proxy_enabled(), when accepted
+  args flags;          // after the serving pair and --server-id
+  std::string error;   // "" when accepted
+  bool gate = false;   // mixed_version_proxy_enabled(), when accepted
   bool proxy = false;  // peer_proxy_enabled(), when accepted
 };
 
-TEST_F(PeerProxyGate, FlagsToOutcome) {
+TEST_F(Config, GateAndPeerCaFileToOutcome) {
   const std::string ca = "--peer-ca-file=" + pki("ca.crt");
   const args client_pair{"--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
                          "--proxy-client-key-file=" + pki("front-proxy-client.key")};
@@ -45,13 +31,8 @@ TEST_F(PeerProxyGate, FlagsToOutcome) {
   const std::string no_credentials =
       "--proxy-client-cert-file: required for --peer-discovery=lease without --kubeconfig";
   const std::string needs_gate = ": requires UnknownVersionInteroperabilityProxy feature to be turned on";
-  auto plus = [](args a, const args& more) {
-    a.insert(a.end(), more.begin(), more.end());
-    return a;
-  };
-
   const std::vector<gate_case> cases = {
-      {"gate on, CA, proxy client pair: full proxy", plus({ca}, client_pair), "", true, true},
+      {"gate on, CA, proxy client pair: full proxy", with({ca}, client_pair), "", true, true},
       {"gate on, CA, kubeconfig: full proxy", {ca, kubeconfig}, "", true, true},
       {"gate on, CA, no credentials for the Lease", {ca}, no_credentials},
       {"gate on, CA, static peers need no Lease", {ca, "--peer-discovery=static"}, "", true, true},
@@ -68,19 +49,14 @@ TEST_F(PeerProxyGate, FlagsToOutcome) {
        "--peer-advertise-port" + needs_gate},
   };
   for (const auto& c : cases) {
-    args a = plus({"--tls-cert-file=" + pki("apiserver.crt"),
+    args a = with({"--tls-cert-file=" + pki("apiserver.crt"),
                    "--tls-private-key-file=" + pki("apiserver.key"), "--server-id=node-a"},
                   c.flags);
-    std::vector<const char*> argv{"mvproxy"};
-    for (const auto& s : a) argv.push_back(s.c_str());
-    try {
-      auto r = mvproxy::config::parse(static_cast<int>(argv.size()), argv.data());
-      EXPECT_EQ(c.error, "") << c.name << ": accepted";
-      EXPECT_EQ(r.cfg.mixed_version_proxy_enabled(), c.gate) << c.name;
-      EXPECT_EQ(r.cfg.peer_proxy_enabled(), c.proxy) << c.name;
-    } catch (const mvproxy::config::error& e) {
-      EXPECT_EQ(e.what(), c.error) << c.name;
-    }
+    EXPECT_EQ(error_of(a), c.error) << c.name;
+    if (!c.error.empty()) continue;
+    auto r = run(a);
+    EXPECT_EQ(r.cfg.mixed_version_proxy_enabled(), c.gate) << c.name;
+    EXPECT_EQ(r.cfg.peer_proxy_enabled(), c.proxy) << c.name;
   }
 }
 
