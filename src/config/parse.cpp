@@ -45,7 +45,6 @@ struct flag {
 
 using util::quoted;
 using util::split_list;
-using util::trim;
 
 template <class Member>
 auto text_into(Member member) {
