@@ -31,8 +31,7 @@ class Config : public ::testing::Test {
     return {"--tls-cert-file=" + pki("apiserver.crt"),
             "--tls-private-key-file=" + pki("apiserver.key"),
             "--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
-            "--proxy-client-key-file=" + pki("front-proxy-client.key"),
-            "--server-id=node-a"};
+            "--proxy-client-key-file=" + pki("front-proxy-client.key"), "--server-id=node-a"};
   }
 
   static args with(args a, const args& extra) {

@@ -30,7 +30,8 @@ TEST_F(Config, GateAndPeerCaFileToOutcome) {
   const std::string gate_off = "--feature-gates=UnknownVersionInteroperabilityProxy=false";
   const std::string no_credentials =
       "--proxy-client-cert-file: required for --peer-discovery=lease without --kubeconfig";
-  const std::string needs_gate = ": requires UnknownVersionInteroperabilityProxy feature to be turned on";
+  const std::string needs_gate =
+      ": requires UnknownVersionInteroperabilityProxy feature to be turned on";
   const std::vector<gate_case> cases = {
       {"gate on, CA, proxy client pair: full proxy", with({ca}, client_pair), "", true, true},
       {"gate on, CA, kubeconfig: full proxy", {ca, kubeconfig}, "", true, true},
@@ -38,14 +39,18 @@ TEST_F(Config, GateAndPeerCaFileToOutcome) {
       {"gate on, CA, static peers need no Lease", {ca, "--peer-discovery=static"}, "", true, true},
       {"gate on, no CA: local only, no Lease, no credentials", {}, "", true, false},
       {"gate on, no CA, peer flags accepted and unused",
-       {"--peer-advertise-ip=10.0.0.11", "--peer-advertise-port=7443", "--lease-namespace=x"}, "",
-       true, false},
+       {"--peer-advertise-ip=10.0.0.11", "--peer-advertise-port=7443", "--lease-namespace=x"},
+       "",
+       true,
+       false},
       {"gate on, no CA, with a client pair: still local only", client_pair, "", true, false},
       {"gate off: pass-through, no credentials", {gate_off}, "", false, false},
       {"gate off with a CA", {gate_off, ca}, "--peer-ca-file" + needs_gate},
-      {"gate off with an advertised IP", {gate_off, "--peer-advertise-ip=10.0.0.11"},
+      {"gate off with an advertised IP",
+       {gate_off, "--peer-advertise-ip=10.0.0.11"},
        "--peer-advertise-ip" + needs_gate},
-      {"gate off with an advertised port", {gate_off, "--peer-advertise-port=7443"},
+      {"gate off with an advertised port",
+       {gate_off, "--peer-advertise-port=7443"},
        "--peer-advertise-port" + needs_gate},
   };
   for (const auto& c : cases) {

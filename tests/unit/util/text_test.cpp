@@ -44,8 +44,8 @@ const lower_case lower_cases[] = {
     {"Content-Length", "content-length"},
     {"GET", "get"},
     {"already-lower-09", "already-lower-09"},
-    {"@[`{", "@[`{"},                            // the bytes around 'A'-'Z' and 'a'-'z'
-    {"\xC3\x9C" "ber", "\xC3\x9C" "ber"},        // UTF-8 and Latin-1 bytes left alone
+    {"@[`{", "@[`{"},            // the bytes around 'A'-'Z' and 'a'-'z'
+    {"\u00DCber", "\u00DCber"},  // UTF-8 and Latin-1 bytes left alone
     {"X-REMOTE-\xC4", "x-remote-\xC4"},
 };
 
@@ -81,8 +81,8 @@ TEST(Text, AsciiIequals) {
 
 struct list_case {
   std::string_view in;
-  std::vector<std::string> split_list;          // util::split_list
-  std::vector<std::string_view> field_list;     // util::split_field_list
+  std::vector<std::string> split_list;       // util::split_list
+  std::vector<std::string_view> field_list;  // util::split_field_list
 };
 
 const list_case list_cases[] = {
