@@ -16,8 +16,8 @@
 #include <string>
 
 #include "mvproxy/util/duration.hpp"
-#include "mvproxy/util/https_url.hpp"
 #include "mvproxy/util/host_port.hpp"
+#include "mvproxy/util/https_url.hpp"
 
 namespace mvproxy::config {
 namespace {

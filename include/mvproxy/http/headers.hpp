@@ -20,10 +20,14 @@ namespace mvproxy::http {
 // list for both ways a message is relayed: strip_hop_by_hop over parsed fields, and
 // relay_parser as it copies a head.
 inline constexpr std::array hop_by_hop_fields{
-    boost::beast::http::field::connection,          boost::beast::http::field::proxy_connection,
-    boost::beast::http::field::keep_alive,          boost::beast::http::field::proxy_authenticate,
-    boost::beast::http::field::proxy_authorization, boost::beast::http::field::te,
-    boost::beast::http::field::trailer,             boost::beast::http::field::transfer_encoding,
+    boost::beast::http::field::connection,
+    boost::beast::http::field::proxy_connection,
+    boost::beast::http::field::keep_alive,
+    boost::beast::http::field::proxy_authenticate,
+    boost::beast::http::field::proxy_authorization,
+    boost::beast::http::field::te,
+    boost::beast::http::field::trailer,
+    boost::beast::http::field::transfer_encoding,
     boost::beast::http::field::upgrade,
 };
 bool is_hop_by_hop(boost::beast::http::field f);
