@@ -92,9 +92,12 @@ struct app::impl {
     ready.require("listening");
     options.peer_server_name = cfg.peer_server_name;
     proxy_enabled = cfg.peer_proxy_enabled();
+    // As kube-apiserver without --peer-ca-file; the control plane then publishes no
+    // Lease and reads no peers (validation asked for no credentials for them).
     if (cfg.mixed_version_proxy_enabled() && !proxy_enabled)
       logger("main")->warn(
-          "no --peer-ca-file: nothing is proxied to peers (as kube-apiserver 1.36)");
+          "no --peer-ca-file: serving locally only, no Lease published and nothing proxied "
+          "to peers (as kube-apiserver 1.36)");
     options.lim.local_recovery_wait = cfg.local_recovery_wait;
     if (proxy_enabled) {
       options.route = [this](const auto& head, bool trusted, bool wait_expired) {
@@ -146,7 +149,7 @@ struct app::impl {
   tls::provider tls;
   proxy::server_options options;
   tcp::endpoint admin_at;
-  bool proxy_enabled = false;  // the gate on and a peer CA given
+  bool proxy_enabled = false;  // cfg.peer_proxy_enabled(): the gate on and a peer CA given
   view::cluster_state cluster{cfg.server_id};
   view::merged_discovery merged{&metrics.peer_aggregated_cache_hits_total,
                                 &metrics.peer_aggregated_cache_misses_total};

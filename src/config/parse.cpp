@@ -6,7 +6,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cctype>
 #include <functional>
 #include <optional>
 #include <set>
@@ -46,7 +45,6 @@ struct flag {
 
 using util::quoted;
 using util::split_list;
-using util::trim;
 
 template <class Member>
 auto text_into(Member member) {
@@ -332,10 +330,7 @@ std::string default_server_id() {
   if (gethostname(buf, sizeof buf - 1) != 0) {
     throw error(flag_error("server-id", "cannot read the host name; set --server-id"));
   }
-  std::string id(buf);
-  std::transform(id.begin(), id.end(), id.begin(),
-                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return id;
+  return util::ascii_lower(buf);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "mvproxy/util/duration.hpp"
 #include "mvproxy/util/host_port.hpp"
+#include "mvproxy/util/https_url.hpp"
 
 namespace mvproxy::config {
 namespace {
@@ -34,7 +35,7 @@ std::string errno_text(int e) {
     case EISDIR: return "is a directory";
     default: {
       std::string s = std::strerror(e);
-      if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+      if (!s.empty()) s[0] = util::ascii_lower(s[0]);
       return s;
     }
   }
@@ -121,24 +122,11 @@ bool is_ip(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-// https://host[:port] with an optional trailing "/": mvproxy forwards paths as they are,
-// so a path prefix could not be honoured.
 void check_upstream(const std::string& url) {
-  constexpr std::string_view scheme = "https://";
-  if (!url.starts_with(scheme)) fail("upstream", quoted(url) + " is not an https URL");
-  std::string_view rest = std::string_view(url).substr(scheme.size());
-  if (rest.ends_with('/')) rest.remove_suffix(1);
-  if (rest.empty() || rest.find_first_of("/?#@") != std::string_view::npos) {
-    fail("upstream", quoted(url) + " must be https://host[:port] without path, query or user");
-  }
-  bool has_port = rest.front() == '[' ? rest.find("]:") != std::string_view::npos
-                                      : rest.find(':') != std::string_view::npos;
   try {
-    auto hp = util::parse_host_port(has_port ? rest : std::string(rest) + ":443");
-    if (hp.host.empty()) fail("upstream", quoted(url) + " has no host");
-    if (hp.port == 0) fail("upstream", quoted(url) + " has port 0");
+    util::parse_https_url(url);
   } catch (const std::invalid_argument& e) {
-    fail("upstream", quoted(url) + ": " + e.what());
+    fail("upstream", e.what());
   }
 }
 
@@ -221,8 +209,9 @@ void validate(const config& c) {
     fail("peer-exclusion-grace-period", "must not be negative");
   if (!c.kubeconfig.empty()) read_file("kubeconfig", c.kubeconfig);
   // The own Lease is written with some credentials; better to say so now than to fail
-  // on the first renewal.
-  if (c.mixed_version_proxy_enabled() && c.peer_discovery == peer_discovery_mode::lease &&
+  // on the first renewal. Only a sidecar that proxies to peers writes one: with the gate
+  // on but no --peer-ca-file it serves locally only (config::peer_proxy_enabled).
+  if (c.peer_proxy_enabled() && c.peer_discovery == peer_discovery_mode::lease &&
       c.kubeconfig.empty() && c.proxy_client_cert_file.empty()) {
     fail("proxy-client-cert-file", "required for --peer-discovery=lease without --kubeconfig");
   }

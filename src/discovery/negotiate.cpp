@@ -25,6 +25,8 @@ struct clause {
   std::map<std::string_view, std::string_view> params;  // a later duplicate wins
 };
 
+// Spaces only, not util::trim_ows: goautoneg trims with strings.Trim(s, " "), so a tab
+// stays part of the type or parameter, and the choice must match kube-apiserver's.
 std::string_view trim_spaces(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);

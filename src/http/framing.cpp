@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "mvproxy/util/text.hpp"
+
 namespace mvproxy::http {
 namespace {
 
@@ -29,22 +31,9 @@ bool is_token(std::string_view s) {
 // field-vchar / SP / HTAB; obs-text (0x80-0xFF) is allowed as RFC 9110 §5.5 does.
 bool is_field_value_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using util::trim_ows;
+// Field names and the "chunked" coding compare case-insensitively (RFC 9110 §5.1, §7.8).
+constexpr auto iequals = util::ascii_iequals;
 
 std::optional<std::uint64_t> parse_content_length(std::string_view s) {
   if (s.empty()) return std::nullopt;

@@ -1,7 +1,5 @@
 #include "mvproxy/http/headers.hpp"
 
-#include <openssl/objects.h>
-
 #include <algorithm>
 #include <array>
 #include <optional>
@@ -10,23 +8,14 @@
 #include <boost/beast/core/string.hpp>
 
 #include "mvproxy/http/relay.hpp"
+#include "mvproxy/util/text.hpp"
+#include "mvproxy/util/x509_subject.hpp"
 
 namespace mvproxy::http {
 namespace bh = boost::beast::http;
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using util::trim_ows;
 
 // Every value of `name`, in order. Walks the whole list on purpose: beast's
 // find()+++ and equal_range() follow insertion order, which also visits other fields
@@ -43,34 +32,8 @@ std::vector<std::string_view> values_of(const bh::fields& f, bh::field name) {
 std::vector<std::string> tokens_of(const bh::fields& f, bh::field name) {
   std::vector<std::string> out;
   for (std::string_view v : values_of(f, name)) {
-    while (!v.empty()) {
-      auto comma = v.find(',');
-      auto tok = trim_ows(v.substr(0, comma));
-      if (!tok.empty()) out.push_back(lower(tok));
-      v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
-    }
+    for (auto tok : util::split_field_list(v)) out.push_back(util::ascii_lower(tok));
   }
-  return out;
-}
-
-constexpr std::array hop_by_hop{
-    bh::field::connection,
-    bh::field::proxy_connection,
-    bh::field::keep_alive,
-    bh::field::proxy_authenticate,
-    bh::field::proxy_authorization,
-    bh::field::te,
-    bh::field::trailer,
-    bh::field::transfer_encoding,
-    bh::field::upgrade,
-};
-
-std::string utf8_of(const ASN1_STRING* s) {
-  unsigned char* buf = nullptr;
-  int n = ASN1_STRING_to_UTF8(&buf, s);
-  if (n < 0) return {};
-  std::string out(reinterpret_cast<char*>(buf), static_cast<std::size_t>(n));
-  OPENSSL_free(buf);
   return out;
 }
 
@@ -82,6 +45,11 @@ std::optional<std::string_view> first_audit_id(const bh::fields& f) {
 }
 
 }  // namespace
+
+bool is_hop_by_hop(bh::field f) {
+  return std::find(hop_by_hop_fields.begin(), hop_by_hop_fields.end(), f) !=
+         hop_by_hop_fields.end();
+}
 
 bool is_upgrade_request(const bh::fields& f) {
   auto conn = tokens_of(f, bh::field::connection);
@@ -100,7 +68,7 @@ void strip_hop_by_hop(bh::fields& f, bool keep_upgrade) {
     if (name == "content-length" || name == "host") continue;
     f.erase(name);
   }
-  for (auto name : hop_by_hop) f.erase(name);
+  for (auto name : hop_by_hop_fields) f.erase(name);
   if (!upgrades.empty()) {
     f.set(bh::field::connection, "Upgrade");
     for (const auto& u : upgrades) f.insert(bh::field::upgrade, u);
@@ -111,7 +79,7 @@ void apply_identity(bh::fields& f, const client_identity* verified_client, bool 
   if (from_trusted_peer) return;
   std::vector<std::string> remote;
   for (const auto& field : f) {
-    auto name = lower(field.name_string());
+    auto name = util::ascii_lower(field.name_string());
     if (name.starts_with("x-remote-")) remote.push_back(std::move(name));
   }
   for (const auto& name : remote) f.erase(name);
@@ -121,20 +89,7 @@ void apply_identity(bh::fields& f, const client_identity* verified_client, bool 
 }
 
 client_identity identity_from_certificate(X509* cert) {
-  client_identity id;
-  if (cert == nullptr) return id;
-  X509_NAME* subject = X509_get_subject_name(cert);
-  if (subject == nullptr) return id;
-  for (int i = 0, n = X509_NAME_entry_count(subject); i < n; ++i) {
-    X509_NAME_ENTRY* e = X509_NAME_get_entry(subject, i);
-    int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
-    if (nid == NID_commonName) {
-      id.user = utf8_of(X509_NAME_ENTRY_get_data(e));
-    } else if (nid == NID_organizationName) {
-      id.groups.push_back(utf8_of(X509_NAME_ENTRY_get_data(e)));
-    }
-  }
-  return id;
+  return {util::subject_common_name(cert), util::subject_values(cert, NID_organizationName)};
 }
 
 std::string uuid_v4(uuid_bytes b) {
@@ -189,7 +144,7 @@ void add_audit_id(std::string& head, std::string_view id) {
   // The first Audit-ID field decides; an empty one counts as none.
   if (auto v = field_in_head(head, audit_id_field)) {
     if (!trim_ows(*v).empty()) return;
-    remove_fields(head, {lower(audit_id_field)});
+    remove_fields(head, {util::ascii_lower(audit_id_field)});
   }
   head.append(audit_id_field);
   head += ": ";

@@ -3,8 +3,10 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <algorithm>
-#include <cctype>
 #include <cstring>
+
+#include "mvproxy/http/headers.hpp"
+#include "mvproxy/util/text.hpp"
 
 namespace mvproxy::http {
 
@@ -78,31 +80,6 @@ void relay_parser<isRequest>::on_response_impl(int code, sv reason, int version,
   head_.version(version);
 }
 
-namespace {
-
-bool is_hop_by_hop(bhttp::field f) {
-  switch (f) {
-    case bhttp::field::connection:
-    case bhttp::field::proxy_connection:
-    case bhttp::field::keep_alive:
-    case bhttp::field::proxy_authenticate:
-    case bhttp::field::proxy_authorization:
-    case bhttp::field::te:
-    case bhttp::field::trailer:
-    case bhttp::field::transfer_encoding:
-    case bhttp::field::upgrade: return true;
-    default: return false;
-  }
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
-
 template <bool isRequest>
 void relay_parser<isRequest>::on_field_impl(field name, sv name_string, sv value, error_code&) {
   // Fields after the head are chunked trailers: not relayed (Go's proxy drops them
@@ -115,15 +92,9 @@ void relay_parser<isRequest>::on_field_impl(field name, sv name_string, sv value
   if (is_hop_by_hop(name)) {
     // Fields Connection names are hop-by-hop too (RFC 9110 §7.6.1).
     if (name == field::connection) {
-      std::string_view v(value.data(), value.size());
-      while (!v.empty()) {
-        auto comma = v.find(',');
-        auto tok = v.substr(0, comma);
-        while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-        while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-        auto l = lower(tok);
-        if (!l.empty() && l != "close" && l != "keep-alive") connection_tokens_.push_back(std::move(l));
-        v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+      for (auto tok : util::split_field_list(std::string_view(value.data(), value.size()))) {
+        auto l = util::ascii_lower(tok);
+        if (l != "close" && l != "keep-alive") connection_tokens_.push_back(std::move(l));
       }
     }
     return;
@@ -209,7 +180,7 @@ void remove_fields(std::string& head, const std::vector<std::string>& names) {
     bool keep = first;
     if (!first) {
       auto colon = line.find(':');
-      auto name = lower(line.substr(0, colon));
+      auto name = util::ascii_lower(line.substr(0, colon));
       // Content-Length and Host are never dropped: they frame or target the message.
       keep = name == "content-length" || name == "host" ||
              std::find(names.begin(), names.end(), name) == names.end();

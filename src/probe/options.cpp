@@ -31,7 +31,6 @@ struct flag {
 
 using util::quoted;
 using util::split_list;
-using util::trim;
 
 // Lower-case letters, digits, '-' and '.', starting and ending alphanumeric: ids and
 // namespaces show up in tables and metric labels, so keep them to what Kubernetes

@@ -115,7 +115,7 @@ class runner {
   // 0) ends the run rather than silently leaving a sidecar unprobed.
   template <class Awaitable>
   void spawn(Awaitable a) {
-    asio::co_spawn(ioc_, std::move(a), [](std::exception_ptr e) {
+    asio::co_spawn(ioc_, std::move(a), [](const std::exception_ptr& e) {
       if (e) std::rethrow_exception(e);
     });
   }

@@ -13,6 +13,7 @@
 
 #include "mvproxy/metrics/standard.hpp"
 #include "mvproxy/util/host_port.hpp"
+#include "mvproxy/util/https_url.hpp"
 
 namespace mvproxy::proxy {
 
@@ -22,26 +23,16 @@ using asio::ip::tcp;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 upstream_target parse_upstream_url(const std::string& url, std::string name) {
-  constexpr std::string_view scheme = "https://";
-  if (url.compare(0, scheme.size(), scheme) != 0)
-    throw std::invalid_argument("upstream " + url + ": must start with https://");
-  std::string_view rest = std::string_view(url).substr(scheme.size());
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.empty() || rest.find('/') != std::string_view::npos)
-    throw std::invalid_argument("upstream " + url + ": want https://host[:port]");
+  util::host_port hp;
+  try {
+    hp = util::parse_https_url(url);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("upstream ") + e.what());
+  }
   upstream_target t;
   t.name = std::move(name);
-  bool has_port = rest.back() != ']' && rest.find(':') != std::string_view::npos &&
-                  (rest.front() == '[' || rest.find(':') == rest.rfind(':'));
-  if (has_port) {
-    auto hp = util::parse_host_port(rest);
-    t.host = hp.host;
-    t.port = hp.port;
-  } else {
-    t.host = std::string(rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest);
-    t.port = 443;
-  }
-  if (t.host.empty() || t.port == 0) throw std::invalid_argument("upstream " + url + ": no host or port");
+  t.host = hp.host;
+  t.port = hp.port;
   t.server_name = t.host;
   return t;
 }

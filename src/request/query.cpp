@@ -1,5 +1,7 @@
 #include "mvproxy/request/query.hpp"
 
+#include "mvproxy/util/text.hpp"
+
 namespace mvproxy::request {
 namespace {
 
@@ -10,7 +12,7 @@ int hex_value(char c) {
   return -1;
 }
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+using util::ascii_lower;
 
 // Calls emit(char) for each decoded char of a raw component with valid escapes.
 template <class Emit>

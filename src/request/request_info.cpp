@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "mvproxy/request/query.hpp"
+#include "mvproxy/util/text.hpp"
 
 namespace mvproxy::request {
 namespace {
@@ -320,10 +321,7 @@ request_info classify(std::string_view method, std::string_view path, std::strin
   if (auto lower = lower_method(method)) {
     info.verb = *lower;
   } else {
-    info.verb_storage_.assign(method);
-    for (char& c : info.verb_storage_) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
+    info.verb_storage_ = util::ascii_lower(method);
     info.verb_owned_ = true;
     info.verb = info.verb_storage_;
   }

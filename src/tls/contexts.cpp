@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
 
+#include "mvproxy/util/x509_subject.hpp"
+
 namespace mvproxy::tls {
 
 namespace ssl = boost::asio::ssl;
@@ -58,19 +60,6 @@ bool chains_to(X509_STORE* store, X509* leaf, STACK_OF(X509) * chain) {
 
 }  // namespace
 
-std::string common_name(X509* cert) {
-  X509_NAME* subject = X509_get_subject_name(cert);
-  int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-  if (idx < 0) return {};
-  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx));
-  unsigned char* utf8 = nullptr;
-  int len = ASN1_STRING_to_UTF8(&utf8, data);
-  if (len < 0) return {};
-  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
-  OPENSSL_free(utf8);
-  return out;
-}
-
 server_context::server_context(const server_files& files)
     : ctx_(ssl::context::tls_server), allowed_names_(files.allowed_names) {
   SSL_CTX* c = ctx_.native_handle();
@@ -110,7 +99,8 @@ caller server_context::classify(SSL* ssl) const {
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);  // server side: without the leaf
   X509* leaf = out.certificate.get();
   if (chains_to(requestheader_store_, leaf, chain)) {
-    std::string cn = common_name(leaf);
+    // The CN the forwarded identity names too (the last one, as Go's pkix.Name).
+    std::string cn = util::subject_common_name(leaf);
     if (allowed_names_.empty() ||
         std::find(allowed_names_.begin(), allowed_names_.end(), cn) != allowed_names_.end()) {
       out.kind = caller_kind::trusted_peer;

@@ -59,8 +59,10 @@ struct config {
     auto it = feature_gates.find("UnknownVersionInteroperabilityProxy");
     return it == feature_gates.end() || it->second;
   }
-  // As kube-apiserver 1.36: with the gate on but no --peer-ca-file, peers are still
-  // published (Lease) and discovered, but no request is proxied to them.
+  // As kube-apiserver 1.36: with the gate on, --peer-ca-file is what turns peer proxying
+  // on; without it the sidecar serves locally only. It then publishes no Lease and
+  // reads no peers either (no use for them), so validate() asks for no Lease
+  // credentials. docs/configuration.md, "The feature gate and --peer-ca-file".
   bool peer_proxy_enabled() const { return mixed_version_proxy_enabled() && !peer_ca_file.empty(); }
 
   std::string server_id;  // default: derived from the host name

@@ -15,10 +15,24 @@
 
 namespace mvproxy::http {
 
-// Removes the hop-by-hop fields Go's httputil.ReverseProxy removes (which is what
-// kube-apiserver's proxies use; RFC 9110 §7.6.1): every field named in Connection,
-// then Connection, Proxy-Connection, Keep-Alive, Proxy-Authenticate,
-// Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade. Content-Length and
+// The hop-by-hop fields Go's httputil.ReverseProxy removes (which is what
+// kube-apiserver's proxies use; RFC 9110 §7.6.1), besides those Connection names. One
+// list for both ways a message is relayed: strip_hop_by_hop over parsed fields, and
+// relay_parser as it copies a head.
+inline constexpr std::array hop_by_hop_fields{
+    boost::beast::http::field::connection,
+    boost::beast::http::field::proxy_connection,
+    boost::beast::http::field::keep_alive,
+    boost::beast::http::field::proxy_authenticate,
+    boost::beast::http::field::proxy_authorization,
+    boost::beast::http::field::te,
+    boost::beast::http::field::trailer,
+    boost::beast::http::field::transfer_encoding,
+    boost::beast::http::field::upgrade,
+};
+bool is_hop_by_hop(boost::beast::http::field f);
+
+// Removes every field named in Connection, then the hop_by_hop_fields. Content-Length and
 // Host are never removed even when Connection names them, since that would change
 // the message's framing or target. The caller re-establishes the framing of the
 // outgoing hop (message::chunked / prepare_payload) after this.

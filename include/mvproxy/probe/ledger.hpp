@@ -54,7 +54,9 @@ class cell {
 
   counts all() const;
   const counts& of(verb v) const { return by_verb_[static_cast<std::size_t>(v)]; }
-  double latency_mean() const { return latency_n_ ? latency_sum_ / latency_n_ : 0; }
+  double latency_mean() const {
+    return latency_n_ ? latency_sum_ / static_cast<double>(latency_n_) : 0;
+  }
   double latency_max() const { return latency_max_; }
 
  private:

@@ -83,7 +83,4 @@ class client_context {
 // Sets SNI (for names) and the name or IP the peer certificate must match.
 bool verify_server_name(SSL* ssl, const std::string& name);
 
-// The subject CN of a certificate ("" when absent).
-std::string common_name(X509* cert);
-
 }  // namespace mvproxy::tls

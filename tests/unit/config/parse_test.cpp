@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "config_fixture.hpp"
 #include "mvproxy/config/validate.hpp"
 #include "test_process.hpp"
 
@@ -24,58 +25,9 @@ using mvproxy::config::parse;
 using mvproxy::config::parse_result;
 using mvproxy::config::peer_discovery_mode;
 using mvproxy::config::static_peer;
-using args = std::vector<std::string>;
+using mvproxy::test::args;
 
-// One throwaway kubeadm-style PKI for the whole suite (making it takes a while).
-class Config : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<mvproxy::test::temp_dir>();
-    mvproxy::test::make_pki(dir_->path(), {"node-a"});
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
-
-  static std::string pki(const std::string& file) { return (dir_->path() / file).string(); }
-
-  // The smallest valid command line: serving pair, proxy client pair, a fixed id.
-  static args base() {
-    return {"--tls-cert-file=" + pki("apiserver.crt"),
-            "--tls-private-key-file=" + pki("apiserver.key"),
-            "--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
-            "--proxy-client-key-file=" + pki("front-proxy-client.key"),
-            "--server-id=node-a"};
-  }
-
-  static args with(args a, const args& extra) {
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  }
-
-  static parse_result run(const args& a) {
-    std::vector<const char*> argv{"mvproxy"};
-    for (const auto& s : a) argv.push_back(s.c_str());
-    return parse(static_cast<int>(argv.size()), argv.data());
-  }
-
-  // The error line parse() gives, or "" if it accepted.
-  static std::string error_of(const args& a) {
-    try {
-      run(a);
-      return "";
-    } catch (const mvproxy::config::error& e) {
-      return e.what();
-    }
-  }
-
-  std::string write(const std::string& name, const std::string& text) {
-    auto path = (dir_->path() / name).string();
-    std::ofstream(path) << text;
-    return path;
-  }
-
-  static std::unique_ptr<mvproxy::test::temp_dir> dir_;
-};
-std::unique_ptr<mvproxy::test::temp_dir> Config::dir_;
+using mvproxy::test::Config;
 
 TEST_F(Config, ReferenceKubeadmSetup) {
   // SPEC §8, with this suite's PKI in place of /etc/kubernetes/pki.
@@ -165,7 +117,7 @@ TEST_F(Config, GoodArgumentVectors) {
        }},
       {"gate spelled as Go's ParseBool allows", {"--feature-gates", "UnknownVersionInteroperabilityProxy=T"},
        [](const config& c) { EXPECT_TRUE(c.mixed_version_proxy_enabled()); }},
-      {"gate on without --peer-ca-file: peers known, nothing proxied", {},
+      {"gate on without --peer-ca-file: serves locally only", {},
        [](const config& c) {
          EXPECT_TRUE(c.mixed_version_proxy_enabled());
          EXPECT_FALSE(c.peer_proxy_enabled());
@@ -293,7 +245,8 @@ TEST_F(Config, BadArgumentVectors) {
       {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + key, "--server-id=node-a",
         "--proxy-client-cert-file=" + pki("front-proxy-client.crt")},
        "--proxy-client-key-file: required"},
-      {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + key, "--server-id=node-a"},
+      {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + key, "--server-id=node-a",
+        "--peer-ca-file=" + pki("ca.crt")},
        "--proxy-client-cert-file: required for --peer-discovery=lease without --kubeconfig"},
       {with(base(), {"--client-ca-file=" + pki("ca.key")}),
        "--client-ca-file: " + pki("ca.key") + ": no PEM certificate found"},
