@@ -18,6 +18,7 @@
 #include "mvproxy/control/kubeconfig.hpp"
 #include "mvproxy/membership/lease.hpp"
 #include "mvproxy/util/host_port.hpp"
+#include "mvproxy/util/https_url.hpp"
 #include "mvproxy/view/peer_state.hpp"
 #include "peer_syncer.hpp"
 #include "sync_recorder.hpp"
@@ -26,24 +27,12 @@ namespace mvproxy::control {
 
 namespace {
 
-std::string url_host(const std::string& url, std::uint16_t& port) {
-  // https://host:port[/...]
-  std::string rest = url.substr(url.find("://") + 3);
-  rest = rest.substr(0, rest.find('/'));
-  if (rest.find(':') == std::string::npos || (rest.front() == '[' && rest.back() == ']')) {
-    port = 443;
-    if (rest.front() == '[') return rest.substr(1, rest.size() - 2);
-    return rest;
-  }
-  auto hp = util::parse_host_port(rest);
-  port = hp.port;
-  return hp.host;
-}
-
 // How to reach the local apiserver as mvproxy itself (Leases, discovery, exclusions).
 https_client::options local_client_options(const config::config& cfg) {
   https_client::options o;
-  o.host = url_host(cfg.upstream, o.port);
+  auto upstream = util::parse_https_url(cfg.upstream);  // validated already
+  o.host = upstream.host;
+  o.port = upstream.port;
   o.timeout = 10s;
   tls_client_files files;
   files.ca_file = cfg.upstream_ca_file;

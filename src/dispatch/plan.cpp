@@ -1,5 +1,7 @@
 #include "mvproxy/dispatch/plan.hpp"
 
+#include "mvproxy/util/text.hpp"
+
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
@@ -64,17 +66,9 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
   if (if_none_match.empty()) return false;
   if (if_none_match == "*") return true;
   // A list of entity tags; weak ones compare by their opaque part.
-  std::size_t pos = 0;
-  while (pos < if_none_match.size()) {
-    auto comma = if_none_match.find(',', pos);
-    auto tag = if_none_match.substr(
-        pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
-    while (!tag.empty() && (tag.front() == ' ' || tag.front() == '\t')) tag.remove_prefix(1);
-    while (!tag.empty() && (tag.back() == ' ' || tag.back() == '\t')) tag.remove_suffix(1);
+  for (auto tag : util::split_field_list(if_none_match)) {
     if (tag.substr(0, 2) == "W/") tag.remove_prefix(2);
     if (tag == etag) return true;
-    if (comma == std::string_view::npos) break;
-    pos = comma + 1;
   }
   return false;
 }
