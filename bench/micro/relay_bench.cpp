@@ -40,7 +40,8 @@ std::string json_response() {
   std::string body = json_body();
   return "HTTP/1.1 200 OK\r\nAudit-Id: 0b0d7a4e-2c1f-4a8b-9d3e-5f6a7b8c9d0e\r\n"
          "Cache-Control: no-cache, private\r\nContent-Type: application/json\r\n"
-         "X-Kubernetes-Pf-Flowschema-Uid: 8f7e6d5c\r\nX-Kubernetes-Pf-Prioritylevel-Uid: 1a2b3c4d\r\n"
+         "X-Kubernetes-Pf-Flowschema-Uid: 8f7e6d5c\r\nX-Kubernetes-Pf-Prioritylevel-Uid: "
+         "1a2b3c4d\r\n"
          "Date: Tue, 01 Oct 2024 12:00:00 GMT\r\nContent-Length: " +
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
@@ -61,7 +62,8 @@ std::string list_prelude() { return list_head + "1000\r\n" + chunk_data('a'); }
 
 std::string list_read() {
   std::string s;
-  for (int i = 0; i < chunks_per_read; ++i) s += "\r\n1000\r\n" + chunk_data(static_cast<char>('b' + i));
+  for (int i = 0; i < chunks_per_read; ++i)
+    s += "\r\n1000\r\n" + chunk_data(static_cast<char>('b' + i));
   return s;
 }
 

@@ -40,8 +40,10 @@ discovery::server_model_ptr load_model(const std::string& apis_fixture) {
 }
 
 struct world {
-  discovery::server_model_ptr local = load_model("aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json");
-  discovery::server_model_ptr newer = load_model("aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json");
+  discovery::server_model_ptr local =
+      load_model("aggregated-apis-v2-allapis-v1.30-dev-c25b1ef.json");
+  discovery::server_model_ptr newer =
+      load_model("aggregated-apis-v2-allapis-v1.31-dev-0209a4c.json");
   std::vector<routing::peer_view> peers{{"kube-apiserver-cp-2", newer, true},
                                         {"kube-apiserver-cp-3", newer, true}};
 };

@@ -113,7 +113,8 @@ awaitable<void> serve(tls_stream s, backend_state& st) {
   if (auto [ec] = co_await s.async_handshake(ssl::stream_base::server, nothrow); ec) co_return;
   std::string buf;
   for (;;) {
-    auto [ec, n] = co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", nothrow);
+    auto [ec, n] =
+        co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", nothrow);
     if (ec) co_return;
     std::string head = buf.substr(0, n);
     buf.erase(0, n);
@@ -122,8 +123,9 @@ awaitable<void> serve(tls_stream s, backend_state& st) {
     if (target.find("watch=true") != std::string::npos) {
       auto w = std::make_shared<watcher>(std::move(s));
       auto pos = st.watchers.insert(st.watchers.end(), w);
-      send_to(w, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                 "Transfer-Encoding: chunked\r\n\r\n");
+      send_to(w,
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n");
       // Reading only notices the client going away; watches send nothing more.
       char sink[512];
       for (;;) {
@@ -215,7 +217,8 @@ struct client_state {
 
 void note_error(client_state& st, std::string what) {
   ++st.failed;
-  std::replace_if(what.begin(), what.end(), [](char ch) { return ch == '"' || ch == '\\' || ch < ' '; }, ' ');
+  std::replace_if(
+      what.begin(), what.end(), [](char ch) { return ch == '"' || ch == '\\' || ch < ' '; }, ' ');
   if (st.first_error.empty()) st.first_error = what;
 }
 
@@ -237,7 +240,8 @@ awaitable<void> open_watches(client_state& st, ssl::context& ctx) {
       continue;
     }
     auto c = std::make_shared<watch_conn>(std::move(s));
-    auto [ec, n] = co_await asio::async_read_until(c->stream, asio::dynamic_buffer(c->buf), "\r\n\r\n", nothrow);
+    auto [ec, n] = co_await asio::async_read_until(c->stream, asio::dynamic_buffer(c->buf),
+                                                   "\r\n\r\n", nothrow);
     if (ec) {
       note_error(st, "read head: " + ec.message());
       continue;
@@ -248,7 +252,8 @@ awaitable<void> open_watches(client_state& st, ssl::context& ctx) {
       note_error(st, "status: " + head.substr(0, head.find("\r\n")));
       continue;
     }
-    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
     c->chunked = head.find("transfer-encoding: chunked") != std::string::npos;
     st.conns.push_back(std::move(c));
   }
@@ -277,7 +282,8 @@ awaitable<void> await_event(std::shared_ptr<watch_conn> c, client_state& st) {
     if (ec) co_return;
     c->buf.append(tmp, n);
   }
-  st.arrival_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - st.t0).count());
+  st.arrival_ms.push_back(
+      std::chrono::duration<double, std::milli>(clock_type::now() - st.t0).count());
 }
 
 // Runs fn() in parallel copies and returns when all have finished.
@@ -313,54 +319,63 @@ int run_client(const args& a) {
   st.wanted = std::stoul(arg(a, "--watches"));
   const int pid = std::stoi(arg(a, "--rss-pid", "0"));
   const auto timeout = std::chrono::seconds(std::stoi(arg(a, "--timeout", "60")));
-  st.request = "GET " + arg(a, "--path", "/api/v1/namespaces/default/pods?watch=true&allowWatchBookmarks=true") +
-               " HTTP/1.1\r\nHost: " + arg(a, "--connect") + "\r\nAccept: application/json\r\n"
-               "Authorization: Bearer mvproxy-bench-token\r\nUser-Agent: watchbench\r\n\r\n";
+  st.request =
+      "GET " +
+      arg(a, "--path", "/api/v1/namespaces/default/pods?watch=true&allowWatchBookmarks=true") +
+      " HTTP/1.1\r\nHost: " + arg(a, "--connect") +
+      "\r\nAccept: application/json\r\n"
+      "Authorization: Bearer mvproxy-bench-token\r\nUser-Agent: watchbench\r\n\r\n";
   const auto control_ep = parse_endpoint(arg(a, "--control"));
 
   std::ostringstream out;
   long rss_before = 0, rss_after = 0;
   double open_s = 0, fanout_ms = -1;
   std::size_t sent = 0;
-  asio::co_spawn(io, [&]() -> awaitable<void> {
-    auto ex = co_await asio::this_coro::executor;
-    rss_before = rss_kib(pid);
-    auto t_open = clock_type::now();
-    // A bounded number of handshakes in flight, like a fleet of clients reconnecting.
-    co_await all_of(std::min<std::size_t>(128, st.wanted), [&](std::size_t) { return open_watches(st, ctx); });
-    open_s = std::chrono::duration<double>(clock_type::now() - t_open).count();
-    rss_after = rss_kib(pid);
-    if (st.conns.empty()) co_return;
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        rss_before = rss_kib(pid);
+        auto t_open = clock_type::now();
+        // A bounded number of handshakes in flight, like a fleet of clients reconnecting.
+        co_await all_of(std::min<std::size_t>(128, st.wanted),
+                        [&](std::size_t) { return open_watches(st, ctx); });
+        open_s = std::chrono::duration<double>(clock_type::now() - t_open).count();
+        rss_after = rss_kib(pid);
+        if (st.conns.empty()) co_return;
 
-    asio::steady_timer deadline(ex, timeout);
-    std::size_t left = st.conns.size();
-    asio::steady_timer all_arrived(ex, clock_type::time_point::max());
-    for (auto& c : st.conns)
-      asio::co_spawn(ex, await_event(c, st), [&](std::exception_ptr) {
-        if (--left == 0) all_arrived.cancel();
+        asio::steady_timer deadline(ex, timeout);
+        std::size_t left = st.conns.size();
+        asio::steady_timer all_arrived(ex, clock_type::time_point::max());
+        for (auto& c : st.conns)
+          asio::co_spawn(ex, await_event(c, st), [&](std::exception_ptr) {
+            if (--left == 0) all_arrived.cancel();
+          });
+        deadline.async_wait([&](boost::system::error_code ec) {
+          if (!ec) all_arrived.cancel();
+        });
+        tcp::socket ctl(ex);
+        st.t0 = clock_type::now();
+        co_await ctl.async_connect(control_ep, asio::use_awaitable);
+        co_await asio::async_write(ctl, asio::buffer(std::string("event\n")), asio::use_awaitable);
+        std::string reply;
+        co_await asio::async_read_until(ctl, asio::dynamic_buffer(reply), "\n",
+                                        asio::use_awaitable);
+        sent = std::stoul(reply.substr(5));
+        if (left > 0) co_await all_arrived.async_wait(nothrow);
+        deadline.cancel();
+        if (st.arrival_ms.size() == st.conns.size())
+          fanout_ms = *std::max_element(st.arrival_ms.begin(), st.arrival_ms.end());
+        for (auto& c : st.conns) c->stream.next_layer().close();
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
       });
-    deadline.async_wait([&](boost::system::error_code ec) {
-      if (!ec) all_arrived.cancel();
-    });
-    tcp::socket ctl(ex);
-    st.t0 = clock_type::now();
-    co_await ctl.async_connect(control_ep, asio::use_awaitable);
-    co_await asio::async_write(ctl, asio::buffer(std::string("event\n")), asio::use_awaitable);
-    std::string reply;
-    co_await asio::async_read_until(ctl, asio::dynamic_buffer(reply), "\n", asio::use_awaitable);
-    sent = std::stoul(reply.substr(5));
-    if (left > 0) co_await all_arrived.async_wait(nothrow);
-    deadline.cancel();
-    if (st.arrival_ms.size() == st.conns.size())
-      fanout_ms = *std::max_element(st.arrival_ms.begin(), st.arrival_ms.end());
-    for (auto& c : st.conns) c->stream.next_layer().close();
-  }, [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  });
   io.run();
 
-  out << "{\"watches\":" << st.wanted << ",\"opened\":" << st.conns.size() << ",\"failed\":" << st.failed
-      << ",\"backend_sent\":" << sent << ",\"received\":" << st.arrival_ms.size() << ",\"open_s\":" << open_s
+  out << "{\"watches\":" << st.wanted << ",\"opened\":" << st.conns.size()
+      << ",\"failed\":" << st.failed << ",\"backend_sent\":" << sent
+      << ",\"received\":" << st.arrival_ms.size() << ",\"open_s\":" << open_s
       << ",\"rss_before_kib\":" << rss_before << ",\"rss_after_kib\":" << rss_after
       << ",\"fanout_ms\":" << fanout_ms << ",\"arrival_p50_ms\":" << percentile(st.arrival_ms, 0.5)
       << ",\"first_error\":\"" << st.first_error << "\"}";

@@ -39,7 +39,8 @@ void endpoints::add(std::string path, std::function<response()> handler) {
 
 response endpoints::handle(std::string_view method, std::string_view target) const {
   std::string_view path = target.substr(0, target.find('?'));
-  if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+  if (method != "GET" && method != "HEAD")
+    return {405, "text/plain; charset=utf-8", "method not allowed\n"};
   if (path == "/healthz" || path == "/livez") return {200, "text/plain; charset=utf-8", "ok"};
   if (path == "/readyz") {
     if (ready_.ready()) return {200, "text/plain; charset=utf-8", "ok"};

@@ -18,18 +18,30 @@ namespace {
 // Appends `s`, escaped for a JSON string, to `out` (a std::string or an spdlog buffer).
 template <typename Out>
 void append_json_escaped(std::string_view s, Out& out) {
-  auto put = [&out](std::string_view piece) { out.append(piece.data(), piece.data() + piece.size()); };
+  auto put = [&out](std::string_view piece) {
+    out.append(piece.data(), piece.data() + piece.size());
+  };
   std::size_t plain = 0;  // start of the run of characters that need no escaping
   for (std::size_t i = 0; i < s.size(); ++i) {
     auto c = static_cast<unsigned char>(s[i]);
     std::string_view esc;
     char buf[8];
     switch (c) {
-      case '"': esc = "\\\""; break;
-      case '\\': esc = "\\\\"; break;
-      case '\n': esc = "\\n"; break;
-      case '\r': esc = "\\r"; break;
-      case '\t': esc = "\\t"; break;
+      case '"':
+        esc = "\\\"";
+        break;
+      case '\\':
+        esc = "\\\\";
+        break;
+      case '\n':
+        esc = "\\n";
+        break;
+      case '\r':
+        esc = "\\r";
+        break;
+      case '\t':
+        esc = "\\t";
+        break;
       default:
         if (c >= 0x20) continue;
         std::snprintf(buf, sizeof buf, "\\u%04x", c);
@@ -159,11 +171,11 @@ void setup_logging(config::log_format format, int verbosity) {
     f = std::move(pf);
   } else {
     f = std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%fZ %L %n: %v",
-                                                     spdlog::pattern_time_type::utc);
+                                                    spdlog::pattern_time_type::utc);
   }
   access_lines->set_formatter(f->clone());
   lines->set_formatter(std::move(f));
-  auto level = verbosity >= 6 ? spdlog::level::trace
+  auto level = verbosity >= 6   ? spdlog::level::trace
                : verbosity >= 2 ? spdlog::level::debug
                                 : spdlog::level::info;
   spdlog::set_level(level);

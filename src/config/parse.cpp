@@ -93,7 +93,8 @@ const std::vector<flag>& flags() {
        }},
       // Local apiserver.
       {"upstream", "Local apiserver", "url", "https://127.0.0.1:6443",
-       "The local kube-apiserver (https://host[:port]).", kind::scalar, text_into(&config::upstream)},
+       "The local kube-apiserver (https://host[:port]).", kind::scalar,
+       text_into(&config::upstream)},
       {"upstream-ca-file", "Local apiserver", "file", "",
        "CA bundle the local apiserver's serving certificate must chain to; empty: system roots.",
        kind::scalar, text_into(&config::upstream_ca_file)},
@@ -112,9 +113,8 @@ const std::vector<flag>& flags() {
       {"peer-server-name", "Peers", "name", "kubernetes.default.svc",
        "Name verified on peers' serving certificates.", kind::scalar,
        text_into(&config::peer_server_name)},
-      {"peer-advertise-ip", "Peers", "ip", "",
-       "IP published for peers to reach this sidecar.", kind::scalar,
-       text_into(&config::peer_advertise_ip)},
+      {"peer-advertise-ip", "Peers", "ip", "", "IP published for peers to reach this sidecar.",
+       kind::scalar, text_into(&config::peer_advertise_ip)},
       {"peer-advertise-port", "Peers", "port", "--secure-port",
        "Port published for peers to reach this sidecar.", kind::scalar,
        port_into(&config::peer_advertise_port)},
@@ -191,8 +191,8 @@ const std::vector<flag>& flags() {
       {"v", "Operations", "level", "0", "Log verbosity (also -v N).", kind::scalar,
        [](config& c, string_view v, bool) { c.verbosity = static_cast<int>(int_value(v, 0, 10)); }},
       {"shutdown-grace-period", "Operations", "duration", "30s",
-       "On SIGTERM, how long in-flight requests may take before watches are closed.",
-       kind::scalar, duration_into(&config::shutdown_grace_period)},
+       "On SIGTERM, how long in-flight requests may take before watches are closed.", kind::scalar,
+       duration_into(&config::shutdown_grace_period)},
       {"version", "Operations", "", "", "Print the version and exit.", kind::boolean, {}},
       {"help", "Operations", "", "", "Print this help and exit (also -h).", kind::boolean, {}},
   };
@@ -271,7 +271,8 @@ std::string yaml_as_flag_text(const flag& f, const YAML::Node& node, const std::
     std::string joined;
     for (const auto& item : node) {
       if (!item.IsScalar()) throw bad("list items must be strings");
-      if (item.Scalar().find(',') != std::string::npos) throw bad("list item " + quoted(item.Scalar()) + " contains a comma");
+      if (item.Scalar().find(',') != std::string::npos)
+        throw bad("list item " + quoted(item.Scalar()) + " contains a comma");
       if (!joined.empty()) joined += ',';
       joined += item.Scalar();
     }
@@ -287,7 +288,7 @@ std::string yaml_as_flag_text(const flag& f, const YAML::Node& node, const std::
     return joined;
   }
   if (node.IsNull()) throw bad("empty value");
-  throw bad(f.k == kind::list ? "expected a string or a list of strings"
+  throw bad(f.k == kind::list    ? "expected a string or a list of strings"
             : f.k == kind::gates ? "expected a map of Name: bool or Name=bool,..."
                                  : "expected a single value");
 }
@@ -312,7 +313,8 @@ void apply_file(config& c, const std::string& file) {
     throw error(flag_error("config", file + ": " + e.what()));
   }
   if (root.IsNull()) return;
-  if (!root.IsMap()) throw error(flag_error("config", file + ": expected a map of flag names to values"));
+  if (!root.IsMap())
+    throw error(flag_error("config", file + ": expected a map of flag names to values"));
   std::set<string_view> seen;
   for (const auto& kv : root) {
     std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
@@ -320,7 +322,8 @@ void apply_file(config& c, const std::string& file) {
     if (f == nullptr || f->k == kind::boolean || f->name == "config") {
       throw error(flag_error("config", file + ": unknown key " + quoted(key)));
     }
-    if (seen.contains(f->name)) throw error(flag_error("config", file + ": duplicate key " + quoted(key)));
+    if (seen.contains(f->name))
+      throw error(flag_error("config", file + ": duplicate key " + quoted(key)));
     apply(c, *f, yaml_as_flag_text(*f, kv.second, file), seen, file);
   }
 }
@@ -377,11 +380,12 @@ parse_result parse(int argc, const char* const* argv) {
   // is a mistake worth stopping for (validateUnknownVersionInteroperabilityProxyFlags).
   if (!c.mixed_version_proxy_enabled()) {
     for (string_view name : {"peer-ca-file", "peer-advertise-ip", "peer-advertise-port"}) {
-      bool set_by_file = name == "peer-ca-file"          ? !c.peer_ca_file.empty()
-                         : name == "peer-advertise-ip"   ? !c.peer_advertise_ip.empty()
-                                                         : c.peer_advertise_port != 0;
+      bool set_by_file = name == "peer-ca-file"        ? !c.peer_ca_file.empty()
+                         : name == "peer-advertise-ip" ? !c.peer_advertise_ip.empty()
+                                                       : c.peer_advertise_port != 0;
       if (explicit_flags.contains(name) || set_by_file) {
-        throw error(flag_error(name, "requires UnknownVersionInteroperabilityProxy feature to be turned on"));
+        throw error(flag_error(
+            name, "requires UnknownVersionInteroperabilityProxy feature to be turned on"));
       }
     }
   }

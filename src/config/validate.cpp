@@ -30,9 +30,12 @@ using util::quoted;
 
 std::string errno_text(int e) {
   switch (e) {
-    case ENOENT: return "no such file";
-    case EACCES: return "permission denied";
-    case EISDIR: return "is a directory";
+    case ENOENT:
+      return "no such file";
+    case EACCES:
+      return "permission denied";
+    case EISDIR:
+      return "is a directory";
     default: {
       std::string s = std::strerror(e);
       if (!s.empty()) s[0] = util::ascii_lower(s[0]);
@@ -102,8 +105,8 @@ pkey_ptr load_private_key(std::string_view flag, const std::string& path) {
   return key;
 }
 
-void check_pair(std::string_view cert_flag, const std::string& cert_path,
-                std::string_view key_flag, const std::string& key_path) {
+void check_pair(std::string_view cert_flag, const std::string& cert_path, std::string_view key_flag,
+                const std::string& key_path) {
   if (cert_path.empty()) fail(cert_flag, "required");
   if (key_path.empty()) fail(key_flag, "required");
   auto cert = load_certificates(cert_flag, cert_path);
@@ -151,7 +154,8 @@ bool is_dns_subdomain(std::string_view s) {
 
 void validate(const config& c) {
   // Listener.
-  if (!is_ip(c.bind_address)) fail("bind-address", quoted(c.bind_address) + " is not an IP address");
+  if (!is_ip(c.bind_address))
+    fail("bind-address", quoted(c.bind_address) + " is not an IP address");
   check_pair("tls-cert-file", c.tls_cert_file, "tls-private-key-file", c.tls_private_key_file);
   check_ca_bundle("client-ca-file", c.client_ca_file);
   check_ca_bundle("requestheader-client-ca-file", c.requestheader_client_ca_file);
@@ -174,8 +178,9 @@ void validate(const config& c) {
     fail("peer-advertise-ip", quoted(c.peer_advertise_ip) + " is not an IP address");
   }
   if (!is_dns_subdomain(c.server_id)) {
-    fail("server-id", quoted(c.server_id) +
-                          " is not a valid Lease name (lower-case RFC 1123 subdomain); set --server-id");
+    fail("server-id",
+         quoted(c.server_id) +
+             " is not a valid Lease name (lower-case RFC 1123 subdomain); set --server-id");
   }
   std::set<std::string> ids;
   for (const auto& p : c.peers) {
@@ -192,7 +197,8 @@ void validate(const config& c) {
   }
   using std::chrono::milliseconds;
   if (c.lease_duration <= milliseconds::zero()) fail("lease-duration", "must be positive");
-  if (c.lease_renew_interval <= milliseconds::zero()) fail("lease-renew-interval", "must be positive");
+  if (c.lease_renew_interval <= milliseconds::zero())
+    fail("lease-renew-interval", "must be positive");
   if (c.lease_renew_interval >= c.lease_duration) {
     fail("lease-renew-interval", util::format_duration(c.lease_renew_interval) +
                                      " must be shorter than --lease-duration (" +
@@ -201,9 +207,10 @@ void validate(const config& c) {
   if (c.discovery_sync_interval <= milliseconds::zero()) {
     fail("discovery-sync-interval", "must be positive");
   }
-  if (c.local_recovery_wait < milliseconds::zero() || c.local_recovery_wait > std::chrono::minutes(1)) {
-    fail("local-recovery-wait", util::format_duration(c.local_recovery_wait) +
-                                    " is out of range (0s to 1m)");
+  if (c.local_recovery_wait < milliseconds::zero() ||
+      c.local_recovery_wait > std::chrono::minutes(1)) {
+    fail("local-recovery-wait",
+         util::format_duration(c.local_recovery_wait) + " is out of range (0s to 1m)");
   }
   if (c.peer_exclusion_grace_period < milliseconds::zero())
     fail("peer-exclusion-grace-period", "must not be negative");
@@ -224,7 +231,8 @@ void validate(const config& c) {
   }
   if (c.workers == 0) fail("workers", "must be at least 1");
   if (c.verbosity < 0) fail("v", "must not be negative");
-  if (c.shutdown_grace_period < milliseconds::zero()) fail("shutdown-grace-period", "must not be negative");
+  if (c.shutdown_grace_period < milliseconds::zero())
+    fail("shutdown-grace-period", "must not be negative");
 }
 
 }  // namespace mvproxy::config

@@ -2,10 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mvproxy/view/merged_discovery.hpp"
-#include "mvproxy/view/peer_state.hpp"
 #include "mvproxy/membership/lease.hpp"
 #include "mvproxy/util/host_port.hpp"
+#include "mvproxy/view/merged_discovery.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::control {
 
@@ -34,7 +34,8 @@ json server_json(const discovery::server_model_ptr& model, const view::sync_stat
     j["resources"] = model->resource_count();
     json gvs = json::array();
     for (auto& g : model->groups())
-      for (auto& v : g.versions) gvs.push_back(g.name.empty() ? v.version : g.name + "/" + v.version);
+      for (auto& v : g.versions)
+        gvs.push_back(g.name.empty() ? v.version : g.name + "/" + v.version);
     j["groupVersions"] = std::move(gvs);
   }
   return j;
@@ -42,8 +43,7 @@ json server_json(const discovery::server_model_ptr& model, const view::sync_stat
 
 }  // namespace
 
-std::string debug_peers_json(const view::cluster_view& view,
-                             const view::merged_discovery* merged) {
+std::string debug_peers_json(const view::cluster_view& view, const view::merged_discovery* merged) {
   json local = server_json(view.local, view.local_sync);
   // The local apiserver as the monitor knows it, and what peers long-polling us see.
   local["apiserver"] = std::string(view::to_string(view.local_state));

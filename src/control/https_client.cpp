@@ -96,8 +96,8 @@ asio::awaitable<https_client::watch_end> https_client::watch_connection(
 asio::awaitable<std::unique_ptr<https_client::connection>> https_client::connect() {
   auto c = std::make_unique<connection>(ex_, opts_.tls());
   tcp::resolver resolver(ex_);
-  auto results = co_await resolver.async_resolve(opts_.host, std::to_string(opts_.port),
-                                                 asio::use_awaitable);
+  auto results =
+      co_await resolver.async_resolve(opts_.host, std::to_string(opts_.port), asio::use_awaitable);
   auto& tcp_layer = beast::get_lowest_layer(c->stream);
   tcp_layer.expires_after(opts_.timeout);
   co_await tcp_layer.async_connect(results, asio::use_awaitable);
@@ -122,7 +122,8 @@ http::request<http::string_body> make_message(
   for (auto& [k, v] : defaults) req.insert(k, v);
   for (auto& [k, v] : r.headers) req.set(k, v);
   if (!r.body.empty()) {
-    req.set(http::field::content_type, r.content_type.empty() ? "application/json" : r.content_type);
+    req.set(http::field::content_type,
+            r.content_type.empty() ? "application/json" : r.content_type);
     req.body() = r.body;
   }
   req.prepare_payload();
@@ -140,7 +141,8 @@ asio::awaitable<http_response> https_client::request(http_request r) {
     if (!conn_) conn_ = co_await connect();
     auto& tcp_layer = beast::get_lowest_layer(conn_->stream);
     tcp_layer.expires_after(opts_.timeout);
-    auto [wec, wn] = co_await http::async_write(conn_->stream, req, asio::as_tuple(asio::use_awaitable));
+    auto [wec, wn] =
+        co_await http::async_write(conn_->stream, req, asio::as_tuple(asio::use_awaitable));
     (void)wn;
     if (wec) {
       conn_.reset();
@@ -154,8 +156,9 @@ asio::awaitable<http_response> https_client::request(http_request r) {
     (void)rn;
     if (rec) {
       conn_.reset();
-      if (reused && (rec == http::error::end_of_stream || rec == asio::error::eof ||
-                     rec == asio::error::connection_reset || rec == asio::ssl::error::stream_truncated))
+      if (reused &&
+          (rec == http::error::end_of_stream || rec == asio::error::eof ||
+           rec == asio::error::connection_reset || rec == asio::ssl::error::stream_truncated))
         continue;
       throw boost::system::system_error(rec, "read");
     }

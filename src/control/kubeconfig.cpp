@@ -70,10 +70,12 @@ kubeconfig_credentials load_kubeconfig(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     c.token = ss.str();
-    while (!c.token.empty() && (c.token.back() == '\n' || c.token.back() == '\r')) c.token.pop_back();
+    while (!c.token.empty() && (c.token.back() == '\n' || c.token.back() == '\r'))
+      c.token.pop_back();
   }
   if (c.token.empty() && c.cert_file.empty() && c.cert_pem.empty())
-    throw std::runtime_error("kubeconfig " + path + ": user has neither a token nor a client certificate");
+    throw std::runtime_error("kubeconfig " + path +
+                             ": user has neither a token nor a client certificate");
   return c;
 }
 

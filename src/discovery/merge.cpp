@@ -78,8 +78,8 @@ std::pair<version_info, bool> merge_version(const version_info& a, const version
   if (!changed && same_names) return {a, false};
   std::vector<std::string> order =
       same_names ? a_names
-                 : merge_preserving_relative_order(std::vector<std::vector<std::string>>{
-                       a_names, b_names});
+                 : merge_preserving_relative_order(
+                       std::vector<std::vector<std::string>>{a_names, b_names});
   return {version_info{a.version, take_in_order(by_name, order), a.freshness}, true};
 }
 
@@ -105,8 +105,8 @@ group_info merge_group(const group_info& a, const group_info& b) {
   if (!changed && same_names) return a;
   std::vector<std::string> order =
       same_names ? a_names
-                 : merge_preserving_relative_order(std::vector<std::vector<std::string>>{
-                       a_names, b_names});
+                 : merge_preserving_relative_order(
+                       std::vector<std::vector<std::string>>{a_names, b_names});
   return group_info{a.name, take_in_order(by_name, order)};
 }
 

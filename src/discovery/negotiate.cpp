@@ -56,8 +56,10 @@ double parse_q(std::string_view s) {
   double v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || end != s.data() + s.size()) return 0;
-  if (ec == std::errc::result_out_of_range) v = std::numeric_limits<double>::infinity();
-  else if (ec != std::errc()) return 0;
+  if (ec == std::errc::result_out_of_range)
+    v = std::numeric_limits<double>::infinity();
+  else if (ec != std::errc())
+    return 0;
   if (v > std::numeric_limits<float>::max()) v = std::numeric_limits<double>::infinity();
   return negative ? -v : v;
 }
@@ -112,7 +114,9 @@ void sort_clauses(std::vector<clause>& clauses) {
     return;
   }
   std::stable_sort(clauses.begin(), clauses.end(), [](const clause& a, const clause& b) {
-    auto rank = [](const clause& c) { return (c.type == "*" ? 2 : 0) + (c.subtype == "*" ? 1 : 0); };
+    auto rank = [](const clause& c) {
+      return (c.type == "*" ? 2 : 0) + (c.subtype == "*" ? 1 : 0);
+    };
     if (a.q != b.q) return a.q > b.q;
     return rank(a) < rank(b);
   });

@@ -87,8 +87,7 @@ void require_kind(const json& doc, std::string_view kind) {
 
 group_version_kind read_gvk(const json& v) {
   require_object(v, "responseKind");
-  return {optional_string(v, "group"), optional_string(v, "version"),
-          optional_string(v, "kind")};
+  return {optional_string(v, "group"), optional_string(v, "version"), optional_string(v, "kind")};
 }
 
 group_version_kind optional_gvk(const json& obj, const char* key) {
@@ -244,8 +243,7 @@ parse_result<legacy_resource_list> parse_resource_list(std::string_view body) {
     } else {
       out.group = gv.substr(0, slash);
       out.version = gv.substr(slash + 1);
-      if (out.group.empty() || out.version.empty() ||
-          out.version.find('/') != std::string::npos) {
+      if (out.group.empty() || out.version.empty() || out.version.find('/') != std::string::npos) {
         fail("malformed groupVersion " + gv);
       }
     }
@@ -314,8 +312,8 @@ parse_result<server_model> build_legacy_model(const legacy_documents& docs) {
 
   std::string error;
   // The listed version's resources, or nullopt when the server gave no list for it.
-  auto load = [&](const std::string& group, const std::string& version)
-      -> std::optional<version_info> {
+  auto load = [&](const std::string& group,
+                  const std::string& version) -> std::optional<version_info> {
     std::string gv = group.empty() ? version : group + "/" + version;
     auto it = docs.resource_lists.find(gv);
     if (it == docs.resource_lists.end()) return std::nullopt;

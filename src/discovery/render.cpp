@@ -57,13 +57,27 @@ class writer {
       auto c = static_cast<unsigned char>(s[i]);
       if (c < 0x80) {
         switch (c) {
-          case '"': out_.append("\\\""); break;
-          case '\\': out_.append("\\\\"); break;
-          case '\n': out_.append("\\n"); break;
-          case '\r': out_.append("\\r"); break;
-          case '\t': out_.append("\\t"); break;
-          case '\b': out_.append("\\b"); break;
-          case '\f': out_.append("\\f"); break;
+          case '"':
+            out_.append("\\\"");
+            break;
+          case '\\':
+            out_.append("\\\\");
+            break;
+          case '\n':
+            out_.append("\\n");
+            break;
+          case '\r':
+            out_.append("\\r");
+            break;
+          case '\t':
+            out_.append("\\t");
+            break;
+          case '\b':
+            out_.append("\\b");
+            break;
+          case '\f':
+            out_.append("\\f");
+            break;
           default:
             if (c < 0x20 || c == '<' || c == '>' || c == '&') {
               out_.append("\\u00");
@@ -108,7 +122,7 @@ class writer {
     }
     if (c >= 0xF0 && c <= 0xF4) {
       if (!cont(1) || !cont(2) || !cont(3)) return 0;
-      if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
+      if (c == 0xF0 && b(1) < 0x90) return 0;   // overlong
       if (c == 0xF4 && b(1) >= 0x90) return 0;  // above U+10FFFF
       return 4;
     }
@@ -176,8 +190,7 @@ void write_aggregated_group(writer& w, const group_info& g) {
   w.raw("]}");
 }
 
-std::string render_aggregated(const server_model& model, aggregated_version version,
-                              bool core) {
+std::string render_aggregated(const server_model& model, aggregated_version version, bool core) {
   writer w(64 * 1024);
   w.raw("{\"kind\":\"APIGroupDiscoveryList\",\"apiVersion\":").str(api_version_of(version));
   w.raw(",\"metadata\":{},\"items\":[");
@@ -289,8 +302,7 @@ std::optional<std::string> render_api_group(const server_model& model, std::stri
   return w.finish();
 }
 
-std::optional<std::string> render_resource_list(const server_model& model,
-                                                std::string_view group,
+std::optional<std::string> render_resource_list(const server_model& model, std::string_view group,
                                                 std::string_view version) {
   const version_info* v = model.find_version(group, version);
   if (v == nullptr) return std::nullopt;

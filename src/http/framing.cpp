@@ -12,8 +12,21 @@ namespace {
 bool is_tchar(unsigned char c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -66,11 +79,13 @@ head_scan head_scanner::feed(std::string_view buf) {
     // at once or one by one.
     if (lf == std::string_view::npos) {
       scanned_to_ = buf.size();  // a long line fed piecemeal is searched once, not again per piece
-      if (buf.size() > max_head_bytes_) return fail(head_state::too_large, "request head too large");
+      if (buf.size() > max_head_bytes_)
+        return fail(head_state::too_large, "request head too large");
       return result_;
     }
     if (lf + 1 > max_head_bytes_) return fail(head_state::too_large, "request head too large");
-    if (lf == next_line_ || buf[lf - 1] != '\r') return fail(head_state::bad, "bare LF line ending");
+    if (lf == next_line_ || buf[lf - 1] != '\r')
+      return fail(head_state::bad, "bare LF line ending");
     std::string_view line = buf.substr(next_line_, lf - 1 - next_line_);
     if (line.find('\r') != std::string_view::npos) return fail(head_state::bad, "bare CR");
     next_line_ = lf + 1;

@@ -1,8 +1,8 @@
 #include "mvproxy/http/relay.hpp"
 
+#include <algorithm>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/error.hpp>
-#include <algorithm>
 #include <cstring>
 
 #include "mvproxy/http/headers.hpp"
@@ -20,7 +20,8 @@ relay_parser<isRequest>::relay_parser(std::uint32_t header_limit) : header_limit
 }
 
 template <bool isRequest>
-typename relay_parser<isRequest>::fed relay_parser<isRequest>::feed(char* data, std::size_t size, bool head_only) {
+typename relay_parser<isRequest>::fed relay_parser<isRequest>::feed(char* data, std::size_t size,
+                                                                    bool head_only) {
   fed r;
   out_ = data;
   // Not eager for a head alone: put() then returns right after it.

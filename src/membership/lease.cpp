@@ -139,10 +139,9 @@ std::optional<clock::time_point> parse_rfc3339(std::string_view s) {
     return true;
   };
   int year, mon, day, hour, min, sec;
-  if (!digits(0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(5, 2, mon) ||
-      s[7] != '-' || !digits(8, 2, day) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(11, 2, hour) || s[13] != ':' || !digits(14, 2, min) || s[16] != ':' ||
-      !digits(17, 2, sec))
+  if (!digits(0, 4, year) || s.size() < 20 || s[4] != '-' || !digits(5, 2, mon) || s[7] != '-' ||
+      !digits(8, 2, day) || (s[10] != 'T' && s[10] != 't') || !digits(11, 2, hour) ||
+      s[13] != ':' || !digits(14, 2, min) || s[16] != ':' || !digits(17, 2, sec))
     return std::nullopt;
   if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
     return std::nullopt;
@@ -205,9 +204,8 @@ std::string build_lease_json(const own_lease& l) {
 std::string make_holder_identity(std::string_view server_id, std::uint64_t r1, std::uint64_t r2) {
   // A UUIDv4-shaped suffix, as kube-apiserver's identity leases use.
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx",
-                static_cast<unsigned>(r1 >> 32), static_cast<unsigned>((r1 >> 16) & 0xffff),
-                static_cast<unsigned>(r1 & 0x0fff),
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(r1 >> 32),
+                static_cast<unsigned>((r1 >> 16) & 0xffff), static_cast<unsigned>(r1 & 0x0fff),
                 static_cast<unsigned>(((r2 >> 48) & 0x3fff) | 0x8000),
                 static_cast<unsigned long long>(r2 & 0xffffffffffffULL));
   return std::string(server_id) + "_" + buf;

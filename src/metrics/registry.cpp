@@ -94,8 +94,8 @@ counter_family& registry::add_counter(std::string name, std::string help,
   std::lock_guard lock(mutex_);
   auto& e = entries_.emplace_back();
   e.type = metric_type::counter;
-  e.counters = std::make_unique<counter_family>(std::move(name), std::move(help),
-                                                std::move(label_names));
+  e.counters =
+      std::make_unique<counter_family>(std::move(name), std::move(help), std::move(label_names));
   return *e.counters;
 }
 
@@ -104,8 +104,8 @@ gauge_family& registry::add_gauge(std::string name, std::string help,
   std::lock_guard lock(mutex_);
   auto& e = entries_.emplace_back();
   e.type = metric_type::gauge;
-  e.gauges = std::make_unique<gauge_family>(std::move(name), std::move(help),
-                                            std::move(label_names));
+  e.gauges =
+      std::make_unique<gauge_family>(std::move(name), std::move(help), std::move(label_names));
   return *e.gauges;
 }
 
@@ -137,10 +137,14 @@ std::string escape_label_value(std::string_view v) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -149,9 +153,12 @@ std::string escape_help(std::string_view v) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -236,9 +243,12 @@ std::string registry::render() const {
   std::string out;
   std::lock_guard lock(mutex_);
   for (auto& e : entries_) {
-    if (e.counters) render_simple(out, *e.counters, "counter");
-    else if (e.gauges) render_simple(out, *e.gauges, "gauge");
-    else if (e.histograms) render_histogram(out, *e.histograms);
+    if (e.counters)
+      render_simple(out, *e.counters, "counter");
+    else if (e.gauges)
+      render_simple(out, *e.gauges, "gauge");
+    else if (e.histograms)
+      render_histogram(out, *e.histograms);
     else if (e.callback) {
       auto& cb = *e.callback;
       append_header(out, cb.name, cb.help, "gauge");

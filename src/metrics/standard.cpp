@@ -3,9 +3,9 @@
 namespace mvproxy::metrics {
 
 standard_metrics::standard_metrics(registry& r)
-    : requests_total(r.add_counter("mvproxy_requests_total",
-                                   "Requests served, by route (local, peer id, merged) and HTTP code.",
-                                   {"route", "code"})),
+    : requests_total(r.add_counter(
+          "mvproxy_requests_total",
+          "Requests served, by route (local, peer id, merged) and HTTP code.", {"route", "code"})),
       request_duration_seconds(r.add_histogram(
           "mvproxy_request_duration_seconds",
           "Time from the request head to the end of the response, by route.", {"route"})),
@@ -33,16 +33,16 @@ standard_metrics::standard_metrics(registry& r)
                         "from a peer kube-apiserver",
                         {"type"})),
       peer_aggregated_cache_hits_total(
-          r.add_counter("aggregator_discovery_peer_aggregated_cache_hits_total",
-                        "Number of times the peer-aggregated discovery document was served from cache")
+          r.add_counter(
+               "aggregator_discovery_peer_aggregated_cache_hits_total",
+               "Number of times the peer-aggregated discovery document was served from cache")
               .with({})),
       peer_aggregated_cache_misses_total(
           r.add_counter("aggregator_discovery_peer_aggregated_cache_misses_total",
                         "Number of times the peer-aggregated discovery document had to be rebuilt")
               .with({})),
-      nopeer_requests_total(
-          r.add_counter("aggregator_discovery_nopeer_requests_total",
-                        "Number of discovery requests with profile=nopeer")
-              .with({})) {}
+      nopeer_requests_total(r.add_counter("aggregator_discovery_nopeer_requests_total",
+                                          "Number of discovery requests with profile=nopeer")
+                                .with({})) {}
 
 }  // namespace mvproxy::metrics

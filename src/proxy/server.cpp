@@ -107,8 +107,7 @@ std::size_t server::open_connections() const { return impl_->shared.live_session
 void server::start() {
   asio::co_spawn(impl_->workers[0]->ioc, impl_->accept_loop(), asio::detached);
   for (auto& w : impl_->workers) w->sweeper.start();
-  for (auto& w : impl_->workers)
-    impl_->threads.emplace_back([&ioc = w->ioc] { ioc.run(); });
+  for (auto& w : impl_->workers) impl_->threads.emplace_back([&ioc = w->ioc] { ioc.run(); });
 }
 
 void server::shutdown(std::chrono::milliseconds grace) {

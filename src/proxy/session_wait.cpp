@@ -53,7 +53,7 @@ asio::awaitable<bool> session::answer_peer_state(request_parser& parser, exchang
   std::string_view target = parser.get().target();
   auto q = target.find('?');
   auto query = view::parse_state_query(q == std::string_view::npos ? std::string_view{}
-                                                                      : target.substr(q + 1));
+                                                                   : target.substr(q + 1));
   if (cluster) {
     co_await wait_for_view(clock::now() + query.timeout, [&] {
       return view::state_changed(query, view::own_state(*cluster->current()));

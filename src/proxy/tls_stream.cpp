@@ -151,16 +151,20 @@ error_code tls_stream::failure(int ret) {
 error_code tls_stream::describe(int ret) {
   int err = SSL_get_error(ssl_, ret);
   switch (err) {
-    case SSL_ERROR_ZERO_RETURN: return asio::error::eof;
+    case SSL_ERROR_ZERO_RETURN:
+      return asio::error::eof;
     case SSL_ERROR_SYSCALL:
-      if (errno != 0 && ERR_peek_error() == 0) return error_code(errno, boost::system::system_category());
+      if (errno != 0 && ERR_peek_error() == 0)
+        return error_code(errno, boost::system::system_category());
       return asio::ssl::error::stream_truncated;
     case SSL_ERROR_SSL: {
       unsigned long e = ERR_peek_last_error();
-      if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) return asio::ssl::error::stream_truncated;
+      if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        return asio::ssl::error::stream_truncated;
       return error_code(static_cast<int>(e), asio::error::get_ssl_category());
     }
-    default: return asio::error::fault;
+    default:
+      return asio::error::fault;
   }
 }
 
@@ -184,7 +188,7 @@ asio::awaitable<error_code> tls_stream::handshake(bool server) {
     int err = SSL_get_error(ssl_, r);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       auto ec = co_await wait(err == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
-                                                          : asio::socket_base::wait_write);
+                                                         : asio::socket_base::wait_write);
       if (ec) co_return ec;
       continue;
     }
@@ -224,7 +228,8 @@ tls_stream::read_result tls_stream::try_read(void* data, std::size_t size) {
   return r;
 }
 
-asio::awaitable<std::pair<error_code, std::size_t>> tls_stream::read_some(void* data, std::size_t size) {
+asio::awaitable<std::pair<error_code, std::size_t>> tls_stream::read_some(void* data,
+                                                                          std::size_t size) {
   for (;;) {
     auto r = try_read(data, size);
     if (!r.would_block) co_return std::pair{r.ec, r.bytes};
@@ -254,7 +259,7 @@ asio::awaitable<error_code> tls_stream::write(const void* data, std::size_t size
       p = own.data();
     }
     auto ec = co_await wait(err == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
-                                                        : asio::socket_base::wait_write);
+                                                       : asio::socket_base::wait_write);
     if (ec) co_return ec;
   }
   co_return error_code();

@@ -6,9 +6,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
 #include <stdexcept>
 
 #include "mvproxy/metrics/standard.hpp"
@@ -39,11 +39,16 @@ upstream_target parse_upstream_url(const std::string& url, std::string name) {
 
 const char* to_string(failure kind) {
   switch (kind) {
-    case failure::refused: return "connect";
-    case failure::tls: return "tls";
-    case failure::timeout: return "timeout";
-    case failure::broken: return "broken";
-    case failure::none: break;
+    case failure::refused:
+      return "connect";
+    case failure::tls:
+      return "tls";
+    case failure::timeout:
+      return "timeout";
+    case failure::broken:
+      return "broken";
+    case failure::none:
+      break;
   }
   return "none";
 }
@@ -83,8 +88,7 @@ bool upstream_connection::still_usable() {
 
 asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
                                                  std::shared_ptr<tls::client_context> ctx,
-                                                 const limits& lim,
-                                                 deadline_sweeper* sweeper) {
+                                                 const limits& lim, deadline_sweeper* sweeper) {
   connect_result r;
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
@@ -122,10 +126,9 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
     } else {
       r.kind = failure::tls;
       long verify = SSL_get_verify_result(st.native_handle());
-      r.detail = "tls: " + (verify != X509_V_OK
-                                ? std::string("failed to verify certificate: ") +
-                                      X509_verify_cert_error_string(verify)
-                                : hec.message());
+      r.detail = "tls: " + (verify != X509_V_OK ? std::string("failed to verify certificate: ") +
+                                                      X509_verify_cert_error_string(verify)
+                                                : hec.message());
     }
     co_return r;
   }
@@ -144,7 +147,7 @@ upstream_pool::target_entry& upstream_pool::entry(const std::string& key,
 }
 
 std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_target& target,
-                                                           bool* found_closed) {
+                                                            bool* found_closed) {
   auto& e = entry(target.key(), target);
   auto& q = e.idle;
   auto now = std::chrono::steady_clock::now();
@@ -166,7 +169,8 @@ std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_targe
   return nullptr;
 }
 
-void upstream_pool::release(const upstream_target& target, std::unique_ptr<upstream_connection> conn) {
+void upstream_pool::release(const upstream_target& target,
+                            std::unique_ptr<upstream_connection> conn) {
   auto& e = entry(conn->key, target);
   auto& q = e.idle;
   auto now = std::chrono::steady_clock::now();

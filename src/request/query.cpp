@@ -98,7 +98,8 @@ void first_query_values(std::string_view raw_query, std::span<const std::string_
     std::string_view v = key_end < pair.size() ? pair.substr(key_end + 1) : std::string_view{};
     for (std::size_t n = 0; n < keys.size(); ++n) {
       if (values[n]) continue;
-      const bool match = plain ? k == keys[n] : valid_escapes(k) && query_decoded_equals(k, keys[n]);
+      const bool match =
+          plain ? k == keys[n] : valid_escapes(k) && query_decoded_equals(k, keys[n]);
       if (!match) continue;
       if (valid_escapes(v)) {
         values[n] = v;

@@ -137,10 +137,16 @@ std::string_view resource_verb(std::string_view method) {
 
 // Static spellings for the usual methods; empty when the caller must lower-case it.
 std::optional<std::string_view> lower_method(std::string_view method) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> known{{
-      {"GET", "get"}, {"HEAD", "head"}, {"POST", "post"}, {"PUT", "put"},
-      {"PATCH", "patch"}, {"DELETE", "delete"}, {"OPTIONS", "options"},
-      {"CONNECT", "connect"}, {"TRACE", "trace"}}};
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 9> known{
+      {{"GET", "get"},
+       {"HEAD", "head"},
+       {"POST", "post"},
+       {"PUT", "put"},
+       {"PATCH", "patch"},
+       {"DELETE", "delete"},
+       {"OPTIONS", "options"},
+       {"CONNECT", "connect"},
+       {"TRACE", "trace"}}};
   for (const auto& [upper, lower] : known) {
     if (method == upper) return lower;
   }
@@ -338,8 +344,8 @@ request_info classify(std::string_view method, std::string_view path, std::strin
   if (prefix != "api"sv && prefix != "apis"sv) {
     // The apiserver decodes before it looks: an escaped "api" or '/' would make this
     // an API path to it but not to us.
-    if (has_escape(prefix) && (decoded_head_equals(prefix, "api"sv) ||
-                               decoded_head_equals(prefix, "apis"sv))) {
+    if (has_escape(prefix) &&
+        (decoded_head_equals(prefix, "api"sv) || decoded_head_equals(prefix, "apis"sv))) {
       info.malformed = "%-escape in API path segment"sv;
     }
     return info;

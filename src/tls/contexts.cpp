@@ -68,7 +68,8 @@ server_context::server_context(const server_files& files)
                    ssl::context::single_dh_use);
   load_pair(ctx_, files.cert_file, files.key_file, "serving");
   try {
-    if (!files.client_ca_file.empty()) client_store_ = load_store(files.client_ca_file, "client CA");
+    if (!files.client_ca_file.empty())
+      client_store_ = load_store(files.client_ca_file, "client CA");
     if (!files.requestheader_ca_file.empty())
       requestheader_store_ = load_store(files.requestheader_ca_file, "requestheader client CA");
   } catch (...) {

@@ -105,14 +105,16 @@ std::chrono::nanoseconds parse_duration(std::string_view s, bool allow_negative)
   }
   if (!negative && total > max_magnitude - 1) throw std::invalid_argument("duration out of range");
   if (negative) {
-    return std::chrono::nanoseconds{total == max_magnitude ? std::numeric_limits<std::int64_t>::min()
-                                                           : -static_cast<std::int64_t>(total)};
+    return std::chrono::nanoseconds{total == max_magnitude
+                                        ? std::numeric_limits<std::int64_t>::min()
+                                        : -static_cast<std::int64_t>(total)};
   }
   return std::chrono::nanoseconds{static_cast<std::int64_t>(total)};
 }
 
 std::chrono::milliseconds parse_duration_ms(std::string_view text, bool allow_negative) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(parse_duration(text, allow_negative));
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      parse_duration(text, allow_negative));
 }
 
 std::string format_duration(std::chrono::nanoseconds d) {

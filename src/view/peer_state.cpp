@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "mvproxy/view/cluster_state.hpp"
 #include "mvproxy/request/query.hpp"
+#include "mvproxy/view/cluster_state.hpp"
 
 namespace mvproxy::view {
 

@@ -67,7 +67,8 @@ void legacy(std::string_view data) {
   check(built.ok());
   for (const auto& r : l.resources) {
     check(built.value->serves(l.group, l.version, r.name));
-    for (const auto& s : r.subresources) check(built.value->serves(l.group, l.version, r.name, s.name));
+    for (const auto& s : r.subresources)
+      check(built.value->serves(l.group, l.version, r.name, s.name));
   }
   (void)render_resource_list(*built.value, l.group, l.version);
   (void)render_api_versions(*built.value, "127.0.0.1:6443");

@@ -50,7 +50,10 @@ mvproxy::discovery::server_model_ptr make_model(bool with_new) {
     return r;
   };
   std::vector<group_info> groups{
-      {"", {{"v1", {resource("pods", {"exec", "log", "status"}), resource("namespaces", {"finalize"})}, {}}}},
+      {"",
+       {{"v1",
+         {resource("pods", {"exec", "log", "status"}), resource("namespaces", {"finalize"})},
+         {}}}},
       {"apps", {{"v1", {resource("deployments", {"scale"})}, {}}}}};
   if (with_new) groups.push_back({"new.example.com", {{"v1", {resource("widgets", {})}, {}}}});
   return std::make_shared<const server_model>(std::move(groups));
@@ -95,7 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           info.name.find("%2f"sv) == std::string_view::npos);
     check(info.name != "."sv && info.name != ".."sv);
     static constexpr std::string_view verbs[] = {
-        "", "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
+        "",     "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
         "proxy"};
     bool known = false;
     for (auto v : verbs) known = known || info.verb == v;
@@ -113,8 +116,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   static const auto local = make_model(false);
   static const auto peer = make_model(true);
-  const mvproxy::routing::peer_view peers[] = {{"a", peer, true}, {"b", local, true},
-                                               {"c", peer, size % 3 == 0}};
+  const mvproxy::routing::peer_view peers[] = {
+      {"a", peer, true}, {"b", local, true}, {"c", peer, size % 3 == 0}};
   mvproxy::routing::route_input r;
   r.info = &info;
   r.local = local;

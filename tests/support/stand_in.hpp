@@ -26,17 +26,17 @@ class stand_in {
     std::vector<std::string> argv = {binary()};
     for (auto& i : instances) {
       argv.push_back("--instance");
-      argv.push_back("name=" + i.name + ",profile=" + i.profile + ",cert=" +
-                     (pki / (i.name + ".crt")).string() + ",key=" + (pki / (i.name + ".key")).string());
+      argv.push_back("name=" + i.name + ",profile=" + i.profile +
+                     ",cert=" + (pki / (i.name + ".crt")).string() +
+                     ",key=" + (pki / (i.name + ".key")).string());
     }
     request_log_ = workdir / "stand-in-requests.jsonl";
-    for (std::string a : {"--client-ca-file=" + (pki / "ca.crt").string(),
-                          "--requestheader-client-ca-file=" + (pki / "front-proxy-ca.crt").string(),
-                          std::string("--requestheader-allowed-names=front-proxy-client"),
-                          "--token-auth-file=" + (pki / "tokens.csv").string(),
-                          std::string("--deny-users=mallory"),
-                          "--request-log=" + request_log_.string(),
-                          std::string("--control-address=127.0.0.1:0")})
+    for (std::string a :
+         {"--client-ca-file=" + (pki / "ca.crt").string(),
+          "--requestheader-client-ca-file=" + (pki / "front-proxy-ca.crt").string(),
+          std::string("--requestheader-allowed-names=front-proxy-client"),
+          "--token-auth-file=" + (pki / "tokens.csv").string(), std::string("--deny-users=mallory"),
+          "--request-log=" + request_log_.string(), std::string("--control-address=127.0.0.1:0")})
       argv.push_back(a);
     proc_ = std::make_unique<process>(argv, workdir / "stand-in.log");
     if (!proc_->wait_for_output("\\bready\\b"))

@@ -95,8 +95,7 @@ class process {
   // Waits for `pattern` in the output; returns the first match and its groups
   // (index 0 is the whole match), or nullopt if the process exited or time ran out.
   std::optional<std::vector<std::string>> wait_for_output(
-      const std::string& pattern,
-      std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
+      const std::string& pattern, std::chrono::milliseconds deadline = std::chrono::seconds(20)) {
     std::regex re(pattern);
     std::optional<std::vector<std::string>> result;
     auto check = [&] {

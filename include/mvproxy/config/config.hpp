@@ -26,8 +26,8 @@ struct config {
   std::uint16_t secure_port = 7443;
   std::string tls_cert_file;
   std::string tls_private_key_file;
-  std::string client_ca_file;                      // optional
-  std::string requestheader_client_ca_file;        // trusted peers / front proxies
+  std::string client_ca_file;                            // optional
+  std::string requestheader_client_ca_file;              // trusted peers / front proxies
   std::vector<std::string> requestheader_allowed_names;  // empty: any CN
 
   // Local apiserver.
@@ -65,7 +65,7 @@ struct config {
   // credentials. docs/configuration.md, "The feature gate and --peer-ca-file".
   bool peer_proxy_enabled() const { return mixed_version_proxy_enabled() && !peer_ca_file.empty(); }
 
-  std::string server_id;  // default: derived from the host name
+  std::string server_id;   // default: derived from the host name
   std::string kubeconfig;  // optional
   std::string admin_address = "127.0.0.1:7444";
   std::string config_file;

@@ -14,7 +14,6 @@ namespace mvproxy::control {
 
 // `merged` may be null; when set, the document names the servers the merged
 // discovery is built from.
-std::string debug_peers_json(const view::cluster_view& view,
-                             const view::merged_discovery* merged);
+std::string debug_peers_json(const view::cluster_view& view, const view::merged_discovery* merged);
 
 }  // namespace mvproxy::control

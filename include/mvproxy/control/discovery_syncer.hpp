@@ -46,8 +46,7 @@ class discovery_syncer {
   };
   // GET with If-None-Match; returns the current body (from cache on 304) and whether it
   // changed. Throws on a status other than 200/304.
-  boost::asio::awaitable<bool> fetch(const std::string& target, const char* accept,
-                                     cached& out);
+  boost::asio::awaitable<bool> fetch(const std::string& target, const char* accept, cached& out);
   // The OpenAPI v3 index into `out` (a 404 is an empty index).
   boost::asio::awaitable<void> fetch_openapi_index(discovery_result& out);
 

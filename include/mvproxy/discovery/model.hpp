@@ -48,7 +48,7 @@ struct version_info {
 };
 
 struct group_info {
-  std::string name;                     // "" for the core (legacy) group
+  std::string name;                    // "" for the core (legacy) group
   std::vector<version_info> versions;  // in the server's preference order
   bool operator==(const group_info&) const = default;
 };
@@ -93,9 +93,9 @@ class server_model {
   void build_index();
 
   std::vector<group_info> groups_;
-  index<const resource_info*> resources_;       // "g/v/r"
-  index<const version_info*> group_versions_;   // "g/v"
-  index<const group_info*> group_names_;        // "g"
+  index<const resource_info*> resources_;      // "g/v/r"
+  index<const version_info*> group_versions_;  // "g/v"
+  index<const group_info*> group_names_;       // "g"
 };
 
 using server_model_ptr = std::shared_ptr<const server_model>;

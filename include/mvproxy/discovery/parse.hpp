@@ -41,7 +41,7 @@ struct legacy_group {
 };
 
 struct legacy_resource_list {
-  std::string group;    // "" for the core group
+  std::string group;  // "" for the core group
   std::string version;
   std::vector<resource_info> resources;  // "r/sub" entries folded into their parent
 };
@@ -76,7 +76,6 @@ std::vector<std::string> legacy_group_versions(const std::vector<std::string>& c
 parse_result<server_model> build_legacy_model(const legacy_documents& docs);
 
 // The model of a server from its aggregated /api (core group) and /apis documents.
-server_model make_server_model(std::vector<group_info> core_groups,
-                               std::vector<group_info> groups);
+server_model make_server_model(std::vector<group_info> core_groups, std::vector<group_info> groups);
 
 }  // namespace mvproxy::discovery

@@ -27,8 +27,7 @@ std::string render_api_versions(const server_model& model, std::string_view serv
 std::optional<std::string> render_api_group(const server_model& model, std::string_view group);
 // GET /api/<v> or /apis/<g>/<v> legacy APIResourceList, subresources as "r/sub"
 // entries after their parent; nullopt when the group version is not served.
-std::optional<std::string> render_resource_list(const server_model& model,
-                                                std::string_view group,
+std::optional<std::string> render_resource_list(const server_model& model, std::string_view group,
                                                 std::string_view version);
 
 // The ETag of a rendered document: the quoted upper-case hex SHA-512 of the body.

@@ -36,7 +36,7 @@ struct answer {
   std::string content_type;
   std::vector<std::pair<std::string, std::string>> headers;
   std::shared_ptr<const view::merged_document> document;  // merged discovery body
-  std::string text;                                         // any other body
+  std::string text;                                       // any other body
   std::string_view body() const { return document ? std::string_view(document->body) : text; }
 };
 
@@ -71,7 +71,7 @@ struct plan {
   std::vector<target_ref> targets;
   bool local_first = true;
   routing::wait_for wait = routing::wait_for::none;  // wait
-  answer response;  // respond
+  answer response;                                   // respond
   // respond with merged discovery: only for a caller the local apiserver lets read
   // discovery. The data plane first sends GET `check_path` (with the caller's identity,
   // Accept: our discovery read's, If-None-Match: `check_etag`) to `targets` in order
@@ -92,7 +92,7 @@ struct inputs {
   bool feature_enabled = true;  // UnknownVersionInteroperabilityProxy and a peer CA
   bool trusted_peer = false;    // the caller's certificate is a trusted peer's
   std::uint64_t random = 0;
-  bool wait_expired = false;  // the bounded wait for the local view is over
+  bool wait_expired = false;                    // the bounded wait for the local view is over
   metrics::counter* nopeer_requests = nullptr;  // aggregator_discovery_nopeer_requests_total
 };
 

@@ -52,17 +52,14 @@ class relay_parser : public boost::beast::http::basic_parser<isRequest> {
   using sv = boost::beast::string_view;
   using field = boost::beast::http::field;
   using verb = boost::beast::http::verb;
-  void on_request_impl(verb method, sv method_str, sv target,
-                       int version, error_code& ec) override;
+  void on_request_impl(verb method, sv method_str, sv target, int version, error_code& ec) override;
   void on_response_impl(int code, sv reason, int version, error_code& ec) override;
-  void on_field_impl(field name, sv name_string, sv value,
-                     error_code& ec) override;
+  void on_field_impl(field name, sv name_string, sv value, error_code& ec) override;
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
   std::size_t on_body_impl(sv body, error_code& ec) override;
   void on_chunk_header_impl(std::uint64_t, sv, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t remain, sv body,
-                                 error_code& ec) override;
+  std::size_t on_chunk_body_impl(std::uint64_t remain, sv body, error_code& ec) override;
   void on_finish_impl(error_code&) override {}
 
   header_type head_;

@@ -12,7 +12,7 @@
 namespace mvproxy::membership {
 
 struct peer_endpoint {
-  std::string id;               // server id (the Lease name)
+  std::string id;  // server id (the Lease name)
   std::string host;
   std::uint16_t port = 0;
   std::string holder_identity;  // changes when the peer restarts; empty for static peers
@@ -31,8 +31,8 @@ std::vector<std::string> leases_without_address(const std::vector<lease_record>&
                                                 std::string_view own_id, clock::time_point now);
 
 struct peer_set_change {
-  std::vector<peer_endpoint> added;     // new ids, or a known id with a new holder (restart)
-  std::vector<std::string> removed;     // ids gone
+  std::vector<peer_endpoint> added;  // new ids, or a known id with a new holder (restart)
+  std::vector<std::string> removed;  // ids gone
   bool empty() const { return added.empty() && removed.empty(); }
 };
 peer_set_change diff_peers(const std::vector<peer_endpoint>& before,

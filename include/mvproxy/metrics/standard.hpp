@@ -26,7 +26,7 @@ struct standard_metrics {
   explicit standard_metrics(registry& r);
 
   // mvproxy_* series.
-  counter_family& requests_total;             // {route, code}
+  counter_family& requests_total;              // {route, code}
   histogram_family& request_duration_seconds;  // {route}
   gauge& requests_in_flight;
   gauge_family& upstream_connections;  // {target, state=idle|active}
@@ -35,7 +35,7 @@ struct standard_metrics {
   // mvproxy_peers{state} and the sync ages are computed at scrape time by the control plane.
 
   // kube-apiserver names.
-  counter_family& rerouted_request_total;           // {code, group, version, resource}
+  counter_family& rerouted_request_total;  // {code, group, version, resource}
   // {type=endpoint_resolution|proxy_transport, group, version, resource}
   counter_family& peer_proxy_errors_total;
   // {type=lease_list|hostport_resolution|fetch_discovery}

@@ -11,16 +11,16 @@ namespace mvproxy::proxy {
 using std::chrono::milliseconds;
 
 struct limits {
-  std::size_t max_head_bytes = 1 << 20;          // Go's http.DefaultMaxHeaderBytes
-  milliseconds handshake_timeout{10'000};        // TLS handshake, both sides
-  milliseconds head_timeout{30'000};             // from a head's first byte to its end
-  milliseconds keepalive_idle_timeout{90'000};   // between requests on one connection
+  std::size_t max_head_bytes = 1 << 20;         // Go's http.DefaultMaxHeaderBytes
+  milliseconds handshake_timeout{10'000};       // TLS handshake, both sides
+  milliseconds head_timeout{30'000};            // from a head's first byte to its end
+  milliseconds keepalive_idle_timeout{90'000};  // between requests on one connection
   milliseconds upstream_connect_timeout{10'000};
   milliseconds upstream_response_timeout{120'000};  // request sent -> response head
-  milliseconds stream_idle_timeout{3'600'000};  // a body in progress with no byte flowing
-  milliseconds write_timeout{60'000};           // a peer that does not take our bytes
+  milliseconds stream_idle_timeout{3'600'000};      // a body in progress with no byte flowing
+  milliseconds write_timeout{60'000};               // a peer that does not take our bytes
   milliseconds tunnel_idle_timeout{4 * 3'600'000};  // kubelet's streaming idle default
-  milliseconds pool_idle_timeout{60'000};       // idle pooled upstream connections
+  milliseconds pool_idle_timeout{60'000};           // idle pooled upstream connections
   std::size_t pool_max_idle_per_target = 128;
   // While the local apiserver is down or being re-read: how long a request only it
   // might serve waits for it (--local-recovery-wait), and how long a request a peer

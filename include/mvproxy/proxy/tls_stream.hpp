@@ -87,7 +87,8 @@ class tls_stream {
   };
   read_result try_read(void* data, std::size_t size);
   // try_read, waiting as long as needed for at least one byte.
-  boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data, std::size_t size);
+  boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data,
+                                                                       std::size_t size);
   // Writes all of it. The bytes need stay valid only until the first suspension.
   boost::asio::awaitable<error_code> write(const void* data, std::size_t size);
 

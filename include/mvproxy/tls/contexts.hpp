@@ -40,8 +40,8 @@ struct caller {
 struct server_files {
   std::string cert_file;
   std::string key_file;
-  std::string client_ca_file;         // optional
-  std::string requestheader_ca_file;  // optional
+  std::string client_ca_file;              // optional
+  std::string requestheader_ca_file;       // optional
   std::vector<std::string> allowed_names;  // empty: any CN chaining to the requestheader CA
 };
 

@@ -22,13 +22,13 @@ namespace mvproxy::view {
 struct sync_status {
   std::chrono::system_clock::time_point last_success{};  // last 200 or 304
   std::chrono::system_clock::time_point last_attempt{};
-  std::string etag;    // of the /apis document
+  std::string etag;      // of the /apis document
   std::string api_etag;  // of the /api document
   // The server's OpenAPI v3 index (GET /openapi/v3); null before the first sync, empty
   // when it has none.
   std::shared_ptr<const std::string> openapi_index;
   std::string openapi_etag;
-  std::string source;  // "aggregated v2", "aggregated v2beta1", "legacy"
+  std::string source;      // "aggregated v2", "aggregated v2beta1", "legacy"
   std::string last_error;  // empty after a success
   std::uint64_t syncs = 0;
   std::uint64_t errors = 0;
@@ -46,7 +46,7 @@ struct peer_info {
   // The peer's apiserver as that peer last pushed it (GET /mvproxy/v1/state). A change
   // to up is published together with the discovery read that follows it.
   routing::apiserver_state apiserver = routing::apiserver_state::unknown;
-  std::string state_instance;         // the peer sidecar's instance that reported it
+  std::string state_instance;  // the peer sidecar's instance that reported it
   std::uint64_t state_revision = 0;
   std::chrono::system_clock::time_point state_since{};  // when `apiserver` last changed
 };
@@ -68,11 +68,11 @@ struct cluster_view {
   // Probes of the local apiserver finished while it was not up (a waiting request
   // that a peer proxied here needs the result of the next one).
   std::uint64_t local_probes = 0;
-  std::vector<peer_info> peers;       // ordered by server id
+  std::vector<peer_info> peers;  // ordered by server id
   // Group-versions of CRDs and aggregated APIServices (and deleted ones for a grace
   // period), from the local apiserver: left out of every peer's model.
   std::shared_ptr<const discovery::gv_set> excluded;
-  std::uint64_t generation = 0;       // bumped whenever a model or the peer set changes
+  std::uint64_t generation = 0;  // bumped whenever a model or the peer set changes
 
   const peer_info* find_peer(std::string_view id) const;
   // p.model = p.raw_model without `excluded`.

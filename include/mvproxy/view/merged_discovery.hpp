@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "mvproxy/view/cluster_state.hpp"
 #include "mvproxy/discovery/negotiate.hpp"
+#include "mvproxy/view/cluster_state.hpp"
 
 namespace mvproxy::metrics {
 class counter;

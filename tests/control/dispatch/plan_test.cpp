@@ -117,7 +117,8 @@ TEST_F(plan_test, gate_off_and_not_synced_pass_through) {
   inputs off;
   off.feature_enabled = false;
   EXPECT_EQ(make(bhttp::verb::get, new_only, {}, off).targets[0].id, "local");
-  EXPECT_EQ(make(bhttp::verb::get, "/apis", {{"Accept", kubectl_accept}}, off).what, plan::action::forward);
+  EXPECT_EQ(make(bhttp::verb::get, "/apis", {{"Accept", kubectl_accept}}, off).what,
+            plan::action::forward);
   view_.local.reset();
   EXPECT_EQ(make(bhttp::verb::get, new_only).targets[0].id, "local");
   auto d = make(bhttp::verb::get, "/apis", {{"Accept", kubectl_accept}});
@@ -153,14 +154,10 @@ TEST_F(plan_test, malformed_paths_are_400_and_never_forwarded) {
 // must not change with the type that holds it.
 TEST(plan_route, labels_keep_their_values) {
   const std::pair<route_kind, std::string_view> table[] = {
-      {route_kind::local, "local"},
-      {route_kind::peer, "peer"},
-      {route_kind::merged, "merged"},
-      {route_kind::unavailable, "unavailable"},
-      {route_kind::malformed, "malformed"},
-      {route_kind::peer_state, "state"},
-      {route_kind::waiting, "waiting"},
-      {route_kind::handed_back, "handed-back"},
+      {route_kind::local, "local"},         {route_kind::peer, "peer"},
+      {route_kind::merged, "merged"},       {route_kind::unavailable, "unavailable"},
+      {route_kind::malformed, "malformed"}, {route_kind::peer_state, "state"},
+      {route_kind::waiting, "waiting"},     {route_kind::handed_back, "handed-back"},
   };
   for (auto& [kind, label] : table) {
     EXPECT_EQ(to_string(kind), label);
@@ -185,7 +182,8 @@ TEST_F(plan_test, merged_discovery_with_etag_vary_and_304) {
   EXPECT_EQ(p.route, route_kind::merged);
   EXPECT_EQ(p.label(), "merged");
   EXPECT_EQ(p.response.status, 200u);
-  EXPECT_EQ(p.response.content_type, "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+  EXPECT_EQ(p.response.content_type,
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
   std::string etag;
   bool vary = false;
   for (auto& [k, v] : p.response.headers) {
@@ -197,13 +195,15 @@ TEST_F(plan_test, merged_discovery_with_etag_vary_and_304) {
   EXPECT_NE(p.response.body().find("v1alpha3"), std::string_view::npos);
   EXPECT_NE(p.response.body().find("v1alpha2"), std::string_view::npos);
 
-  auto again = make(bhttp::verb::get, "/apis", {{"Accept", kubectl_accept}, {"If-None-Match", etag}});
+  auto again =
+      make(bhttp::verb::get, "/apis", {{"Accept", kubectl_accept}, {"If-None-Match", etag}});
   EXPECT_EQ(again.response.status, 304u);
   EXPECT_TRUE(again.response.body().empty());
 
   // v2beta1 for a client that asks only for it (kubectl 1.27).
-  auto beta = make(bhttp::verb::get, "/apis",
-                   {{"Accept", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"}});
+  auto beta = make(
+      bhttp::verb::get, "/apis",
+      {{"Accept", "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"}});
   EXPECT_EQ(beta.response.content_type,
             "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList");
   // Plain JSON gets the merged legacy list; /api too.
@@ -215,15 +215,20 @@ TEST_F(plan_test, merged_discovery_with_etag_vary_and_304) {
   EXPECT_NE(api.response.body().find("\"kind\":\"APIVersions\""), std::string_view::npos);
 
   // profile=nopeer: the local apiserver's own view, counted.
-  auto np = make(bhttp::verb::get, "/apis",
-                 {{"Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer"}}, in);
+  auto np = make(
+      bhttp::verb::get, "/apis",
+      {{"Accept",
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;profile=nopeer"}},
+      in);
   EXPECT_EQ(np.what, plan::action::forward);
   EXPECT_EQ(np.targets.size(), 1u);
   EXPECT_EQ(nopeer.value(), 1);
   // Not a read, or protobuf only: the local apiserver.
-  EXPECT_EQ(make(bhttp::verb::post, "/apis", {{"Accept", kubectl_accept}}).what, plan::action::forward);
-  EXPECT_EQ(make(bhttp::verb::get, "/apis", {{"Accept", "application/vnd.kubernetes.protobuf"}}).what,
+  EXPECT_EQ(make(bhttp::verb::post, "/apis", {{"Accept", kubectl_accept}}).what,
             plan::action::forward);
+  EXPECT_EQ(
+      make(bhttp::verb::get, "/apis", {{"Accept", "application/vnd.kubernetes.protobuf"}}).what,
+      plan::action::forward);
 }
 
 TEST_F(plan_test, per_group_legacy_discovery_follows_the_group_version) {
@@ -233,7 +238,6 @@ TEST_F(plan_test, per_group_legacy_discovery_follows_the_group_version) {
   auto q = make(bhttp::verb::get, "/apis/apps/v1");
   EXPECT_EQ(q.targets[0].id, "local");
 }
-
 
 // Uniform peer choice end to end: among capable healthy peers, the first target is each
 // one about equally often over many plans with real random draws (the router's own

@@ -26,7 +26,8 @@ class control_plane_test : public ::testing::Test {
     test::make_pki(dir_.path(), {"old", "new", "legacy"});
     stand_in_ = std::make_unique<test::stand_in>(
         dir_.path(), dir_.path(),
-        std::vector<test::stand_in_instance>{{"old", "v1.30"}, {"new", "v1.31"}, {"legacy", "v1.21-legacy"}});
+        std::vector<test::stand_in_instance>{
+            {"old", "v1.30"}, {"new", "v1.31"}, {"legacy", "v1.21-legacy"}});
   }
 
   config::config base_config(const std::string& instance, const std::string& id) {
@@ -67,15 +68,18 @@ TEST_F(control_plane_test, syncs_local_aggregated_discovery_and_sees_a_version_s
   auto r = stand_in_->control("old", "profile?name=v1.31");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   ASSERT_TRUE(test::wait_until(
-      [&] { return state.current()->local->serves("resource.k8s.io", "v1alpha3", "resourceclaims"); },
+      [&] {
+        return state.current()->local->serves("resource.k8s.io", "v1alpha3", "resourceclaims");
+      },
       2s));
   // Unchanged documents cost 304s: the model pointer stays the same between syncs.
   auto before = state.current()->local;
   auto syncs = state.current()->local_sync.syncs;
   ASSERT_TRUE(test::wait_until([&] { return state.current()->local_sync.syncs >= syncs + 2; }, 3s));
   EXPECT_EQ(state.current()->local.get(), before.get());
-  EXPECT_NE(reg.render().find("mvproxy_discovery_syncs_total{server=\"local\",result=\"unchanged\"}"),
-            std::string::npos);
+  EXPECT_NE(
+      reg.render().find("mvproxy_discovery_syncs_total{server=\"local\",result=\"unchanged\"}"),
+      std::string::npos);
   cp.stop();
 }
 
@@ -237,11 +241,13 @@ TEST_F(control_plane_test, lease_membership_publish_see_delete_and_expire) {
     EXPECT_EQ(state_a.current()->peers[0].endpoint.holder_identity.rfind("b_", 0), 0u);
     EXPECT_EQ(state_b.current()->peers[0].endpoint.id, "a");
     // The Lease is in the shared store, labelled and annotated.
-    auto lease = test::run_command(
-        "curl -sS --cacert " + (dir_.path() / "ca.crt").string() + " --cert " +
-        (dir_.path() / "admin.crt").string() + " --key " + (dir_.path() / "admin.key").string() + " " +
-        stand_in_->url("old") + "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/b");
-    EXPECT_NE(lease.output.find("\"app.kubernetes.io/name\":\"mvproxy\""), std::string::npos) << lease.output;
+    auto lease =
+        test::run_command("curl -sS --cacert " + (dir_.path() / "ca.crt").string() + " --cert " +
+                          (dir_.path() / "admin.crt").string() + " --key " +
+                          (dir_.path() / "admin.key").string() + " " + stand_in_->url("old") +
+                          "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/b");
+    EXPECT_NE(lease.output.find("\"app.kubernetes.io/name\":\"mvproxy\""), std::string::npos)
+        << lease.output;
     EXPECT_NE(lease.output.find("kubernetes.io/peer-advertise-address"), std::string::npos);
     // Graceful stop deletes b's Lease: a notices at once (watch), not after expiry.
     auto t0 = std::chrono::steady_clock::now();

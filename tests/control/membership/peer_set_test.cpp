@@ -1,5 +1,5 @@
-#include "mvproxy/membership/peer_health.hpp"
 #include "mvproxy/membership/peer_set.hpp"
+#include "mvproxy/membership/peer_health.hpp"
 
 #include <gtest/gtest.h>
 

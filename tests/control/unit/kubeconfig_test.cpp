@@ -9,9 +9,7 @@
 namespace mvproxy::control {
 namespace {
 
-void write(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream(p) << text;
-}
+void write(const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; }
 
 TEST(kubeconfig, reads_the_current_contexts_credentials) {
   test::temp_dir dir;

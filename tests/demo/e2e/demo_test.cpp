@@ -11,8 +11,8 @@ TEST(demo, every_step_behaves) {
   for (auto name : {"/mvproxy", "/fake-apiserver"})
     if (!std::filesystem::exists(bin + name)) GTEST_SKIP() << "not built: " << bin + name;
   if (run_command("command -v kubectl").exit_code != 0) GTEST_SKIP() << "no kubectl on PATH";
-  auto r = run_command("timeout 300 " + std::string(MVPROXY_SOURCE_DIR) + "/scripts/demo --bin " + bin +
-                       " </dev/null");
+  auto r = run_command("timeout 300 " + std::string(MVPROXY_SOURCE_DIR) + "/scripts/demo --bin " +
+                       bin + " </dev/null");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("demo: every step behaved as expected"), std::string::npos) << r.output;
   // The tour's key facts, as printed.

@@ -21,10 +21,12 @@ class kubectl_e2e : public ::testing::Test {
   }
   void SetUp() override {
     if (run_command("command -v kubectl").exit_code != 0) GTEST_SKIP() << "kubectl not installed";
-    if (!stand_in::available()) GTEST_SKIP() << "no " << stand_in::binary() << " (build target fake-apiserver)";
+    if (!stand_in::available())
+      GTEST_SKIP() << "no " << stand_in::binary() << " (build target fake-apiserver)";
     pki = dir.path() / "pki";
     make_pki(pki, {"old"});
-    api = std::make_unique<stand_in>(pki, dir.path(), std::vector<stand_in_instance>{{"old", "v1.30"}});
+    api = std::make_unique<stand_in>(pki, dir.path(),
+                                     std::vector<stand_in_instance>{{"old", "v1.30"}});
     proxy = std::make_unique<mvproxy_process>(pki, dir.path(), api->url("old"));
   }
   std::string via_proxy() const { return "https://127.0.0.1:" + std::to_string(proxy->port()); }
@@ -46,7 +48,9 @@ class kubectl_e2e : public ::testing::Test {
       if (!line.empty()) out.push_back(nlohmann::json::parse(line));
     return out;
   }
-  void write(const std::string& name, const std::string& text) { std::ofstream(dir.path() / name) << text; }
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(dir.path() / name) << text;
+  }
 
   temp_dir dir;
   std::filesystem::path pki;
@@ -65,7 +69,9 @@ TEST_F(kubectl_e2e, api_resources_equal_direct) {
 }
 
 TEST_F(kubectl_e2e, create_get_list_delete_and_watch) {
-  write("cm.json", R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"e2e","namespace":"default"},"data":{"k":"v"}})");
+  write(
+      "cm.json",
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"e2e","namespace":"default"},"data":{"k":"v"}})");
   auto w = std::make_unique<process>(
       std::vector<std::string>{"kubectl", "--kubeconfig", (pki / "admin.conf").string(), "--server",
                                via_proxy(), "get", "configmaps", "-w", "--output-watch-events"},
@@ -108,23 +114,28 @@ TEST_F(kubectl_e2e, spoofed_x_remote_user_is_not_honoured) {
   std::string curl = "curl -sS --cacert " + (pki / "ca.crt").string() +
                      " -H 'X-Remote-User: system:admin' -H 'X-Remote-Group: system:masters' ";
   // Still anonymous, whom RBAC refuses: the headers made nobody an admin.
-  auto anon = run_command(curl + "-o /dev/null -w '%{http_code}' " + via_proxy() + "/api/v1/namespaces");
+  auto anon =
+      run_command(curl + "-o /dev/null -w '%{http_code}' " + via_proxy() + "/api/v1/namespaces");
   EXPECT_EQ(anon.output, "403");
-  auto bob = run_command(curl + "-H 'Authorization: Bearer mvproxy-test-token-bob' -H 'Content-Type: application/json' "
-                         "-X POST -d '{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"SelfSubjectReview\"}' " +
-                         via_proxy() + "/apis/authentication.k8s.io/v1/selfsubjectreviews");
-  EXPECT_EQ(nlohmann::json::parse(bob.output)["status"]["userInfo"]["username"], "bob") << bob.output;
+  auto bob = run_command(
+      curl +
+      "-H 'Authorization: Bearer mvproxy-test-token-bob' -H 'Content-Type: application/json' "
+      "-X POST -d '{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"SelfSubjectReview\"}' " +
+      via_proxy() + "/apis/authentication.k8s.io/v1/selfsubjectreviews");
+  EXPECT_EQ(nlohmann::json::parse(bob.output)["status"]["userInfo"]["username"], "bob")
+      << bob.output;
 }
 
 TEST_F(kubectl_e2e, exec_echo_and_interactive_cat) {
-  write("pod.json", R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},)"
-                    R"("spec":{"containers":[{"name":"c","image":"busybox"}]}})");
+  write("pod.json",
+        R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},)"
+        R"("spec":{"containers":[{"name":"c","image":"busybox"}]}})");
   ASSERT_EQ(kubectl("create -f " + (dir.path() / "pod.json").string()).exit_code, 0);
   auto echo = kubectl("exec p -- echo hello through mvproxy");
   EXPECT_EQ(echo.exit_code, 0) << echo.output;
   EXPECT_EQ(echo.output, "hello through mvproxy\n");
-  auto cat = run_command("printf 'line one\\nline two\\n' | " + kubectl_base() +
-                         " --server " + via_proxy() + " exec -i p -- cat");
+  auto cat = run_command("printf 'line one\\nline two\\n' | " + kubectl_base() + " --server " +
+                         via_proxy() + " exec -i p -- cat");
   EXPECT_EQ(cat.exit_code, 0) << cat.output;
   EXPECT_EQ(cat.output, "line one\nline two\n");
 }
@@ -134,13 +145,16 @@ TEST_F(kubectl_e2e, twenty_mib_list_is_identical_to_direct) {
   for (int i = 0; i < 21; ++i) {
     auto name = "big" + std::to_string(i);
     write(name + ".json", R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
-                              R"(","namespace":"default","labels":{"big":"1"}},"data":{"d":")" + payload + R"("}})");
+                              R"(","namespace":"default","labels":{"big":"1"}},"data":{"d":")" +
+                              payload + R"("}})");
     ASSERT_EQ(kubectl("create -f " + (dir.path() / (name + ".json")).string()).exit_code, 0);
   }
-  auto via = run_command(kubectl_base() + " --server " + via_proxy() +
-                         " get configmaps -l big=1 -o json > " + (dir.path() / "via.json").string());
-  auto direct = run_command(kubectl_base() + " --server " +
-                            api->url("old") + " get configmaps -l big=1 -o json > " + (dir.path() / "direct.json").string());
+  auto via =
+      run_command(kubectl_base() + " --server " + via_proxy() +
+                  " get configmaps -l big=1 -o json > " + (dir.path() / "via.json").string());
+  auto direct =
+      run_command(kubectl_base() + " --server " + api->url("old") +
+                  " get configmaps -l big=1 -o json > " + (dir.path() / "direct.json").string());
   ASSERT_EQ(via.exit_code, 0) << via.output;
   auto a = read_file(dir.path() / "via.json"), b = read_file(dir.path() / "direct.json");
   EXPECT_GT(a.size(), 20u << 20);
@@ -149,10 +163,14 @@ TEST_F(kubectl_e2e, twenty_mib_list_is_identical_to_direct) {
 
 TEST_F(kubectl_e2e, smuggling_vectors_never_reach_the_apiserver) {
   const std::vector<std::string> vectors = {
-      "POST /api/v1/namespaces/smuggle-1/configmaps HTTP/1.1\r\nHost: k\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-      "POST /api/v1/namespaces/smuggle-2/configmaps HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-      "POST /api/v1/namespaces/smuggle-3/configmaps HTTP/1.1\r\nHost: k\r\nContent-Length: 1\r\nContent-Length: 50\r\n\r\nx",
-      "GET /api/v1/namespaces/smuggle-4/configmaps HTTP/1.1\r\nHost: k\r\nX-A: 1\r\n\tfolded\r\n\r\n",
+      "POST /api/v1/namespaces/smuggle-1/configmaps HTTP/1.1\r\nHost: k\r\nContent-Length: "
+      "4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST /api/v1/namespaces/smuggle-2/configmaps HTTP/1.1\r\nHost: k\r\nTransfer-Encoding: "
+      "gzip, chunked\r\n\r\n0\r\n\r\n",
+      "POST /api/v1/namespaces/smuggle-3/configmaps HTTP/1.1\r\nHost: k\r\nContent-Length: "
+      "1\r\nContent-Length: 50\r\n\r\nx",
+      "GET /api/v1/namespaces/smuggle-4/configmaps HTTP/1.1\r\nHost: k\r\nX-A: "
+      "1\r\n\tfolded\r\n\r\n",
       "GET /api/v1/namespaces/smuggle-5/configmaps HTTP/1.1\nHost: k\n\n",
   };
   for (auto& raw : vectors) {

@@ -8,10 +8,10 @@
 
 #include <atomic>
 #include <boost/asio/connect.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
@@ -33,7 +33,8 @@ using asio::ip::tcp;
 using ssl_socket = asio::ssl::stream<tcp::socket>;
 
 inline void set_io_timeout(tcp::socket& s, std::chrono::milliseconds t) {
-  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+  timeval tv{static_cast<time_t>(t.count() / 1000),
+             static_cast<suseconds_t>((t.count() % 1000) * 1000)};
   setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
@@ -93,12 +94,14 @@ class fake_upstream {
   using handler = std::function<void(upstream_conn&, const recorded&)>;
 
   explicit fake_upstream(const std::filesystem::path& pki, std::string cert = "apiserver")
-      : ctx_(asio::ssl::context::tls_server), acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+      : ctx_(asio::ssl::context::tls_server),
+        acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
     ctx_.use_certificate_chain_file((pki / (cert + ".crt")).string());
     ctx_.use_private_key_file((pki / (cert + ".key")).string(), asio::ssl::context::pem);
     ctx_.load_verify_file((pki / "front-proxy-ca.crt").string());
     ctx_.set_verify_mode(asio::ssl::verify_peer);  // requested; recorded, not required
-    SSL_CTX_set_verify(ctx_.native_handle(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+    SSL_CTX_set_verify(ctx_.native_handle(), SSL_VERIFY_PEER,
+                       [](int, X509_STORE_CTX*) { return 1; });
     acceptor_thread_ = std::thread([this] { accept_loop(); });
   }
   ~fake_upstream() { stop(); }
@@ -151,8 +154,10 @@ class fake_upstream {
     return it != m.end() && it->value() == "system:mvproxy";
   }
   static void answer_own_call(upstream_conn& c) {
-    c.respond(200, R"({"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","metadata":{},"items":[]})",
-              {{"Content-Type", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}});
+    c.respond(
+        200,
+        R"({"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","metadata":{},"items":[]})",
+        {{"Content-Type", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}});
   }
 
   void serve(tcp::socket sock) {
@@ -211,8 +216,10 @@ class fake_upstream {
       // Anything a handler does may fail when mvproxy goes away; that ends the conn.
       try {
         // The tunnel handler hands the rest of the socket's bytes over with `buf`.
-        if (h) h(c, r);
-        else c.respond(200, "ok", {{"Content-Type", "text/plain"}});
+        if (h)
+          h(c, r);
+        else
+          c.respond(200, "ok", {{"Content-Type", "text/plain"}});
       } catch (const std::exception&) {
         break;
       }
@@ -264,8 +271,8 @@ class client {
     return p.release();
   }
 
-  bhttp::response<bhttp::string_body> get(const std::string& target,
-                                          std::vector<std::pair<std::string, std::string>> headers = {}) {
+  bhttp::response<bhttp::string_body> get(
+      const std::string& target, std::vector<std::pair<std::string, std::string>> headers = {}) {
     std::string raw = "GET " + target + " HTTP/1.1\r\nHost: kubernetes\r\n";
     for (auto& [k, v] : headers) raw += k + ": " + v + "\r\n";
     send(raw + "\r\n");
@@ -281,8 +288,9 @@ class client {
       // Drain anything still buffered (a response) until the connection ends.
       if (buf_.size()) buf_.consume(buf_.size());
       s_.read_some(asio::buffer(&c, 1), ec);
-      if (ec) return ec != asio::error::would_block && ec != asio::error::try_again &&
-                     ec != asio::error::timed_out;
+      if (ec)
+        return ec != asio::error::would_block && ec != asio::error::try_again &&
+               ec != asio::error::timed_out;
     }
   }
 
@@ -310,7 +318,8 @@ class client {
   }
 
   // The certificate must be in the context before the stream (its SSL) is made.
-  static asio::ssl::context make_context(const std::filesystem::path& pki, const std::string& cert) {
+  static asio::ssl::context make_context(const std::filesystem::path& pki,
+                                         const std::string& cert) {
     asio::ssl::context ctx(asio::ssl::context::tls_client);
     ctx.load_verify_file((pki / "ca.crt").string());
     if (!cert.empty()) {
@@ -370,7 +379,8 @@ class mvproxy_process {
 
   // GET on the admin address with curl; returns the body (or curl's error).
   command_result admin_get(const std::string& path) const {
-    return run_command("curl -sS --max-time 5 http://127.0.0.1:" + std::to_string(admin_port_) + path);
+    return run_command("curl -sS --max-time 5 http://127.0.0.1:" + std::to_string(admin_port_) +
+                       path);
   }
 
  private:

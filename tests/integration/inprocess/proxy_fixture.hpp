@@ -18,8 +18,10 @@ struct inprocess_proxy {
              proxy::limits lim = {}) {
     auto pki = shared_pki();
     tls = std::make_unique<tls::provider>(
-        tls::server_files{(pki / "apiserver.crt").string(), (pki / "apiserver.key").string(),
-                          (pki / "ca.crt").string(), (pki / "front-proxy-ca.crt").string(),
+        tls::server_files{(pki / "apiserver.crt").string(),
+                          (pki / "apiserver.key").string(),
+                          (pki / "ca.crt").string(),
+                          (pki / "front-proxy-ca.crt").string(),
                           {"front-proxy-client"}},
         tls::client_files{(pki / "ca.crt").string(), (pki / "front-proxy-client.crt").string(),
                           (pki / "front-proxy-client.key").string()},

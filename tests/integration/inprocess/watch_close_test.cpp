@@ -31,13 +31,17 @@ class inprocess_watch : public ::testing::Test {
   void start(proxy::limits lim = {}) { proxy_.start(upstream_, metrics_, lim); }
   void TearDown() override { proxy_.stop(); }
   std::uint16_t port() const { return proxy_.port(); }
-  double pool(const char* state) { return metrics_.upstream_connections.with({"local", state}).value(); }
+  double pool(const char* state) {
+    return metrics_.upstream_connections.with({"local", state}).value();
+  }
 
   // A watch that sends its head and then nothing: it holds the upstream connection
   // until the proxy closes it (the read fails), and records when that happened.
   void serve_quiet_watch() {
     upstream_.on("/api/v1/pods", [this](upstream_conn& c, const recorded&) {
-      c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+      c.write(
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+          "chunked\r\n\r\n");
       watching_ = true;
       char b[256];
       beast::error_code ec;
@@ -68,13 +72,15 @@ class inprocess_watch : public ::testing::Test {
     if (upstream_saw_close_) {
       auto took = clock_type::now() - gone;
       EXPECT_LT(took, 2s);
-      RecordProperty("upstream_closed_after_ms",
-                     static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+      RecordProperty(
+          "upstream_closed_after_ms",
+          static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
     }
     EXPECT_TRUE(wait_until([&] { return upstream_.closed_connections() == 1; }, 2s));
     EXPECT_TRUE(wait_until([&] { return proxy_.server->open_connections() == 0; }, 2s))
         << "open_connections() = " << proxy_.server->open_connections();
-    EXPECT_TRUE(wait_until([&] { return pool("active") == 0; }, 2s)) << "active = " << pool("active");
+    EXPECT_TRUE(wait_until([&] { return pool("active") == 0; }, 2s))
+        << "active = " << pool("active");
     EXPECT_EQ(pool("idle"), 0) << "the watch's upstream connection was returned to the pool";
 
     client next(port(), shared_pki(), "", 5s);
@@ -197,12 +203,16 @@ TEST_F(inprocess_watch, client_reset_does_not_raise_sigpipe_in_the_embedding_pro
 TEST_F(inprocess_watch, events_still_flow_while_the_client_is_watched) {
   start();
   static const std::vector<std::string> events = {
-      R"({"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"a"}}})" "\n",
-      R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"a"}}})" "\n",
-      R"({"type":"DELETED","object":{"kind":"Pod","metadata":{"name":"a"}}})" "\n",
+      R"({"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"a"}}})"
+      "\n",
+      R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"a"}}})"
+      "\n",
+      R"({"type":"DELETED","object":{"kind":"Pod","metadata":{"name":"a"}}})"
+      "\n",
   };
   upstream_.on("/api/v1/pods", [this](upstream_conn& c, const recorded&) {
-    c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.write(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (std::size_t i = 0; i < events.size(); ++i) {
       std::this_thread::sleep_for(150ms);  // a quiet spell: the proxy is only watching
       c.write(chunk(events[i]));

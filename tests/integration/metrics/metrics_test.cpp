@@ -14,13 +14,16 @@ namespace {
 
 TEST(metrics_format, values) {
   const std::vector<std::pair<double, std::string>> table = {
-      {0, "0"}, {1, "1"}, {2.5, "2.5"}, {1e6, "1e+06"}, {0.005, "0.005"},
-      {INFINITY, "+Inf"}, {-INFINITY, "-Inf"}, {NAN, "NaN"}, {-3, "-3"}};
+      {0, "0"},         {1, "1"},           {2.5, "2.5"},        {1e6, "1e+06"},
+      {0.005, "0.005"}, {INFINITY, "+Inf"}, {-INFINITY, "-Inf"}, {NAN, "NaN"},
+      {-3, "-3"}};
   for (auto& [v, text] : table) EXPECT_EQ(metrics::format_value(v), text) << v;
 }
 
 TEST(metrics_format, escaping) {
-  EXPECT_EQ(metrics::escape_label_value(R"(a"b\c)" "\n"), R"(a\"b\\c\n)");
+  EXPECT_EQ(metrics::escape_label_value(R"(a"b\c)"
+                                        "\n"),
+            R"(a\"b\\c\n)");
   EXPECT_EQ(metrics::escape_help("x\\y\nz\"q"), "x\\\\y\\nz\"q");
 }
 
@@ -110,12 +113,16 @@ TEST(admin_endpoints, table) {
     std::string body_prefix;
   };
   const std::vector<row> table = {
-      {"GET", "/healthz", 200, "ok"},       {"GET", "/livez", 200, "ok"},
+      {"GET", "/healthz", 200, "ok"},
+      {"GET", "/livez", 200, "ok"},
       {"GET", "/readyz", 503, "not ready: waiting for: discovery, listening"},
-      {"GET", "/metrics", 200, "# HELP t_total x"}, {"GET", "/debug/peers", 200, "[]"},
-      {"GET", "/healthz?verbose=1", 200, "ok"}, {"HEAD", "/livez", 200, "ok"},
+      {"GET", "/metrics", 200, "# HELP t_total x"},
+      {"GET", "/debug/peers", 200, "[]"},
+      {"GET", "/healthz?verbose=1", 200, "ok"},
+      {"HEAD", "/livez", 200, "ok"},
       // Bad inputs.
-      {"GET", "/nope", 404, "not found"},   {"POST", "/healthz", 405, "method not allowed"},
+      {"GET", "/nope", 404, "not found"},
+      {"POST", "/healthz", 405, "method not allowed"},
       {"GET", "/metrics/", 404, "not found"},
   };
   for (auto& t : table) {

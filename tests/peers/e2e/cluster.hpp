@@ -26,16 +26,20 @@ class cluster {
  public:
   // Skips the test (with the reason) when a binary or kubectl is missing.
   static bool can_run(std::string& why) {
-    if (!stand_in::available()) why = "stand-in not built: " + stand_in::binary();
-    else if (!sidecar::available()) why = "mvproxy not built: " + sidecar::binary();
-    else if (run_command("command -v kubectl").exit_code != 0) why = "no kubectl on PATH";
+    if (!stand_in::available())
+      why = "stand-in not built: " + stand_in::binary();
+    else if (!sidecar::available())
+      why = "mvproxy not built: " + sidecar::binary();
+    else if (run_command("command -v kubectl").exit_code != 0)
+      why = "no kubectl on PATH";
     return why.empty();
   }
 
   cluster() {
     make_pki(dir_.path(), {"old", "new", "new2"});
-    api_ = std::make_unique<stand_in>(dir_.path(), dir_.path(),
-                                      std::vector<stand_in_instance>{{"old", "v1.30"}, {"new", "v1.31"}, {"new2", "v1.31"}});
+    api_ = std::make_unique<stand_in>(
+        dir_.path(), dir_.path(),
+        std::vector<stand_in_instance>{{"old", "v1.30"}, {"new", "v1.31"}, {"new2", "v1.31"}});
   }
 
   // Lease mode binds port 0 and advertises the port it got. Static mode must name
@@ -53,24 +57,29 @@ class cluster {
     if (mode == "static") {
       for (auto& sid : static_ids) {
         if (!static_ports_.count(sid)) static_ports_[sid] = free_port();
-        o.peers += (o.peers.empty() ? "" : ",") + sid + "=127.0.0.1:" + std::to_string(static_ports_[sid]);
+        o.peers +=
+            (o.peers.empty() ? "" : ",") + sid + "=127.0.0.1:" + std::to_string(static_ports_[sid]);
       }
       port = static_ports_.at(id);
     }
     sidecars_.erase(id);
-    auto [it, _] = sidecars_.emplace(id, std::make_unique<sidecar>(dir_.path(), dir_.path(), o, port));
+    auto [it, _] =
+        sidecars_.emplace(id, std::make_unique<sidecar>(dir_.path(), dir_.path(), o, port));
     return *it->second;
   }
 
   static int free_port() {
-    auto r = run_command("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); print(s.getsockname()[1])'");
+    auto r = run_command(
+        "python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
+        "print(s.getsockname()[1])'");
     return std::atoi(r.output.c_str());
   }
   void stop(const std::string& id) { sidecars_.erase(id); }
   sidecar& at(const std::string& id) { return *sidecars_.at(id); }
 
   // Waits until `id` is ready and sees `n` synced, healthy peers.
-  bool wait_peers(const std::string& id, std::size_t n, std::chrono::milliseconds d = std::chrono::seconds(15)) {
+  bool wait_peers(const std::string& id, std::size_t n,
+                  std::chrono::milliseconds d = std::chrono::seconds(15)) {
     return wait_until(
         [&] {
           auto doc = nlohmann::json::parse(at(id).admin("/debug/peers"), nullptr, false);
@@ -106,8 +115,8 @@ class cluster {
     // curl leaves the output file alone when there is no body (304): start empty.
     std::filesystem::remove(body);
     std::filesystem::remove(head);
-    std::string cmd = "curl -s -o " + body.string() + " -D " + head.string() + " -w '%{http_code}' --cacert " +
-                      pki("ca.crt") + " -X " + method;
+    std::string cmd = "curl -s -o " + body.string() + " -D " + head.string() +
+                      " -w '%{http_code}' --cacert " + pki("ca.crt") + " -X " + method;
     if (!cert.empty()) cmd += " --cert " + pki(cert + ".crt") + " --key " + pki(cert + ".key");
     for (auto& h : headers) cmd += " -H '" + h + "'";
     if (!data.empty()) cmd += " -H 'Content-Type: application/json' --data '" + data + "'";

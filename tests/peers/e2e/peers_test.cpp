@@ -33,7 +33,8 @@ class peer_proxy : public ::testing::TestWithParam<std::string> {
     static bool printed = false;
     if (!printed) {
       printed = true;
-      std::printf("kubectl: %s", run_command("kubectl version --client 2>&1 | head -1").output.c_str());
+      std::printf("kubectl: %s",
+                  run_command("kubectl version --client 2>&1 | head -1").output.c_str());
     }
     c_ = std::make_unique<cluster>();
     mode_ = GetParam();
@@ -41,13 +42,15 @@ class peer_proxy : public ::testing::TestWithParam<std::string> {
   void start(const std::vector<std::string>& ids) {
     for (auto& id : ids) c_->start(id, mode_, ids);
     for (auto& id : ids)
-      ASSERT_TRUE(c_->wait_peers(id, ids.size() - 1)) << id << ": " << c_->at(id).admin("/debug/peers");
+      ASSERT_TRUE(c_->wait_peers(id, ids.size() - 1))
+          << id << ": " << c_->at(id).admin("/debug/peers");
   }
   std::unique_ptr<cluster> c_;
   std::string mode_;
 };
 
-TEST_P(peer_proxy, new_only_resource_via_the_old_sidecar_is_served_by_the_new_apiserver_as_the_caller) {
+TEST_P(peer_proxy,
+       new_only_resource_via_the_old_sidecar_is_served_by_the_new_apiserver_as_the_caller) {
   start({"old", "new"});
   auto old_url = c_->at("old").url();
   // Directly, the old apiserver does not know it.
@@ -57,18 +60,21 @@ TEST_P(peer_proxy, new_only_resource_via_the_old_sidecar_is_served_by_the_new_ap
 
   // Through the old sidecar: create, get, list, watch, delete all work.
   std::ofstream(c_->dir() / "claim.json") << claim("v1alpha3", "one");
-  auto created = c_->kubectl(old_url, "create --validate=false -f " + (c_->dir() / "claim.json").string());
+  auto created =
+      c_->kubectl(old_url, "create --validate=false -f " + (c_->dir() / "claim.json").string());
   ASSERT_EQ(created.exit_code, 0) << created.output;
   auto got = c_->kubectl(old_url, "get resourceclaims.v1alpha3.resource.k8s.io one -o name");
   EXPECT_EQ(got.exit_code, 0) << got.output;
   EXPECT_NE(got.output.find("resourceclaim.resource.k8s.io/one"), std::string::npos);
 
-  process watch({"kubectl", "--kubeconfig", c_->pki("admin.conf"), "--server", old_url, "get",
-                 "resourceclaims.v1alpha3.resource.k8s.io", "-w", "--output-watch-events", "-o", "name"},
-                c_->dir() / "watch.out");
+  process watch(
+      {"kubectl", "--kubeconfig", c_->pki("admin.conf"), "--server", old_url, "get",
+       "resourceclaims.v1alpha3.resource.k8s.io", "-w", "--output-watch-events", "-o", "name"},
+      c_->dir() / "watch.out");
   ASSERT_TRUE(watch.wait_for_output("one"));
   // A change made through the new apiserver directly reaches the watcher over the hop.
-  auto other = c_->curl(c_->api().url("new") + new_only, "admin", {}, "POST", claim("v1alpha3", "two"));
+  auto other =
+      c_->curl(c_->api().url("new") + new_only, "admin", {}, "POST", claim("v1alpha3", "two"));
   ASSERT_EQ(other.code, 201) << other.body;
   ASSERT_TRUE(watch.wait_for_output("two", 5s)) << watch.output();
   watch.stop();
@@ -88,20 +94,24 @@ TEST_P(peer_proxy, new_only_resource_via_the_old_sidecar_is_served_by_the_new_ap
     EXPECT_EQ(e["instance"], "new");
     EXPECT_EQ(e["client_cert"]["subject_cn"], "front-proxy-client");
     EXPECT_EQ(e["user"], "kubernetes-admin");
-    methods.insert(e["method"].get<std::string>() + (e["query"].get<std::string>().find("watch=") != std::string::npos ? "-watch" : ""));
+    methods.insert(
+        e["method"].get<std::string>() +
+        (e["query"].get<std::string>().find("watch=") != std::string::npos ? "-watch" : ""));
   }
   for (auto m : {"POST", "GET", "GET-watch", "DELETE"}) EXPECT_TRUE(methods.count(m)) << m;
   for (auto& e : c_->served(new_only)) EXPECT_NE(e["instance"], "old");
 
   // Counted as rerouted.
   auto metrics = c_->at("old").admin("/metrics");
-  EXPECT_NE(metrics.find("apiserver_rerouted_request_total{code=\"201\",group=\"resource.k8s.io\",version=\"v1alpha3\",resource=\"resourceclaims\"}"),
+  EXPECT_NE(metrics.find("apiserver_rerouted_request_total{code=\"201\",group=\"resource.k8s.io\","
+                         "version=\"v1alpha3\",resource=\"resourceclaims\"}"),
             std::string::npos);
 }
 
 TEST_P(peer_proxy, old_only_resource_via_the_new_sidecar_is_served_by_the_old_apiserver) {
   start({"old", "new"});
-  auto r = c_->curl(c_->at("new").url() + old_only, "admin", {}, "POST", claim("v1alpha2", "legacy-claim"));
+  auto r = c_->curl(c_->at("new").url() + old_only, "admin", {}, "POST",
+                    claim("v1alpha2", "legacy-claim"));
   EXPECT_EQ(r.code, 201) << r.body;
   auto list = c_->curl(c_->at("new").url() + old_only);
   EXPECT_EQ(list.code, 200);
@@ -115,8 +125,10 @@ TEST_P(peer_proxy, what_both_serve_stays_local_and_what_nobody_serves_gets_the_l
   EXPECT_EQ(both.code, 200);
   auto nobody = c_->curl(c_->at("old").url() + "/apis/example.com/v1/widgets");
   EXPECT_EQ(nobody.code, 404);
-  EXPECT_NE(nobody.body.find("the server could not find the requested resource"), std::string::npos);
-  for (auto& e : c_->served("/api/v1/namespaces/default/configmaps")) EXPECT_EQ(e["instance"], "old");
+  EXPECT_NE(nobody.body.find("the server could not find the requested resource"),
+            std::string::npos);
+  for (auto& e : c_->served("/api/v1/namespaces/default/configmaps"))
+    EXPECT_EQ(e["instance"], "old");
   for (auto& e : c_->served("/apis/example.com")) EXPECT_EQ(e["instance"], "old");
 }
 
@@ -124,7 +136,8 @@ TEST_P(peer_proxy, a_plain_clients_peer_headers_change_nothing_and_another_ca_is
   start({"old", "new"});
   auto url = c_->at("old").url();
   // A plain client saying it was peer-proxied is still routed (and not served the 404).
-  auto r = c_->curl(url + new_only, "admin", {"x-kubernetes-peer-proxied: true", "X-Remote-User: mallory"});
+  auto r = c_->curl(url + new_only, "admin",
+                    {"x-kubernetes-peer-proxied: true", "X-Remote-User: mallory"});
   EXPECT_EQ(r.code, 200) << r.body;
   // Its spoofed X-Remote-User reached nobody.
   auto who = c_->curl(url + "/apis/authentication.k8s.io/v1/selfsubjectreviews", "jane",
@@ -144,8 +157,9 @@ TEST_P(peer_proxy, a_plain_clients_peer_headers_change_nothing_and_another_ca_is
 TEST_P(peer_proxy, local_failover_while_the_old_apiserver_restarts) {
   start({"old", "new"});
   auto url = c_->at("old").url();
-  auto pod = c_->curl(url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
-                      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"x"}]}})");
+  auto pod = c_->curl(
+      url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"x"}]}})");
   ASSERT_EQ(pod.code, 201) << pod.body;
   ASSERT_EQ(c_->api().control("old", "stop").exit_code, 0);
   // A resource both serve, and the identity, over the hop to the new apiserver.
@@ -177,7 +191,8 @@ TEST_P(peer_proxy, local_failover_while_the_old_apiserver_restarts) {
 // sidecar only tunnels the bytes after the 101, locally and over the hop alike.
 TEST_P(peer_proxy, spdy_exec_from_kubectl_1_27_local_and_over_the_hop) {
   const std::string k127 = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
-  if (!std::filesystem::exists(k127)) GTEST_SKIP() << k127 << " is missing: SPDY exec needs a kubectl older than 1.30";
+  if (!std::filesystem::exists(k127))
+    GTEST_SKIP() << k127 << " is missing: SPDY exec needs a kubectl older than 1.30";
   // 1.27's plain `version` output starts with a deprecation warning: ask for JSON.
   auto out = run_command(k127 + " version --client -o json 2>/dev/null").output;
   auto doc = json::parse(out, nullptr, false);
@@ -188,8 +203,9 @@ TEST_P(peer_proxy, spdy_exec_from_kubectl_1_27_local_and_over_the_hop) {
   ASSERT_EQ(version.rfind("v1.27.", 0), 0u) << version;
   start({"old", "new"});
   auto url = c_->at("old").url();
-  auto pod = c_->curl(url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
-                      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"x"}]}})");
+  auto pod = c_->curl(
+      url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"x"}]}})");
   ASSERT_EQ(pod.code, 201) << pod.body;
   auto cmd = [&](const std::string& args) {
     return k127 + " --kubeconfig " + c_->pki("admin.conf") + " --cache-dir " +
@@ -279,7 +295,8 @@ TEST_P(handler_cases, already_proxied_but_not_served_here_is_handed_back) {
 
 TEST_P(handler_cases, served_locally) {
   start({"old", "new"});
-  EXPECT_EQ(c_->curl(c_->at("old").url() + "/apis/apps/v1/namespaces/default/deployments").code, 200);
+  EXPECT_EQ(c_->curl(c_->at("old").url() + "/apis/apps/v1/namespaces/default/deployments").code,
+            200);
   EXPECT_EQ(c_->served("/apis/apps/v1/namespaces/default/deployments").back()["instance"], "old");
 }
 
@@ -301,8 +318,10 @@ TEST_P(handler_cases, peer_unreachable_gives_503_with_retry_after) {
   EXPECT_NE(r.body.find("\"kind\":\"Status\""), std::string::npos);
   EXPECT_NE(r.body.find("\"code\":503"), std::string::npos);
   auto metrics = c_->at("old").admin("/metrics");
-  EXPECT_NE(metrics.find("apiserver_rerouted_request_total{code=\"503\",group=\"resource.k8s.io\",version=\"v1alpha3\",resource=\"resourceclaims\"}"),
-            std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("apiserver_rerouted_request_total{code=\"503\",group=\"resource.k8s.io\","
+                         "version=\"v1alpha3\",resource=\"resourceclaims\"}"),
+            std::string::npos)
+      << metrics;
 }
 
 INSTANTIATE_TEST_SUITE_P(upstream, handler_cases, ::testing::Values("lease"));

@@ -165,7 +165,6 @@ TEST_P(restart, a_request_every_peer_hands_back_ends_in_one_503) {
   control("new2", "start");
 }
 
-
 // CRDs are served by every apiserver from the shared store: their group-versions are
 // never routed to a peer, and a deleted one stays excluded for the grace period (so a
 // peer's stale discovery cannot bring it back). Here a CRD claims resource.k8s.io's
@@ -211,10 +210,10 @@ TEST(crd_exclusion, a_crds_group_version_is_never_routed_to_a_peer_until_the_gra
   for (auto& gv : doc["peers"][0]["groupVersions"]) EXPECT_NE(gv, "resource.k8s.io/v1alpha3");
   // Deleted: still excluded for the grace period (old no longer serves it: 404), then
   // routed to "new" again.
-  ASSERT_EQ(c.curl(c.api().url("old") + crds + "/resourceclaims.resource.k8s.io", "admin", {},
-                   "DELETE")
-                .code,
-            200);
+  ASSERT_EQ(
+      c.curl(c.api().url("old") + crds + "/resourceclaims.resource.k8s.io", "admin", {}, "DELETE")
+          .code,
+      200);
   auto deleted = std::chrono::steady_clock::now();
   ASSERT_TRUE(wait_until([&] { return c.curl(c.at("old").url() + new_only).code == 404; }, 2s));
   EXPECT_EQ(served_by("new"), by_new) << "routed to a peer within the grace period";

@@ -2,9 +2,9 @@
 // line reaches stderr at once, and neither cuts into the other's lines.
 #include "mvproxy/app/logging.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -99,7 +99,8 @@ TEST(logging, access_lines_complete_and_in_order_after_flush_logs) {
 
   std::regex access_re(
       R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z I access: GET /api/v1/pods\?limit=500 200 route=local bytes=1234 t=(\d) n=(\d+)$)");
-  std::regex warn_re(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z W proxy: upstream hiccup t=\d n=\d+$)");
+  std::regex warn_re(
+      R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z W proxy: upstream hiccup t=\d n=\d+$)");
   std::vector<int> next(threads, 0);
   int warnings = 0;
   auto text = err.text();
@@ -151,7 +152,8 @@ TEST(logging, other_lines_are_written_at_once) {
   captured_stderr err;
   spdlog::get("main")->warn("certificate reload failed: no such file");
   // No wait: the line is on fd 2 when warn() returns.
-  EXPECT_NE(err.text().find(" W main: certificate reload failed: no such file\n"), std::string::npos)
+  EXPECT_NE(err.text().find(" W main: certificate reload failed: no such file\n"),
+            std::string::npos)
       << err.text();
   logger("control")->info("peer joined");
   EXPECT_NE(err.text().find(" I control: peer joined\n"), std::string::npos) << err.text();
@@ -170,10 +172,14 @@ TEST(logging, json_format_unchanged_for_access_and_others) {
     // periodic flusher may run in between.
     if (lines[0].find("\"access\"") != std::string::npos) std::swap(lines[0], lines[1]);
     EXPECT_TRUE(std::regex_match(
-        lines[0], std::regex(R"(^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z","level":"error","component":"tls","msg":"handshake\\tfailed"\}$)")))
+        lines[0],
+        std::regex(
+            R"(^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z","level":"error","component":"tls","msg":"handshake\\tfailed"\}$)")))
         << lines[0];
     EXPECT_TRUE(std::regex_match(
-        lines[1], std::regex(R"(^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z","level":"info","component":"access","msg":"GET /a\?b=\\"c\\" 200 route=local"\}$)")))
+        lines[1],
+        std::regex(
+            R"(^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z","level":"info","component":"access","msg":"GET /a\?b=\\"c\\" 200 route=local"\}$)")))
         << lines[1];
   }
   setup_logging(config::log_format::text, 0);

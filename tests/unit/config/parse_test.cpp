@@ -31,14 +31,15 @@ using mvproxy::test::Config;
 
 TEST_F(Config, ReferenceKubeadmSetup) {
   // SPEC §8, with this suite's PKI in place of /etc/kubernetes/pki.
-  auto r = run({"--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + pki("apiserver.key"),
-                "--client-ca-file=" + pki("ca.crt"), "--upstream=https://127.0.0.1:6443",
-                "--upstream-ca-file=" + pki("ca.crt"),
-                "--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
-                "--proxy-client-key-file=" + pki("front-proxy-client.key"),
-                "--requestheader-client-ca-file=" + pki("front-proxy-ca.crt"),
-                "--requestheader-allowed-names=front-proxy-client", "--peer-ca-file=" + pki("ca.crt"),
-                "--peer-advertise-ip=10.0.0.11", "--peer-advertise-port=7443", "--server-id=node-a"});
+  auto r =
+      run({"--tls-cert-file=" + pki("apiserver.crt"),
+           "--tls-private-key-file=" + pki("apiserver.key"), "--client-ca-file=" + pki("ca.crt"),
+           "--upstream=https://127.0.0.1:6443", "--upstream-ca-file=" + pki("ca.crt"),
+           "--proxy-client-cert-file=" + pki("front-proxy-client.crt"),
+           "--proxy-client-key-file=" + pki("front-proxy-client.key"),
+           "--requestheader-client-ca-file=" + pki("front-proxy-ca.crt"),
+           "--requestheader-allowed-names=front-proxy-client", "--peer-ca-file=" + pki("ca.crt"),
+           "--peer-advertise-ip=10.0.0.11", "--peer-advertise-port=7443", "--server-id=node-a"});
   ASSERT_EQ(r.what, outcome::run);
   const config& c = r.cfg;
   EXPECT_EQ(c.tls_cert_file, pki("apiserver.crt"));
@@ -75,49 +76,66 @@ struct good_case {
 
 TEST_F(Config, GoodArgumentVectors) {
   const std::vector<good_case> cases = {
-      {"--flag value form", {"--secure-port", "8443", "--lease-namespace", "mvproxy"},
+      {"--flag value form",
+       {"--secure-port", "8443", "--lease-namespace", "mvproxy"},
        [](const config& c) {
          EXPECT_EQ(c.secure_port, 8443);
          EXPECT_EQ(c.lease_namespace, "mvproxy");
        }},
-      {"peer-advertise-port defaults to secure-port", {"--secure-port=8443"},
+      {"peer-advertise-port defaults to secure-port",
+       {"--secure-port=8443"},
        [](const config& c) { EXPECT_EQ(c.peer_advertise_port, 8443); }},
-      {"peer-advertise-port given", {"--secure-port=8443", "--peer-advertise-port=9443"},
+      {"peer-advertise-port given",
+       {"--secure-port=8443", "--peer-advertise-port=9443"},
        [](const config& c) { EXPECT_EQ(c.peer_advertise_port, 9443); }},
-      {"secure-port 0 for tests", {"--secure-port=0"}, [](const config& c) { EXPECT_EQ(c.secure_port, 0); }},
+      {"secure-port 0 for tests",
+       {"--secure-port=0"},
+       [](const config& c) { EXPECT_EQ(c.secure_port, 0); }},
       {"-v N", {"-v", "3"}, [](const config& c) { EXPECT_EQ(c.verbosity, 3); }},
       {"-v=N", {"-v=4"}, [](const config& c) { EXPECT_EQ(c.verbosity, 4); }},
       {"-vN", {"-v5"}, [](const config& c) { EXPECT_EQ(c.verbosity, 5); }},
       {"--v=N", {"--v=6"}, [](const config& c) { EXPECT_EQ(c.verbosity, 6); }},
-      {"--v N, last wins", {"--v", "2", "-v", "7"}, [](const config& c) { EXPECT_EQ(c.verbosity, 7); }},
+      {"--v N, last wins",
+       {"--v", "2", "-v", "7"},
+       [](const config& c) { EXPECT_EQ(c.verbosity, 7); }},
       {"static peers, own entry dropped",
-       {"--peer-discovery=static", "--peers=node-a=10.0.0.11:7443,node-b=10.0.0.12:7443,node-c=[fd00::13]:8443"},
+       {"--peer-discovery=static",
+        "--peers=node-a=10.0.0.11:7443,node-b=10.0.0.12:7443,node-c=[fd00::13]:8443"},
        [](const config& c) {
          EXPECT_EQ(c.peer_discovery, peer_discovery_mode::static_list);
-         EXPECT_EQ(c.peers, (std::vector<static_peer>{{"node-b", "10.0.0.12", 7443}, {"node-c", "fd00::13", 8443}}));
+         EXPECT_EQ(c.peers, (std::vector<static_peer>{{"node-b", "10.0.0.12", 7443},
+                                                      {"node-c", "fd00::13", 8443}}));
        }},
       {"static peers, repeated flag appends",
-       {"--peer-discovery", "static", "--peers", "node-b=b.example:7443", "--peers=node-c=c.example:7443"},
+       {"--peer-discovery", "static", "--peers", "node-b=b.example:7443",
+        "--peers=node-c=c.example:7443"},
        [](const config& c) {
-         EXPECT_EQ(c.peers, (std::vector<static_peer>{{"node-b", "b.example", 7443}, {"node-c", "c.example", 7443}}));
+         EXPECT_EQ(c.peers, (std::vector<static_peer>{{"node-b", "b.example", 7443},
+                                                      {"node-c", "c.example", 7443}}));
        }},
-      {"one-node static cluster lists only itself", {"--peer-discovery=static", "--peers=node-a=10.0.0.11:7443"},
+      {"one-node static cluster lists only itself",
+       {"--peer-discovery=static", "--peers=node-a=10.0.0.11:7443"},
        [](const config& c) { EXPECT_TRUE(c.peers.empty()); }},
-      {"static without --peers: a single sidecar, no peers yet", {"--peer-discovery=static"},
+      {"static without --peers: a single sidecar, no peers yet",
+       {"--peer-discovery=static"},
        [](const config& c) {
          EXPECT_EQ(c.peer_discovery, peer_discovery_mode::static_list);
          EXPECT_TRUE(c.peers.empty());
        }},
-      {"static with an empty --peers: no peers", {"--peer-discovery=static", "--peers="},
+      {"static with an empty --peers: no peers",
+       {"--peer-discovery=static", "--peers="},
        [](const config& c) { EXPECT_TRUE(c.peers.empty()); }},
-      {"gate off: plain pass-through", {"--feature-gates=UnknownVersionInteroperabilityProxy=false"},
+      {"gate off: plain pass-through",
+       {"--feature-gates=UnknownVersionInteroperabilityProxy=false"},
        [](const config& c) {
          EXPECT_FALSE(c.mixed_version_proxy_enabled());
          EXPECT_FALSE(c.peer_proxy_enabled());
        }},
-      {"gate spelled as Go's ParseBool allows", {"--feature-gates", "UnknownVersionInteroperabilityProxy=T"},
+      {"gate spelled as Go's ParseBool allows",
+       {"--feature-gates", "UnknownVersionInteroperabilityProxy=T"},
        [](const config& c) { EXPECT_TRUE(c.mixed_version_proxy_enabled()); }},
-      {"gate on without --peer-ca-file: serves locally only", {},
+      {"gate on without --peer-ca-file: serves locally only",
+       {},
        [](const config& c) {
          EXPECT_TRUE(c.mixed_version_proxy_enabled());
          EXPECT_FALSE(c.peer_proxy_enabled());
@@ -131,11 +149,12 @@ TEST_F(Config, GoodArgumentVectors) {
          EXPECT_EQ(c.discovery_sync_interval, 90s);
          EXPECT_EQ(c.shutdown_grace_period, 0s);
        }},
-      {"fractional duration", {"--lease-renew-interval=1.5s"},
+      {"fractional duration",
+       {"--lease-renew-interval=1.5s"},
        [](const config& c) { EXPECT_EQ(c.lease_renew_interval, 1500ms); }},
       {"allowed names: comma list and repeats",
-       {"--requestheader-client-ca-file=" + pki("front-proxy-ca.crt"), "--requestheader-allowed-names=a, b",
-        "--requestheader-allowed-names=c"},
+       {"--requestheader-client-ca-file=" + pki("front-proxy-ca.crt"),
+        "--requestheader-allowed-names=a, b", "--requestheader-allowed-names=c"},
        [](const config& c) {
          EXPECT_EQ(c.requestheader_allowed_names, (std::vector<std::string>{"a", "b", "c"}));
        }},
@@ -148,14 +167,18 @@ TEST_F(Config, GoodArgumentVectors) {
          EXPECT_EQ(c.admin_address, "[::1]:9000");
        }},
       {"upstream without port, IPv6 with slash",
-       {"--upstream=https://[::1]:6443/"}, [](const config& c) { EXPECT_EQ(c.upstream, "https://[::1]:6443/"); }},
-      {"upstream host name", {"--upstream=https://cp.example.com"},
+       {"--upstream=https://[::1]:6443/"},
+       [](const config& c) { EXPECT_EQ(c.upstream, "https://[::1]:6443/"); }},
+      {"upstream host name",
+       {"--upstream=https://cp.example.com"},
        [](const config& c) { EXPECT_EQ(c.upstream, "https://cp.example.com"); }},
       {"kubeconfig instead of proxy client cert",
        {"--kubeconfig=" + pki("admin.conf")},  // overrides nothing; both are allowed
        [&](const config& c) { EXPECT_EQ(c.kubeconfig, pki("admin.conf")); }},
       {"-- ends the flags", {"--"}, [](const config& c) { EXPECT_EQ(c.secure_port, 7443); }},
-      {"--help=false runs", {"--help=false"}, [](const config& c) { EXPECT_EQ(c.server_id, "node-a"); }},
+      {"--help=false runs",
+       {"--help=false"},
+       [](const config& c) { EXPECT_EQ(c.server_id, "node-a"); }},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -167,7 +190,8 @@ TEST_F(Config, GoodArgumentVectors) {
 }
 
 TEST_F(Config, KubeconfigReplacesProxyClientCertForLeases) {
-  auto r = run({"--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + pki("apiserver.key"),
+  auto r = run({"--tls-cert-file=" + pki("apiserver.crt"),
+                "--tls-private-key-file=" + pki("apiserver.key"),
                 "--kubeconfig=" + pki("admin.conf"), "--server-id=node-a"});
   EXPECT_TRUE(r.cfg.proxy_client_cert_file.empty());
 }
@@ -176,15 +200,18 @@ TEST_F(Config, ServerIdDefaultsToHostName) {
   char host[256] = {};
   ASSERT_EQ(gethostname(host, sizeof host - 1), 0);
   std::string want(host);
-  std::transform(want.begin(), want.end(), want.begin(), [](unsigned char ch) { return std::tolower(ch); });
-  if (!mvproxy::config::is_dns_subdomain(want)) GTEST_SKIP() << "host name " << want << " is no Lease name";
+  std::transform(want.begin(), want.end(), want.begin(),
+                 [](unsigned char ch) { return std::tolower(ch); });
+  if (!mvproxy::config::is_dns_subdomain(want))
+    GTEST_SKIP() << "host name " << want << " is no Lease name";
   args a = base();
   a.pop_back();  // --server-id
   EXPECT_EQ(run(a).cfg.server_id, want);
 }
 
 TEST_F(Config, HelpAndVersion) {
-  for (const args& a : {args{"--help"}, args{"-h"}, args{"--help=true"}, args{"--secure-port=x", "--help"}}) {
+  for (const args& a :
+       {args{"--help"}, args{"-h"}, args{"--help=true"}, args{"--secure-port=x", "--help"}}) {
     auto r = run(a);
     EXPECT_EQ(r.what, outcome::help);
     EXPECT_EQ(r.text, mvproxy::config::help_text());
@@ -196,23 +223,48 @@ TEST_F(Config, HelpAndVersion) {
 
 TEST_F(Config, HelpListsEveryFlagWithDefaults) {
   auto text = mvproxy::config::help_text();
-  for (const char* name :
-       {"bind-address", "secure-port", "tls-cert-file", "tls-private-key-file", "client-ca-file",
-        "requestheader-client-ca-file", "requestheader-allowed-names", "upstream", "upstream-ca-file",
-        "proxy-client-cert-file", "proxy-client-key-file", "peer-ca-file", "peer-server-name",
-        "peer-advertise-ip", "peer-advertise-port", "peer-discovery", "peers", "lease-namespace",
-        "lease-duration", "lease-renew-interval", "discovery-sync-interval", "feature-gates",
-        "server-id", "kubeconfig", "admin-address", "config", "workers", "log-format", "v",
-        "shutdown-grace-period", "version", "help"}) {
+  for (const char* name : {"bind-address",
+                           "secure-port",
+                           "tls-cert-file",
+                           "tls-private-key-file",
+                           "client-ca-file",
+                           "requestheader-client-ca-file",
+                           "requestheader-allowed-names",
+                           "upstream",
+                           "upstream-ca-file",
+                           "proxy-client-cert-file",
+                           "proxy-client-key-file",
+                           "peer-ca-file",
+                           "peer-server-name",
+                           "peer-advertise-ip",
+                           "peer-advertise-port",
+                           "peer-discovery",
+                           "peers",
+                           "lease-namespace",
+                           "lease-duration",
+                           "lease-renew-interval",
+                           "discovery-sync-interval",
+                           "feature-gates",
+                           "server-id",
+                           "kubeconfig",
+                           "admin-address",
+                           "config",
+                           "workers",
+                           "log-format",
+                           "v",
+                           "shutdown-grace-period",
+                           "version",
+                           "help"}) {
     EXPECT_NE(text.find("  --" + std::string(name) + " "), std::string::npos) << name;
   }
   for (const char* d : {"(default 7443)", "(default 0.0.0.0)", "(default https://127.0.0.1:6443)",
-                        "(default kubernetes.default.svc)", "(default lease)", "(default kube-system)",
-                        "(default 15s)", "(default 5s)", "(default 10s)", "(default 127.0.0.1:7444)",
-                        "(default 30s)", "(default text)"}) {
+                        "(default kubernetes.default.svc)", "(default lease)",
+                        "(default kube-system)", "(default 15s)", "(default 5s)", "(default 10s)",
+                        "(default 127.0.0.1:7444)", "(default 30s)", "(default text)"}) {
     EXPECT_NE(text.find(d), std::string::npos) << d;
   }
-  for (const char* group : {"\nListener:\n", "\nLocal apiserver:\n", "\nPeers:\n", "\nOperations:\n"}) {
+  for (const char* group :
+       {"\nListener:\n", "\nLocal apiserver:\n", "\nPeers:\n", "\nOperations:\n"}) {
     EXPECT_NE(text.find(group), std::string::npos) << group;
   }
 }
@@ -238,7 +290,8 @@ TEST_F(Config, BadArgumentVectors) {
       {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + cert},
        "--tls-private-key-file: " + cert + ": no unencrypted PEM private key found"},
       {{"--tls-cert-file=" + cert, "--tls-private-key-file=" + pki("node-a.key")},
-       "--tls-private-key-file: " + pki("node-a.key") + " does not match the certificate in " + cert},
+       "--tls-private-key-file: " + pki("node-a.key") + " does not match the certificate in " +
+           cert},
       {with(base(), {"--proxy-client-key-file=" + pki("jane.key")}),
        "--proxy-client-key-file: " + pki("jane.key") + " does not match the certificate in " +
            pki("front-proxy-client.crt")},
@@ -252,9 +305,12 @@ TEST_F(Config, BadArgumentVectors) {
        "--client-ca-file: " + pki("ca.key") + ": no PEM certificate found"},
       {with(base(), {"--requestheader-client-ca-file=" + pki("tokens.csv")}),
        "--requestheader-client-ca-file: " + pki("tokens.csv") + ": no PEM certificate found"},
-      {with(base(), {"--upstream-ca-file=/nonexistent/ca.crt"}), "--upstream-ca-file: /nonexistent/ca.crt: no such file"},
-      {with(base(), {"--peer-ca-file=/nonexistent/ca.crt"}), "--peer-ca-file: /nonexistent/ca.crt: no such file"},
-      {with(base(), {"--kubeconfig=/nonexistent/admin.conf"}), "--kubeconfig: /nonexistent/admin.conf: no such file"},
+      {with(base(), {"--upstream-ca-file=/nonexistent/ca.crt"}),
+       "--upstream-ca-file: /nonexistent/ca.crt: no such file"},
+      {with(base(), {"--peer-ca-file=/nonexistent/ca.crt"}),
+       "--peer-ca-file: /nonexistent/ca.crt: no such file"},
+      {with(base(), {"--kubeconfig=/nonexistent/admin.conf"}),
+       "--kubeconfig: /nonexistent/admin.conf: no such file"},
       // Syntax.
       {with(base(), {"--secure-port=abc"}), "--secure-port: \"abc\" is not a port"},
       {with(base(), {"--secure-port=70000"}), "--secure-port: \"70000\" is not a port"},
@@ -271,57 +327,78 @@ TEST_F(Config, BadArgumentVectors) {
       {with(base(), {"--workers=0"}), "--workers: \"0\" is out of range [1, 1024]"},
       {with(base(), {"--log-format=xml"}), "--log-format: \"xml\" is not one of text, json"},
       // Durations.
-      {with(base(), {"--lease-duration=10"}), "--lease-duration: \"10\" is not a duration: missing unit in duration"},
-      {with(base(), {"--lease-duration=-5s"}), "--lease-duration: \"-5s\" is not a duration: negative duration"},
+      {with(base(), {"--lease-duration=10"}),
+       "--lease-duration: \"10\" is not a duration: missing unit in duration"},
+      {with(base(), {"--lease-duration=-5s"}),
+       "--lease-duration: \"-5s\" is not a duration: negative duration"},
       {with(base(), {"--discovery-sync-interval=10sec"}),
        "--discovery-sync-interval: \"10sec\" is not a duration: unknown unit \"sec\" in duration"},
-      {with(base(), {"--discovery-sync-interval=0"}), "--discovery-sync-interval: must be positive"},
+      {with(base(), {"--discovery-sync-interval=0"}),
+       "--discovery-sync-interval: must be positive"},
       {with(base(), {"--lease-renew-interval=15s"}),
        "--lease-renew-interval: 15s must be shorter than --lease-duration (15s)"},
       {with(base(), {"--lease-duration=1s", "--lease-renew-interval=1500ms"}),
        "--lease-renew-interval: 1.5s must be shorter than --lease-duration (1s)"},
       // Peers.
-      {with(base(), {"--peer-discovery=dns"}), "--peer-discovery: \"dns\" is not one of lease, static"},
+      {with(base(), {"--peer-discovery=dns"}),
+       "--peer-discovery: \"dns\" is not one of lease, static"},
       {with(base(), {"--peer-discovery=static", "--peers=node-b=10.0.0.1"}),
        "--peers: \"node-b=10.0.0.1\": missing port in address"},
       {with(base(), {"--peer-discovery=static", "--peers=10.0.0.1:7443"}),
        "--peers: \"10.0.0.1:7443\" is not id=host:port"},
-      {with(base(), {"--peer-discovery=static", "--peers=node-b=:7443"}), "--peers: \"node-b=:7443\": missing host"},
+      {with(base(), {"--peer-discovery=static", "--peers=node-b=:7443"}),
+       "--peers: \"node-b=:7443\": missing host"},
       {with(base(), {"--peer-discovery=static", "--peers=node-b=b:1,node-b=c:1"}),
        "--peers: server id \"node-b\" listed twice"},
       {with(base(), {"--peer-discovery=static", "--peers=Node_B=b:1"}),
        "--peers: \"Node_B\" is not a valid server id (lower-case RFC 1123 subdomain)"},
       {with(base(), {"--peers=node-b=b:1"}), "--peers: only used with --peer-discovery=static"},
       {with(base(), {"--server-id=Node_A"}),
-       "--server-id: \"Node_A\" is not a valid Lease name (lower-case RFC 1123 subdomain); set --server-id"},
-      {with(base(), {"--lease-namespace=Kube_System"}), "--lease-namespace: \"Kube_System\" is not a valid namespace name"},
-      {with(base(), {"--peer-advertise-ip=node-a"}), "--peer-advertise-ip: \"node-a\" is not an IP address"},
+       "--server-id: \"Node_A\" is not a valid Lease name (lower-case RFC 1123 subdomain); set "
+       "--server-id"},
+      {with(base(), {"--lease-namespace=Kube_System"}),
+       "--lease-namespace: \"Kube_System\" is not a valid namespace name"},
+      {with(base(), {"--peer-advertise-ip=node-a"}),
+       "--peer-advertise-ip: \"node-a\" is not an IP address"},
       {with(base(), {"--peer-server-name="}), "--peer-server-name: must not be empty"},
       // Feature gates (kube-apiserver's wording).
-      {with(base(), {"--feature-gates=Foo=true"}), "--feature-gates: unrecognized feature gate: Foo"},
+      {with(base(), {"--feature-gates=Foo=true"}),
+       "--feature-gates: unrecognized feature gate: Foo"},
       {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy=maybe"}),
-       "--feature-gates: invalid value of UnknownVersionInteroperabilityProxy=maybe: not a boolean"},
+       "--feature-gates: invalid value of UnknownVersionInteroperabilityProxy=maybe: not a "
+       "boolean"},
       {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy"}),
        "--feature-gates: missing bool value for UnknownVersionInteroperabilityProxy"},
-      {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy=false", "--peer-ca-file=" + pki("ca.crt")}),
+      {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy=false",
+                     "--peer-ca-file=" + pki("ca.crt")}),
        "--peer-ca-file: requires UnknownVersionInteroperabilityProxy feature to be turned on"},
-      {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy=false", "--peer-advertise-ip=10.0.0.1"}),
+      {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy=false",
+                     "--peer-advertise-ip=10.0.0.1"}),
        "--peer-advertise-ip: requires UnknownVersionInteroperabilityProxy feature to be turned on"},
-      {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy=false", "--peer-advertise-port=7443"}),
-       "--peer-advertise-port: requires UnknownVersionInteroperabilityProxy feature to be turned on"},
+      {with(base(), {"--feature-gates=UnknownVersionInteroperabilityProxy=false",
+                     "--peer-advertise-port=7443"}),
+       "--peer-advertise-port: requires UnknownVersionInteroperabilityProxy feature to be turned "
+       "on"},
       // Addresses.
-      {with(base(), {"--upstream=http://127.0.0.1:6443"}), "--upstream: \"http://127.0.0.1:6443\" is not an https URL"},
-      {with(base(), {"--upstream=127.0.0.1:6443"}), "--upstream: \"127.0.0.1:6443\" is not an https URL"},
+      {with(base(), {"--upstream=http://127.0.0.1:6443"}),
+       "--upstream: \"http://127.0.0.1:6443\" is not an https URL"},
+      {with(base(), {"--upstream=127.0.0.1:6443"}),
+       "--upstream: \"127.0.0.1:6443\" is not an https URL"},
       {with(base(), {"--upstream=https://127.0.0.1:6443/api"}),
-       "--upstream: \"https://127.0.0.1:6443/api\" must be https://host[:port] without path, query or user"},
-      {with(base(), {"--upstream=https://127.0.0.1:http"}), "--upstream: \"https://127.0.0.1:http\": port is not a number"},
+       "--upstream: \"https://127.0.0.1:6443/api\" must be https://host[:port] without path, query "
+       "or user"},
+      {with(base(), {"--upstream=https://127.0.0.1:http"}),
+       "--upstream: \"https://127.0.0.1:http\": port is not a number"},
       {with(base(), {"--upstream=https://"}),
        "--upstream: \"https://\" must be https://host[:port] without path, query or user"},
-      {with(base(), {"--bind-address=localhost"}), "--bind-address: \"localhost\" is not an IP address"},
-      {with(base(), {"--admin-address=7444"}), "--admin-address: \"7444\": missing port in address"},
+      {with(base(), {"--bind-address=localhost"}),
+       "--bind-address: \"localhost\" is not an IP address"},
+      {with(base(), {"--admin-address=7444"}),
+       "--admin-address: \"7444\": missing port in address"},
       {with(base(), {"--requestheader-allowed-names=front-proxy-client"}),
        "--requestheader-allowed-names: requires --requestheader-client-ca-file"},
-      {with(base(), {"--config=/nonexistent/mvproxy.yaml"}), "--config: /nonexistent/mvproxy.yaml: cannot read file"},
+      {with(base(), {"--config=/nonexistent/mvproxy.yaml"}),
+       "--config: /nonexistent/mvproxy.yaml: cannot read file"},
   };
   for (const auto& c : cases) {
     std::string joined;
@@ -334,43 +411,54 @@ TEST_F(Config, UnreadableFile) {
   if (geteuid() == 0) GTEST_SKIP() << "root reads any file; permission errors cannot be produced";
   auto path = write("unreadable.crt", mvproxy::test::read_file(pki("apiserver.crt")));
   ASSERT_EQ(chmod(path.c_str(), 0), 0);
-  EXPECT_EQ(error_of(with(base(), {"--client-ca-file=" + path})), "--client-ca-file: " + path + ": permission denied");
+  EXPECT_EQ(error_of(with(base(), {"--client-ca-file=" + path})),
+            "--client-ca-file: " + path + ": permission denied");
 }
 
 TEST_F(Config, EncryptedKeyIsRefusedWithoutPrompting) {
   auto enc = (dir_->path() / "encrypted.key").string();
-  auto r = mvproxy::test::run_command("openssl pkey -in " + pki("apiserver.key") + " -aes256 -passout pass:secret -out " + enc);
+  auto r = mvproxy::test::run_command("openssl pkey -in " + pki("apiserver.key") +
+                                      " -aes256 -passout pass:secret -out " + enc);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(error_of({"--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + enc, "--server-id=a",
-                      "--kubeconfig=" + pki("admin.conf")}),
+  EXPECT_EQ(error_of({"--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + enc,
+                      "--server-id=a", "--kubeconfig=" + pki("admin.conf")}),
             "--tls-private-key-file: " + enc + ": no unencrypted PEM private key found");
 }
 
 // --- --config YAML -------------------------------------------------------------------
 
 TEST_F(Config, YamlFileWithFlagOverrides) {
-  auto file = write("mvproxy.yaml",
-                    "tls-cert-file: " + pki("apiserver.crt") + "\n"
-                    "tls-private-key-file: " + pki("apiserver.key") + "\n"
-                    "proxy-client-cert-file: " + pki("front-proxy-client.crt") + "\n"
-                    "proxy-client-key-file: " + pki("front-proxy-client.key") + "\n"
-                    "requestheader-client-ca-file: " + pki("front-proxy-ca.crt") + "\n"
-                    "requestheader-allowed-names: [front-proxy-client, other]\n"
-                    "secure-port: 7443\n"
-                    "server-id: node-a\n"
-                    "peer-discovery: static\n"
-                    "peers:\n"
-                    "  - node-a=10.0.0.11:7443\n"
-                    "  - node-b=10.0.0.12:7443\n"
-                    "lease-duration: 1m\n"
-                    "feature-gates:\n"
-                    "  UnknownVersionInteroperabilityProxy: true\n"
-                    "log-format: json\n"
-                    "v: 2\n");
+  auto file = write("mvproxy.yaml", "tls-cert-file: " + pki("apiserver.crt") +
+                                        "\n"
+                                        "tls-private-key-file: " +
+                                        pki("apiserver.key") +
+                                        "\n"
+                                        "proxy-client-cert-file: " +
+                                        pki("front-proxy-client.crt") +
+                                        "\n"
+                                        "proxy-client-key-file: " +
+                                        pki("front-proxy-client.key") +
+                                        "\n"
+                                        "requestheader-client-ca-file: " +
+                                        pki("front-proxy-ca.crt") +
+                                        "\n"
+                                        "requestheader-allowed-names: [front-proxy-client, other]\n"
+                                        "secure-port: 7443\n"
+                                        "server-id: node-a\n"
+                                        "peer-discovery: static\n"
+                                        "peers:\n"
+                                        "  - node-a=10.0.0.11:7443\n"
+                                        "  - node-b=10.0.0.12:7443\n"
+                                        "lease-duration: 1m\n"
+                                        "feature-gates:\n"
+                                        "  UnknownVersionInteroperabilityProxy: true\n"
+                                        "log-format: json\n"
+                                        "v: 2\n");
   auto from_file = run({"--config=" + file});
   EXPECT_EQ(from_file.cfg.config_file, file);
   EXPECT_EQ(from_file.cfg.secure_port, 7443);
-  EXPECT_EQ(from_file.cfg.requestheader_allowed_names, (std::vector<std::string>{"front-proxy-client", "other"}));
+  EXPECT_EQ(from_file.cfg.requestheader_allowed_names,
+            (std::vector<std::string>{"front-proxy-client", "other"}));
   EXPECT_EQ(from_file.cfg.peers, (std::vector<static_peer>{{"node-b", "10.0.0.12", 7443}}));
   EXPECT_EQ(from_file.cfg.lease_duration, 60s);
   EXPECT_EQ(from_file.cfg.log_fmt, mvproxy::config::log_format::json);
@@ -393,7 +481,8 @@ TEST_F(Config, YamlStringForms) {
                     "peers: node-b=10.0.0.12:7443,node-c=10.0.0.13:7443\n"
                     "feature-gates: UnknownVersionInteroperabilityProxy=true\n"
                     "requestheader-allowed-names: front-proxy-client\n"
-                    "requestheader-client-ca-file: " + pki("front-proxy-ca.crt") + "\n");
+                    "requestheader-client-ca-file: " +
+                        pki("front-proxy-ca.crt") + "\n");
   auto r = run(with(base(), {"--config=" + file}));
   EXPECT_EQ(r.cfg.peers.size(), 2u);
   EXPECT_EQ(r.cfg.requestheader_allowed_names, std::vector<std::string>{"front-proxy-client"});
@@ -412,13 +501,17 @@ TEST_F(Config, BadYamlFiles) {
       {"unknown key", "secure_port: 7443\n", "--config: FILE: unknown key \"secure_port\""},
       {"help is no setting", "help: true\n", "--config: FILE: unknown key \"help\""},
       {"config is no setting", "config: other.yaml\n", "--config: FILE: unknown key \"config\""},
-      {"bad value names the flag and file", "secure-port: abc\n", "--secure-port: \"abc\" is not a port (in FILE)"},
-      {"list for a scalar", "secure-port: [1, 2]\n", "--secure-port: expected a single value (in FILE)"},
+      {"bad value names the flag and file", "secure-port: abc\n",
+       "--secure-port: \"abc\" is not a port (in FILE)"},
+      {"list for a scalar", "secure-port: [1, 2]\n",
+       "--secure-port: expected a single value (in FILE)"},
       {"empty value", "upstream:\n", "--upstream: empty value (in FILE)"},
-      {"map for a list", "peers: {a: b}\n", "--peers: expected a string or a list of strings (in FILE)"},
+      {"map for a list", "peers: {a: b}\n",
+       "--peers: expected a string or a list of strings (in FILE)"},
       {"comma inside a list item", "peers: [\"a=b:1,c=d:1\"]\n",
        "--peers: list item \"a=b:1,c=d:1\" contains a comma (in FILE)"},
-      {"unknown gate", "feature-gates: {Foo: true}\n", "--feature-gates: unrecognized feature gate: Foo (in FILE)"},
+      {"unknown gate", "feature-gates: {Foo: true}\n",
+       "--feature-gates: unrecognized feature gate: Foo (in FILE)"},
       {"not a map", "- a\n- b\n", "--config: FILE: expected a map of flag names to values"},
       {"duplicate key", "v: 1\nv: 2\n", "--config: FILE: duplicate key \"v\""},
   };
@@ -451,7 +544,8 @@ TEST_F(Config, ShippedExampleFileParses) {
 }
 
 TEST_F(Config, EveryErrorIsOneLine) {
-  for (const args& a : {args{"--tls-cert-file=/x"}, args{"--bogus"}, with(base(), {"--lease-duration=x"})}) {
+  for (const args& a :
+       {args{"--tls-cert-file=/x"}, args{"--bogus"}, with(base(), {"--lease-duration=x"})}) {
     auto e = error_of(a);
     EXPECT_FALSE(e.empty());
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;

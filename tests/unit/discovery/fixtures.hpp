@@ -12,7 +12,8 @@
 namespace mvproxy::discovery::testing {
 
 inline std::string fixture(const std::string& name) {
-  std::string body = mvproxy::test::read_file(std::string(MVPROXY_FIXTURES_DIR) + "/discovery/" + name);
+  std::string body =
+      mvproxy::test::read_file(std::string(MVPROXY_FIXTURES_DIR) + "/discovery/" + name);
   if (body.empty()) throw std::runtime_error("missing fixture " + name);
   return body;
 }
@@ -72,7 +73,8 @@ inline resource_info resource(std::string name, std::vector<std::string> verbs =
   r.namespaced = true;
   r.response_kind.kind = "Kind";
   r.verbs = std::move(verbs);
-  for (auto& s : subresources) r.subresources.push_back({std::move(s), {"", "", "Kind"}, {}, {"get"}});
+  for (auto& s : subresources)
+    r.subresources.push_back({std::move(s), {"", "", "Kind"}, {}, {"get"}});
   return r;
 }
 

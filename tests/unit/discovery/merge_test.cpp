@@ -71,21 +71,19 @@ TEST(merge_preserving_relative_order, table) {
       {"empty lists", {{}, {"x"}, {}}, {"x"}},
       {"duplicates in a list", {{"a", "a"}, {"b"}}, {"a", "b"}},
   };
-  for (const auto& r : rows)
-    EXPECT_EQ(merge_preserving_relative_order(r.lists), r.want) << r.name;
+  for (const auto& r : rows) EXPECT_EQ(merge_preserving_relative_order(r.lists), r.want) << r.name;
 }
 
 // ---- merge_models, mirroring upstream's peer-aggregated discovery cases ----
 
 class merge_models_test : public ::testing::Test {
  protected:
-  server_model local_ = make({group("apps", {version("v1", {resource("deployments"), resource("replicasets")})}),
-                              group("batch", {version("v1", {resource("jobs")})})});
+  server_model local_ =
+      make({group("apps", {version("v1", {resource("deployments"), resource("replicasets")})}),
+            group("batch", {version("v1", {resource("jobs")})})});
 };
 
-TEST_F(merge_models_test, no_peers_is_the_local_model) {
-  EXPECT_EQ(merge({&local_}), local_);
-}
+TEST_F(merge_models_test, no_peers_is_the_local_model) { EXPECT_EQ(merge({&local_}), local_); }
 
 TEST_F(merge_models_test, missing_servers_are_skipped) {
   EXPECT_EQ(merge({nullptr, &local_, nullptr}), local_);
@@ -102,20 +100,24 @@ TEST_F(merge_models_test, a_peer_adding_nothing_changes_nothing) {
 }
 
 TEST_F(merge_models_test, a_peer_adds_a_resource) {
-  server_model peer = make({group("apps", {version("v1", {resource("deployments"), resource("statefulsets"),
-                                                          resource("replicasets")})})});
+  server_model peer =
+      make({group("apps", {version("v1", {resource("deployments"), resource("statefulsets"),
+                                          resource("replicasets")})})});
   server_model m = merge({&local_, &peer});
-  EXPECT_EQ(resource_names(m, "apps", "v1"), (strings{"deployments", "statefulsets", "replicasets"}));
+  EXPECT_EQ(resource_names(m, "apps", "v1"),
+            (strings{"deployments", "statefulsets", "replicasets"}));
   EXPECT_TRUE(m.serves("apps", "v1", "statefulsets"));
   EXPECT_TRUE(m.serves("batch", "v1", "jobs"));
 }
 
 TEST_F(merge_models_test, a_peer_adds_a_version) {
-  server_model peer = make({group("batch", {version("v2", {resource("jobs")}), version("v1", {resource("jobs")})})});
+  server_model peer = make(
+      {group("batch", {version("v2", {resource("jobs")}), version("v1", {resource("jobs")})})});
   server_model m = merge({&local_, &peer});
   EXPECT_EQ(version_names(m, "batch"), (strings{"v2", "v1"}));  // the peer's preference kept
   EXPECT_TRUE(m.serves("batch", "v2", "jobs"));
-  server_model alpha = make({group("batch", {version("v1", {resource("jobs")}), version("v1alpha1", {resource("jobs")})})});
+  server_model alpha = make({group(
+      "batch", {version("v1", {resource("jobs")}), version("v1alpha1", {resource("jobs")})})});
   EXPECT_EQ(version_names(merge({&local_, &alpha}), "batch"), (strings{"v1", "v1alpha1"}));
 }
 
@@ -134,8 +136,9 @@ TEST_F(merge_models_test, groups_without_order_between_them_sort_lexically) {
 }
 
 TEST_F(merge_models_test, the_same_data_in_another_order) {
-  server_model reordered = make({group("batch", {version("v1", {resource("jobs")})}),
-                                 group("apps", {version("v1", {resource("replicasets"), resource("deployments")})})});
+  server_model reordered =
+      make({group("batch", {version("v1", {resource("jobs")})}),
+            group("apps", {version("v1", {resource("replicasets"), resource("deployments")})})});
   server_model m = merge({&local_, &reordered});
   // The first server (in server-id order) holding everything decides the order.
   EXPECT_EQ(group_names(m), (strings{"apps", "batch"}));
@@ -145,8 +148,9 @@ TEST_F(merge_models_test, the_same_data_in_another_order) {
 
 TEST_F(merge_models_test, every_sidecar_computes_the_same_document) {
   // A and B each merge all servers in server-id order: same input, same bytes.
-  server_model peer = make({group("apps", {version("v1", {resource("deployments", {"get", "patch"})})}),
-                            group("new.example.com", {version("v1", {resource("widgets")})})});
+  server_model peer =
+      make({group("apps", {version("v1", {resource("deployments", {"get", "patch"})})}),
+            group("new.example.com", {version("v1", {resource("widgets")})})});
   server_model on_a = merge({&local_, &peer});
   server_model on_b = merge({&local_, &peer});
   EXPECT_EQ(render_aggregated_apis(on_a, aggregated_version::v2),
@@ -157,7 +161,8 @@ TEST_F(merge_models_test, every_sidecar_computes_the_same_document) {
 }
 
 TEST_F(merge_models_test, a_peer_adds_a_verb) {
-  server_model peer = make({group("batch", {version("v1", {resource("jobs", {"watch", "get", "create"})})})});
+  server_model peer =
+      make({group("batch", {version("v1", {resource("jobs", {"watch", "get", "create"})})})});
   server_model m = merge({&local_, &peer});
   const resource_info* jobs = m.find("batch", "v1", "jobs");
   ASSERT_NE(jobs, nullptr);
@@ -165,8 +170,10 @@ TEST_F(merge_models_test, a_peer_adds_a_verb) {
 }
 
 TEST_F(merge_models_test, a_peer_adds_a_subresource) {
-  server_model with_status = make({group("batch", {version("v1", {resource("jobs", {"get", "list"}, {"status"})})})});
-  server_model with_scale = make({group("batch", {version("v1", {resource("jobs", {"get", "list"}, {"scale", "status"})})})});
+  server_model with_status =
+      make({group("batch", {version("v1", {resource("jobs", {"get", "list"}, {"status"})})})});
+  server_model with_scale = make(
+      {group("batch", {version("v1", {resource("jobs", {"get", "list"}, {"scale", "status"})})})});
   server_model m = merge({&with_status, &with_scale});
   const resource_info* jobs = m.find("batch", "v1", "jobs");
   ASSERT_NE(jobs, nullptr);
@@ -204,7 +211,8 @@ TEST_F(merge_models_test, three_servers) {
   server_model b = make({group("apps", {version("v1", {resource("deployments")})}),
                          group("b.example.com", {version("v1", {resource("bs")})})});
   server_model c = make({group("c.example.com", {version("v1", {resource("cs")})}),
-                         group("batch", {version("v1", {resource("jobs")}), version("v1beta1", {resource("cronjobs")})})});
+                         group("batch", {version("v1", {resource("jobs")}),
+                                         version("v1beta1", {resource("cronjobs")})})});
   server_model m = merge({&local_, &b, &c});
   EXPECT_EQ(group_names(m), (strings{"apps", "b.example.com", "c.example.com", "batch"}));
   EXPECT_EQ(version_names(m, "batch"), (strings{"v1", "v1beta1"}));

@@ -53,7 +53,7 @@ TEST_P(aggregated_fixture, holds_well_known_resources) {
   EXPECT_EQ(d->short_names, std::vector<std::string>{"deploy"});
   EXPECT_EQ(d->categories, std::vector<std::string>{"all"});
   EXPECT_EQ(d->verbs, (std::vector<std::string>{"create", "delete", "deletecollection", "get",
-                                                 "list", "patch", "update", "watch"}));
+                                                "list", "patch", "update", "watch"}));
   ASSERT_EQ(d->subresources.size(), 2u);
   EXPECT_EQ(d->subresources[0].name, "scale");
   EXPECT_EQ(d->subresources[0].response_kind, (group_version_kind{"autoscaling", "v1", "Scale"}));
@@ -72,10 +72,10 @@ TEST_P(aggregated_fixture, holds_well_known_resources) {
 
 INSTANTIATE_TEST_SUITE_P(
     fixtures, aggregated_fixture,
-    ::testing::Values(
-        aggregated_case{testing::v2_130, aggregated_version::v2, 22, 33, 67, 34},
-        aggregated_case{testing::v2_131, aggregated_version::v2, 22, 31, 63, 30},
-        aggregated_case{testing::v2beta1_131, aggregated_version::v2beta1, 22, 31, 63, 30}));
+    ::testing::Values(aggregated_case{testing::v2_130, aggregated_version::v2, 22, 33, 67, 34},
+                      aggregated_case{testing::v2_131, aggregated_version::v2, 22, 31, 63, 30},
+                      aggregated_case{testing::v2beta1_131, aggregated_version::v2beta1, 22, 31, 63,
+                                      30}));
 
 TEST(aggregated, v1_31_specific_versions) {
   server_model m = aggregated_model(testing::v2_131);
@@ -144,7 +144,8 @@ TEST_P(group_list_fixture, parses_every_group) {
 
 INSTANTIATE_TEST_SUITE_P(
     fixtures, group_list_fixture,
-    ::testing::Values(group_list_case{"legacy-apis-grouplist-allapis-v1.30-dev-c25b1ef.json", 22, 33},
+    ::testing::Values(group_list_case{"legacy-apis-grouplist-allapis-v1.30-dev-c25b1ef.json", 22,
+                                      33},
                       group_list_case{"legacy-apis-grouplist-v1.15.json", 18, 31},
                       group_list_case{"legacy-apis-grouplist-v1.21.json", 20, 38},
                       group_list_case{"legacy-apis-grouplist-v1.30.0-kind.json", 19, 21},
@@ -191,15 +192,16 @@ INSTANTIATE_TEST_SUITE_P(
         resource_list_case{"legacy-api-v1-resourcelist-v1.15.json", "", "v1", 17, 19},
         resource_list_case{"legacy-api-v1-resourcelist-v1.21.json", "", "v1", 17, 20},
         resource_list_case{"legacy-apis-apps-v1-resourcelist-v1.21.json", "apps", "v1", 5, 7},
-        resource_list_case{"legacy-apis-batch-v1beta1-resourcelist-v1.21.json", "batch", "v1beta1", 1, 1},
+        resource_list_case{"legacy-apis-batch-v1beta1-resourcelist-v1.21.json", "batch", "v1beta1",
+                           1, 1},
         resource_list_case{"legacy-apis-coordination.k8s.io-v1-resourcelist-v1.15.json",
                            "coordination.k8s.io", "v1", 1, 0},
         resource_list_case{"legacy-apis-coordination.k8s.io-v1-resourcelist-v1.21.json",
                            "coordination.k8s.io", "v1", 1, 0},
         resource_list_case{"legacy-apis-coordination.k8s.io-v1beta1-resourcelist-v1.21.json",
                            "coordination.k8s.io", "v1beta1", 1, 0},
-        resource_list_case{"legacy-apis-extensions-v1beta1-resourcelist-v1.15.json",
-                           "extensions", "v1beta1", 7, 8}));
+        resource_list_case{"legacy-apis-extensions-v1beta1-resourcelist-v1.15.json", "extensions",
+                           "v1beta1", 7, 8}));
 
 TEST(legacy, pods_and_scale_subresources_in_detail) {
   auto core = parse_resource_list(fixture("legacy-api-v1-resourcelist-v1.21.json"));
@@ -239,7 +241,8 @@ TEST(legacy, builds_a_model_from_the_documents_of_v1_21) {
   const std::string coord_beta =
       fixture("legacy-apis-coordination.k8s.io-v1beta1-resourcelist-v1.21.json");
   const std::string batch_beta = fixture("legacy-apis-batch-v1beta1-resourcelist-v1.21.json");
-  legacy_documents docs{api, apis,
+  legacy_documents docs{api,
+                        apis,
                         {{"v1", core},
                          {"apps/v1", apps},
                          {"coordination.k8s.io/v1", coord},
@@ -275,7 +278,8 @@ TEST(legacy, preferred_version_goes_first) {
     "versions":[{"groupVersion":"x.io/v1beta1","version":"v1beta1"},{"groupVersion":"x.io/v1",
     "version":"v1"}],"preferredVersion":{"groupVersion":"x.io/v1","version":"v1"}}]})";
   const std::string v1 = R"({"kind":"APIResourceList","groupVersion":"x.io/v1","resources":[]})";
-  const std::string beta = R"({"kind":"APIResourceList","groupVersion":"x.io/v1beta1","resources":[]})";
+  const std::string beta =
+      R"({"kind":"APIResourceList","groupVersion":"x.io/v1beta1","resources":[]})";
   auto built = build_legacy_model({{}, apis, {{"x.io/v1", v1}, {"x.io/v1beta1", beta}}});
   ASSERT_TRUE(built.ok()) << built.error;
   ASSERT_EQ(built.value->groups().size(), 1u);
@@ -326,7 +330,8 @@ TEST(bad_inputs, aggregated_documents_are_refused_with_a_reason) {
       {"not json", "<html>nope</html>", "malformed JSON"},
       {"truncated", R"({"kind":"APIGroupDiscoveryList","items":[)", "malformed JSON"},
       {"array root", "[]", "not an object"},
-      {"wrong kind", R"({"kind":"APIGroupList","apiVersion":"apidiscovery.k8s.io/v2"})", "wrong kind"},
+      {"wrong kind", R"({"kind":"APIGroupList","apiVersion":"apidiscovery.k8s.io/v2"})",
+       "wrong kind"},
       {"no kind", R"({"apiVersion":"apidiscovery.k8s.io/v2","items":[]})", "wrong kind"},
       {"wrong apiVersion", R"({"kind":"APIGroupDiscoveryList","apiVersion":"v1","items":[]})",
        "unsupported apiVersion"},
@@ -367,7 +372,8 @@ TEST(bad_inputs, legacy_documents_are_refused_with_a_reason) {
   for (const auto& c : versions) {
     auto parsed = parse_api_versions(c.body);
     EXPECT_FALSE(parsed.ok()) << c.name;
-    EXPECT_NE(parsed.error.find(c.error_contains), std::string::npos) << c.name << ": " << parsed.error;
+    EXPECT_NE(parsed.error.find(c.error_contains), std::string::npos)
+        << c.name << ": " << parsed.error;
   }
   const std::vector<bad_case> lists = {
       {"wrong kind", R"({"kind":"APIVersions"})", "wrong kind"},
@@ -380,25 +386,32 @@ TEST(bad_inputs, legacy_documents_are_refused_with_a_reason) {
   for (const auto& c : lists) {
     auto parsed = parse_group_list(c.body);
     EXPECT_FALSE(parsed.ok()) << c.name;
-    EXPECT_NE(parsed.error.find(c.error_contains), std::string::npos) << c.name << ": " << parsed.error;
+    EXPECT_NE(parsed.error.find(c.error_contains), std::string::npos)
+        << c.name << ": " << parsed.error;
   }
   const std::vector<bad_case> resources = {
       {"wrong kind", R"({"kind":"APIGroup","groupVersion":"v1"})", "wrong kind"},
-      {"no groupVersion", R"({"kind":"APIResourceList","resources":[]})", "missing field groupVersion"},
-      {"bad groupVersion", R"({"kind":"APIResourceList","groupVersion":"a/b/c"})", "malformed groupVersion"},
-      {"empty group", R"({"kind":"APIResourceList","groupVersion":"/v1"})", "malformed groupVersion"},
-      {"resource without name", R"({"kind":"APIResourceList","groupVersion":"v1","resources":[{"kind":"Pod"}]})",
+      {"no groupVersion", R"({"kind":"APIResourceList","resources":[]})",
+       "missing field groupVersion"},
+      {"bad groupVersion", R"({"kind":"APIResourceList","groupVersion":"a/b/c"})",
+       "malformed groupVersion"},
+      {"empty group", R"({"kind":"APIResourceList","groupVersion":"/v1"})",
+       "malformed groupVersion"},
+      {"resource without name",
+       R"({"kind":"APIResourceList","groupVersion":"v1","resources":[{"kind":"Pod"}]})",
        "missing field name"},
       {"namespaced not bool",
        R"({"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"pods","namespaced":"yes"}]})",
        "not a boolean"},
-      {"empty subresource", R"({"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"pods"},{"name":"pods/"}]})",
+      {"empty subresource",
+       R"({"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"pods"},{"name":"pods/"}]})",
        "malformed resource name"},
   };
   for (const auto& c : resources) {
     auto parsed = parse_resource_list(c.body);
     EXPECT_FALSE(parsed.ok()) << c.name;
-    EXPECT_NE(parsed.error.find(c.error_contains), std::string::npos) << c.name << ": " << parsed.error;
+    EXPECT_NE(parsed.error.find(c.error_contains), std::string::npos)
+        << c.name << ": " << parsed.error;
   }
   auto group = parse_api_group(R"({"kind":"APIGroupList"})");
   EXPECT_FALSE(group.ok());
@@ -424,9 +437,13 @@ TEST(bad_inputs, build_legacy_model_reports_the_broken_document) {
 // Every fixture cut short at several offsets is refused, never crashes.
 TEST(bad_inputs, every_fixture_truncated_is_an_error) {
   const std::vector<std::pair<std::string, int>> files = {
-      {testing::v2_130, 0}, {testing::v2_131, 0}, {testing::v2beta1_131, 0},
-      {"legacy-api-versions-v1.21.json", 1}, {"legacy-apis-grouplist-v1.21.json", 2},
-      {"legacy-apis-grouplist-v1.36.0-kind.json", 2}, {"legacy-apis-apps-group-v1.21.json", 3},
+      {testing::v2_130, 0},
+      {testing::v2_131, 0},
+      {testing::v2beta1_131, 0},
+      {"legacy-api-versions-v1.21.json", 1},
+      {"legacy-apis-grouplist-v1.21.json", 2},
+      {"legacy-apis-grouplist-v1.36.0-kind.json", 2},
+      {"legacy-apis-apps-group-v1.21.json", 3},
       {"legacy-api-v1-resourcelist-v1.21.json", 4},
       {"legacy-apis-apps-v1-resourcelist-v1.21.json", 4},
   };
@@ -439,11 +456,21 @@ TEST(bad_inputs, every_fixture_truncated_is_an_error) {
       std::string_view part(body.data(), cut);
       bool ok = true;
       switch (kind) {
-        case 0: ok = parse_aggregated(part).ok(); break;
-        case 1: ok = parse_api_versions(part).ok(); break;
-        case 2: ok = parse_group_list(part).ok(); break;
-        case 3: ok = parse_api_group(part).ok(); break;
-        case 4: ok = parse_resource_list(part).ok(); break;
+        case 0:
+          ok = parse_aggregated(part).ok();
+          break;
+        case 1:
+          ok = parse_api_versions(part).ok();
+          break;
+        case 2:
+          ok = parse_group_list(part).ok();
+          break;
+        case 3:
+          ok = parse_api_group(part).ok();
+          break;
+        case 4:
+          ok = parse_resource_list(part).ok();
+          break;
       }
       EXPECT_FALSE(ok) << file << " cut at " << cut;
     }

@@ -43,8 +43,8 @@ TEST(render_aggregated, same_json_as_the_fixture) {
     EXPECT_EQ(got, want) << file;
   }
   json beta = json::parse(fixture(testing::v2beta1_131));
-  json got = json::parse(render_aggregated_apis(aggregated_model(testing::v2beta1_131),
-                                                aggregated_version::v2beta1));
+  json got = json::parse(
+      render_aggregated_apis(aggregated_model(testing::v2beta1_131), aggregated_version::v2beta1));
   EXPECT_EQ(got, beta);
 }
 
@@ -52,27 +52,35 @@ TEST(render_aggregated, kube_apiserver_field_order) {
   std::vector<group_info> groups{
       {"apps",
        {{"v1",
-         {{"deployments", "deployment", {"", "", "Deployment"}, true, {"get", "list"}, {"deploy"}, {"all"},
+         {{"deployments",
+           "deployment",
+           {"", "", "Deployment"},
+           true,
+           {"get", "list"},
+           {"deploy"},
+           {"all"},
            {{"scale", {"autoscaling", "v1", "Scale"}, {{"autoscaling", "v1", "Scale"}}, {"get"}}}}},
          "Current"}}}};
   std::string body = render_aggregated_apis(server_model(groups), aggregated_version::v2);
-  EXPECT_EQ(body,
-            R"({"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","metadata":{},)"
-            R"("items":[{"metadata":{"name":"apps","creationTimestamp":null},"versions":[{"version":"v1",)"
-            R"("resources":[{"resource":"deployments","responseKind":{"group":"","version":"","kind":"Deployment"},)"
-            R"("scope":"Namespaced","singularResource":"deployment","verbs":["get","list"],)"
-            R"("shortNames":["deploy"],"categories":["all"],"subresources":[{"subresource":"scale",)"
-            R"("responseKind":{"group":"autoscaling","version":"v1","kind":"Scale"},)"
-            R"("acceptedTypes":[{"group":"autoscaling","version":"v1","kind":"Scale"}],"verbs":["get"]}]}],)"
-            R"("freshness":"Current"}]}]})"
-            "\n");
+  EXPECT_EQ(
+      body,
+      R"({"kind":"APIGroupDiscoveryList","apiVersion":"apidiscovery.k8s.io/v2","metadata":{},)"
+      R"("items":[{"metadata":{"name":"apps","creationTimestamp":null},"versions":[{"version":"v1",)"
+      R"("resources":[{"resource":"deployments","responseKind":{"group":"","version":"","kind":"Deployment"},)"
+      R"("scope":"Namespaced","singularResource":"deployment","verbs":["get","list"],)"
+      R"("shortNames":["deploy"],"categories":["all"],"subresources":[{"subresource":"scale",)"
+      R"("responseKind":{"group":"autoscaling","version":"v1","kind":"Scale"},)"
+      R"("acceptedTypes":[{"group":"autoscaling","version":"v1","kind":"Scale"}],"verbs":["get"]}]}],)"
+      R"("freshness":"Current"}]}]})"
+      "\n");
 }
 
 TEST(render_aggregated, api_holds_only_the_core_group_and_apis_never_does) {
   server_model m = core_and_groups();
   std::string api = render_aggregated_api(m, aggregated_version::v2);
-  EXPECT_NE(api.find(R"("items":[{"metadata":{"creationTimestamp":null},"versions":[{"version":"v1")"),
-            std::string::npos);
+  EXPECT_NE(
+      api.find(R"("items":[{"metadata":{"creationTimestamp":null},"versions":[{"version":"v1")"),
+      std::string::npos);
   auto parsed_api = parse_aggregated(api);
   ASSERT_TRUE(parsed_api.ok()) << parsed_api.error;
   ASSERT_EQ(parsed_api.value->groups.size(), 1u);
@@ -82,8 +90,8 @@ TEST(render_aggregated, api_holds_only_the_core_group_and_apis_never_does) {
   ASSERT_TRUE(parsed_apis.ok()) << parsed_apis.error;
   EXPECT_EQ(parsed_apis.value->groups.size(), 22u);
 
-  server_model back = make_server_model(std::move(parsed_api.value->groups),
-                                        std::move(parsed_apis.value->groups));
+  server_model back =
+      make_server_model(std::move(parsed_api.value->groups), std::move(parsed_apis.value->groups));
   EXPECT_EQ(back, m);
   EXPECT_EQ(render_aggregated_api(server_model{}, aggregated_version::v2),
             "{\"kind\":\"APIGroupDiscoveryList\",\"apiVersion\":\"apidiscovery.k8s.io/v2\","
@@ -93,10 +101,10 @@ TEST(render_aggregated, api_holds_only_the_core_group_and_apis_never_does) {
 TEST(render_legacy, resource_lists_are_byte_identical_to_compacted_fixtures) {
   // The cben captures are the server's own key order, pretty-printed; compacting them
   // and dropping storageVersionHash (not in the model) gives what mvproxy must send.
-  for (const char* file : {"legacy-api-v1-resourcelist-v1.21.json",
-                           "legacy-apis-apps-v1-resourcelist-v1.21.json",
-                           "legacy-apis-batch-v1beta1-resourcelist-v1.21.json",
-                           "legacy-apis-coordination.k8s.io-v1-resourcelist-v1.21.json"}) {
+  for (const char* file :
+       {"legacy-api-v1-resourcelist-v1.21.json", "legacy-apis-apps-v1-resourcelist-v1.21.json",
+        "legacy-apis-batch-v1beta1-resourcelist-v1.21.json",
+        "legacy-apis-coordination.k8s.io-v1-resourcelist-v1.21.json"}) {
     std::string body = fixture(file);
     auto parsed = parse_resource_list(body);
     ASSERT_TRUE(parsed.ok()) << parsed.error;
@@ -114,7 +122,8 @@ TEST(render_legacy, resource_lists_are_byte_identical_to_compacted_fixtures) {
 
 TEST(render_legacy, group_list_is_byte_identical_to_the_kind_capture) {
   // kind v1.36.0: compact wire bytes, preferred version first in every group.
-  for (const char* file : {"legacy-apis-grouplist-v1.30.0-kind.json", "legacy-apis-grouplist-v1.36.0-kind.json"}) {
+  for (const char* file :
+       {"legacy-apis-grouplist-v1.30.0-kind.json", "legacy-apis-grouplist-v1.36.0-kind.json"}) {
     std::string body = fixture(file);
     auto groups = parse_group_list(body);
     ASSERT_TRUE(groups.ok()) << groups.error;
@@ -132,10 +141,11 @@ TEST(render_legacy, api_group_and_api_versions) {
   server_model m = aggregated_model(testing::v2_131);
   auto apps = render_api_group(m, "apps");
   ASSERT_TRUE(apps.has_value());
-  EXPECT_EQ(*apps,
-            R"({"kind":"APIGroup","apiVersion":"v1","name":"apps","versions":[{"groupVersion":"apps/v1","version":"v1"}],)"
-            R"("preferredVersion":{"groupVersion":"apps/v1","version":"v1"}})"
-            "\n");
+  EXPECT_EQ(
+      *apps,
+      R"({"kind":"APIGroup","apiVersion":"v1","name":"apps","versions":[{"groupVersion":"apps/v1","version":"v1"}],)"
+      R"("preferredVersion":{"groupVersion":"apps/v1","version":"v1"}})"
+      "\n");
   auto parsed = parse_api_group(*apps);
   ASSERT_TRUE(parsed.ok()) << parsed.error;
   EXPECT_EQ(parsed.value->name, "apps");
@@ -181,13 +191,16 @@ TEST(render_legacy, legacy_view_equals_aggregated_view_of_the_v1_21_server) {
   auto a = parse_aggregated(render_aggregated_api(*built.value, aggregated_version::v2));
   auto b = parse_aggregated(render_aggregated_apis(*built.value, aggregated_version::v2beta1));
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(make_server_model(std::move(a.value->groups), std::move(b.value->groups)), *built.value);
+  EXPECT_EQ(make_server_model(std::move(a.value->groups), std::move(b.value->groups)),
+            *built.value);
 }
 
 TEST(render, strings_are_escaped_like_go) {
   std::vector<group_info> groups{{"x<y>&\"\\\n\x01\xE2\x80\xA8\xC3\xA9\xFF", {}}};
   std::string body = render_group_list(server_model(groups));
-  EXPECT_NE(body.find(R"("name":"x\u003cy\u003e\u0026\"\\\n\u0001\u2028)" "\xC3\xA9" R"(\ufffd")"),
+  EXPECT_NE(body.find(R"("name":"x\u003cy\u003e\u0026\"\\\n\u0001\u2028)"
+                      "\xC3\xA9"
+                      R"(\ufffd")"),
             std::string::npos)
       << body;
   EXPECT_TRUE(json::accept(body));

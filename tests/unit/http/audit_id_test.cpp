@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "mvproxy/http/headers.hpp"
 #include "field_list.hpp"
+#include "mvproxy/http/headers.hpp"
 
 namespace {
 

@@ -18,10 +18,14 @@ using namespace std::string_literals;
 
 const char* state_name(head_state s) {
   switch (s) {
-    case head_state::need_more: return "need_more";
-    case head_state::complete: return "complete";
-    case head_state::bad: return "bad";
-    case head_state::too_large: return "too_large";
+    case head_state::need_more:
+      return "need_more";
+    case head_state::complete:
+      return "complete";
+    case head_state::bad:
+      return "bad";
+    case head_state::too_large:
+      return "too_large";
   }
   return "?";
 }
@@ -78,17 +82,22 @@ const std::string kubectl_get =
     "Accept-Encoding: gzip\r\n"
     "\r\n";
 
-const std::string kubectl_create_body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}})";
+const std::string kubectl_create_body =
+    R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}})";
 const std::string kubectl_create =
-    "POST /api/v1/namespaces/default/configmaps?fieldManager=kubectl-create&fieldValidation=Strict HTTP/1.1\r\n"
+    "POST /api/v1/namespaces/default/configmaps?fieldManager=kubectl-create&fieldValidation=Strict "
+    "HTTP/1.1\r\n"
     "Host: 127.0.0.1:7443\r\n"
     "User-Agent: kubectl/v1.36.2 (linux/amd64) kubernetes/5f2a6b1\r\n"
-    "Content-Length: " + std::to_string(kubectl_create_body.size()) + "\r\n"
+    "Content-Length: " +
+    std::to_string(kubectl_create_body.size()) +
+    "\r\n"
     "Accept: application/json\r\n"
     "Content-Type: application/json\r\n"
     "Kubectl-Command: kubectl create\r\n"
     "Accept-Encoding: gzip\r\n"
-    "\r\n" + kubectl_create_body;
+    "\r\n" +
+    kubectl_create_body;
 
 const std::string kubectl_patch =
     "PATCH /apis/apps/v1/namespaces/default/deployments/web?fieldManager=kubectl-patch HTTP/1.1\r\n"
@@ -120,7 +129,8 @@ const std::string kubectl_exec_websocket =
     "\r\n";
 
 const std::string kubectl_exec_spdy =
-    "POST /api/v1/namespaces/default/pods/web-0/exec?command=date&container=web&stdout=true HTTP/1.1\r\n"
+    "POST /api/v1/namespaces/default/pods/web-0/exec?command=date&container=web&stdout=true "
+    "HTTP/1.1\r\n"
     "Host: 127.0.0.1:7443\r\n"
     "Connection: Upgrade\r\n"
     "Upgrade: SPDY/3.1\r\n"
@@ -145,19 +155,21 @@ const std::vector<head_case> good_heads = {
     {"kubectl exec SPDY upgrade", kubectl_exec_spdy, head_state::complete, ""},
     {"chunked body", chunked_apply, head_state::complete, ""},
     {"Transfer-Encoding any case with OWS",
-     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \t\r\n\r\n", head_state::complete, ""},
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \t\r\n\r\n", head_state::complete,
+     ""},
     {"repeated equal Content-Length is merged",
      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
      head_state::complete, ""},
-    {"Content-Length with leading zeros", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\n",
-     head_state::complete, ""},
+    {"Content-Length with leading zeros",
+     "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\n", head_state::complete, ""},
     {"HTTP/1.0 needs no Host", "GET /version HTTP/1.0\r\n\r\n", head_state::complete, ""},
     {"empty value and no space after colon", "GET / HTTP/1.1\r\nHost:a\r\nX-Empty:\r\n\r\n",
      head_state::complete, ""},
     {"UTF-8 (obs-text) in a value", "GET / HTTP/1.1\r\nHost: a\r\nX-Name: J\xC3\xBCrgen\r\n\r\n",
      head_state::complete, ""},
     {"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", head_state::complete, ""},
-    {"head exactly at the limit", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", head_state::complete, "", 27},
+    {"head exactly at the limit", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", head_state::complete, "",
+     27},
 };
 
 TEST(HeadScanner, GoodHeads) {
@@ -261,9 +273,8 @@ const std::vector<head_case> bad_heads = {
      head_state::bad, "whitespace between header name and colon"},
     {"Content-Length with space before colon", post + "Content-Length : 5\r\n\r\n", head_state::bad,
      "whitespace between header name and colon"},
-    {"Transfer-Encoding in HTTP/1.0",
-     "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", head_state::bad,
-     "Transfer-Encoding in an HTTP/1.0 request"},
+    {"Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+     head_state::bad, "Transfer-Encoding in an HTTP/1.0 request"},
     {"Content-Length: 1, 2", post + "Content-Length: 1, 2\r\n\r\n", head_state::bad,
      "invalid Content-Length"},
     {"Content-Length: 5, 5 (Go refuses lists)", post + "Content-Length: 5, 5\r\n\r\n",
@@ -280,11 +291,11 @@ const std::vector<head_case> bad_heads = {
      "invalid Content-Length"},
     {"Content-Length over 2^64", post + "Content-Length: 18446744073709551616\r\n\r\n",
      head_state::bad, "invalid Content-Length"},
-    {"two differing Content-Length lines",
-     post + "Content-Length: 1\r\nContent-Length: 2\r\n\r\n", head_state::bad,
-     "conflicting Content-Length values"},
+    {"two differing Content-Length lines", post + "Content-Length: 1\r\nContent-Length: 2\r\n\r\n",
+     head_state::bad, "conflicting Content-Length values"},
     // Line structure.
-    {"obs-fold with SP", post + "X-A: one\r\n two\r\n\r\n", head_state::bad, "obsolete line folding"},
+    {"obs-fold with SP", post + "X-A: one\r\n two\r\n\r\n", head_state::bad,
+     "obsolete line folding"},
     {"obs-fold with HTAB", post + "X-A: one\r\n\ttwo\r\n\r\n", head_state::bad,
      "obsolete line folding"},
     {"first header line folded", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", head_state::bad,
@@ -296,7 +307,8 @@ const std::vector<head_case> bad_heads = {
      "bare LF line ending"},
     {"bare CR inside a header line", "GET / HTTP/1.1\r\nHost: a\rX-A: b\r\n\r\n", head_state::bad,
      "bare CR"},
-    {"bare CR in the request line", "GET /\r HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad, "bare CR"},
+    {"bare CR in the request line", "GET /\r HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad,
+     "bare CR"},
     {"NUL in a value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\0b\r\n\r\n"s, head_state::bad,
      "control character in header value"},
     {"DEL in a value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x7f\r\n\r\n", head_state::bad,
@@ -307,7 +319,8 @@ const std::vector<head_case> bad_heads = {
      "invalid header name"},
     {"separator in a name", "GET / HTTP/1.1\r\nHost: a\r\nX(A): b\r\n\r\n", head_state::bad,
      "invalid header name"},
-    {"empty name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", head_state::bad, "invalid header name"},
+    {"empty name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", head_state::bad,
+     "invalid header name"},
     {"line without colon", "GET / HTTP/1.1\r\nHost a\r\n\r\n", head_state::bad,
      "header line without colon"},
     // Host.
@@ -319,16 +332,20 @@ const std::vector<head_case> bad_heads = {
     {"empty line before the request line", "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad,
      "empty line before the request line"},
     {"no version", "GET /\r\nHost: a\r\n\r\n", head_state::bad, "malformed request line"},
-    {"double space", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad, "malformed request line"},
-    {"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", head_state::bad, "malformed request line"},
+    {"double space", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad,
+     "malformed request line"},
+    {"trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", head_state::bad,
+     "malformed request line"},
     {"space in target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad,
      "malformed request line"},
     {"tab as separator", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad,
      "malformed request line"},
-    {"bad method", "G@T / HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad, "malformed request method"},
+    {"bad method", "G@T / HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad,
+     "malformed request method"},
     {"non-ASCII target", "GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", head_state::bad,
      "invalid character in request target"},
-    {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", head_state::bad, "unsupported HTTP version"},
+    {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", head_state::bad,
+     "unsupported HTTP version"},
     {"lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", head_state::bad,
      "unsupported HTTP version"},
     {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", head_state::bad, "unsupported HTTP version"},
@@ -342,7 +359,8 @@ const std::vector<head_case> bad_heads = {
      head_state::too_large, "request head too large"},
     {"endless request line", "GET /" + std::string(70 * 1024, 'a'), head_state::too_large,
      "request head too large"},
-    {"bad line past the limit is too large", "GET / HTTP/1.1\r\nHost: a\r\nX-A: \x01" + std::string(100, 'a') + "\r\n\r\n",
+    {"bad line past the limit is too large",
+     "GET / HTTP/1.1\r\nHost: a\r\nX-A: \x01" + std::string(100, 'a') + "\r\n\r\n",
      head_state::too_large, "request head too large", 64},
 };
 

@@ -42,12 +42,12 @@ field_list fields_of(const bhttp::fields& f) {
 }
 
 struct run_result {
-  std::string body;       // every feed's data[0, body), concatenated
-  std::size_t used = 0;   // bytes of the input consumed in all
+  std::string body;      // every feed's data[0, body), concatenated
+  std::size_t used = 0;  // bytes of the input consumed in all
   std::size_t feeds = 0;
   error_code ec;
   bool done = false;
-  std::string broken;     // an invariant of feed() that did not hold
+  std::string broken;  // an invariant of feed() that did not hold
 };
 
 // Delivers `bytes` in pieces ending at each of `cuts` (then the rest), the way the proxy
@@ -57,8 +57,8 @@ struct run_result {
 // Stops when the parser is done or reports an error; with eof, a parser still waiting
 // for the end of the body then sees the connection end (put_eof).
 template <bool isRequest>
-run_result relay(relay_parser<isRequest>& p, std::string_view bytes, const std::vector<std::size_t>& cuts,
-                 bool head_first = false, bool eof = false) {
+run_result relay(relay_parser<isRequest>& p, std::string_view bytes,
+                 const std::vector<std::size_t>& cuts, bool head_first = false, bool eof = false) {
   constexpr std::size_t guard = 16;
   run_result r;
   std::string pending;
@@ -130,13 +130,13 @@ std::vector<std::vector<std::size_t>> deliveries(std::size_t n) {
 
 struct relay_case {
   std::string name;
-  std::string bytes;     // the message, possibly followed by the next one's first bytes
-  std::string start;     // its start line, as get() holds it
-  field_list fields;     // its head fields in order (never trailers)
-  std::string body;      // its body, de-chunked
+  std::string bytes;         // the message, possibly followed by the next one's first bytes
+  std::string start;         // its start line, as get() holds it
+  field_list fields;         // its head fields in order (never trailers)
+  std::string body;          // its body, de-chunked
   std::size_t length = all;  // bytes of `bytes` that are this message
-  bool skip = false;     // a response to HEAD: skip(true)
-  bool eof = false;      // the body ends with the connection
+  bool skip = false;         // a response to HEAD: skip(true)
+  bool eof = false;          // the body ends with the connection
 };
 
 // Relays the case in every delivery, reading the head alone first and not, and checks
@@ -168,7 +168,8 @@ void check(const relay_case& c) {
 
 // A LIST answer as the apiserver streams it: the body in chunks of 0x40 and a short one.
 std::string list_chunked(std::string* body) {
-  std::string items = R"({"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"4711"},)";
+  std::string items =
+      R"({"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"4711"},)";
   items += R"("items":[)";
   for (int i = 0; i < 6; ++i)
     items += std::string(i ? "," : "") + R"({"metadata":{"name":"cm-)" + std::to_string(i) +
@@ -196,7 +197,8 @@ std::vector<relay_case> responses() {
        {{"Content-Type", "application/json"}, {"Content-Length", "28"}},
        R"({"kind":"Status","code":200})"},
       {"content-length, the next response behind it",
-       "HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+       "HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: "
+       "0\r\n\r\n",
        "HTTP/1.1 201 Created",
        {{"Content-Length", "5"}},
        "hello",
@@ -264,7 +266,8 @@ std::vector<relay_case> responses() {
        "",
        62},
       {"HEAD response with a Content-Length: skip, no body",
-       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\nHTTP/1.1 200",
+       "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\nHTTP/1.1 "
+       "200",
        "HTTP/1.1 200 OK",
        {{"Content-Type", "application/json"}, {"Content-Length", "5000"}},
        "",
@@ -296,8 +299,11 @@ std::vector<relay_case> responses() {
        {{"X-A", "spaced"}, {"X-Fold", "one two"}, {"X-Empty", ""}, {"Content-Length", "1"}},
        "!"},
   };
-  relay_case list{"chunked LIST in 0x40-byte chunks", "", "HTTP/1.1 200 OK",
-                  {{"Audit-Id", "0b0d7a4e"}, {"Content-Type", "application/json"},
+  relay_case list{"chunked LIST in 0x40-byte chunks",
+                  "",
+                  "HTTP/1.1 200 OK",
+                  {{"Audit-Id", "0b0d7a4e"},
+                   {"Content-Type", "application/json"},
                    {"Transfer-Encoding", "chunked"}},
                   ""};
   list.bytes = list_chunked(&list.body);
@@ -312,7 +318,8 @@ TEST(RelayParser, Responses) {
 // The driver itself: one byte at a time is one feed per byte (at least), and the body
 // still comes out whole.
 TEST(RelayParser, DriverFeedsEveryPieceAndCarriesTheRest) {
-  const std::string s = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1\r\nd\r\n0\r\n\r\n";
+  const std::string s =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n1\r\nd\r\n0\r\n\r\n";
   auto ways = deliveries(s.size());
   EXPECT_EQ(ways.size(), 1 + (s.size() - 1) + 1 + 40);
   const auto& bytewise = ways[s.size()];
@@ -390,7 +397,8 @@ TEST(RelayParser, EofBeforeTheContentLengthIsAPartialMessage) {
 }
 
 TEST(RelayParser, NoContentAndNotModifiedHaveNoBody) {
-  for (const char* s0 : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n"}) {
+  for (const char* s0 : {"HTTP/1.1 204 No Content\r\n\r\n",
+                         "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n"}) {
     SCOPED_TRACE(s0);
     std::string s = s0;
     response_relay_parser p(head_limit);
@@ -496,11 +504,7 @@ std::vector<relay_case> requests() {
        "GET /api/v1/namespaces/default/pods?limit=500 HTTP/1.1",
        {{"Host", "127.0.0.1:7443"}, {"Accept", "application/json"}},
        ""},
-      {"GET, HTTP/1.0",
-       "GET /version HTTP/1.0\r\n\r\n",
-       "GET /version HTTP/1.0",
-       {},
-       ""},
+      {"GET, HTTP/1.0", "GET /version HTTP/1.0\r\n\r\n", "GET /version HTTP/1.0", {}, ""},
       {"POST with a Content-Length",
        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: a\r\n"
        "Content-Type: application/json\r\nContent-Length: 62\r\n\r\n"
@@ -533,7 +537,8 @@ std::vector<relay_case> requests() {
        "body",
        43},
       {"pipelined chunked POST then GET",
-       "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+       "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nGET /b "
+       "HTTP/1.1\r\n\r\n",
        "POST /a HTTP/1.1",
        {{"Transfer-Encoding", "chunked"}},
        "hi",
@@ -593,7 +598,8 @@ TEST(SerializeHead, RequestFromFields) {
   h.set("Zeta", "1");
   h.set(bhttp::field::host, "a");
   h.insert("x-lower", "v");
-  EXPECT_EQ(mvproxy::http::serialize_head(h), "GET /api HTTP/1.0\r\nZeta: 1\r\nHost: a\r\nx-lower: v\r\n\r\n");
+  EXPECT_EQ(mvproxy::http::serialize_head(h),
+            "GET /api HTTP/1.0\r\nZeta: 1\r\nHost: a\r\nx-lower: v\r\n\r\n");
   h.method_string("PURGE");
   h.version(11);
   h.clear();
@@ -620,7 +626,8 @@ TEST(SerializeHead, ResponseWithAnEmptyReasonGetsTheStandardOne) {
   h.result(bhttp::status::not_found);
   h.version(11);
   h.set(bhttp::field::content_length, "0");
-  EXPECT_EQ(mvproxy::http::serialize_head(h), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(mvproxy::http::serialize_head(h),
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
   h.result(200);
   h.version(10);
   h.clear();
@@ -706,29 +713,37 @@ const std::vector<bad_case> bad_responses = {
     {"bad status code", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", bhttp::error::bad_status},
     {"bad version", "HTTX/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", bhttp::error::bad_version},
     {"HTTP/2.0 status line", "HTTP/2.0 200 OK\r\n\r\n", bhttp::error::bad_version},
-    {"status line ending in a bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n", bhttp::error::bad_reason},
+    {"status line ending in a bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n",
+     bhttp::error::bad_reason},
     {"field line ending in a bare LF", "HTTP/1.1 200 OK\r\nContent-Length: 0\nX: y\r\n\r\n",
      bhttp::error::bad_value},
-    {"bad Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", bhttp::error::bad_content_length},
-    {"Content-Length after chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+    {"bad Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n",
+     bhttp::error::bad_content_length},
+    {"Content-Length after chunked",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
      bhttp::error::bad_content_length},
     {"head over the limit", "HTTP/1.1 200 OK\r\nX-Long: " + std::string(100, 'v') + "\r\n\r\n",
      bhttp::error::header_limit, 64},
     {"head over the limit, many short fields",
-     "HTTP/1.1 200 OK\r\n" + [] {
-       std::string s;
-       for (int i = 0; i < 40; ++i) s += "X-" + std::to_string(i) + ": v\r\n";
-       return s;
-     }() + "\r\n",
+     "HTTP/1.1 200 OK\r\n" +
+         [] {
+           std::string s;
+           for (int i = 0; i < 40; ++i) s += "X-" + std::to_string(i) + ": v\r\n";
+           return s;
+         }() +
+         "\r\n",
      bhttp::error::header_limit, 128},
 };
 
 const std::vector<bad_case> bad_requests = {
-    {"request line ending in a bare LF", "GET / HTTP/1.1\nHost: a\r\n\r\n", bhttp::error::bad_version},
+    {"request line ending in a bare LF", "GET / HTTP/1.1\nHost: a\r\n\r\n",
+     bhttp::error::bad_version},
     {"bad method", "G(T / HTTP/1.1\r\n\r\n", bhttp::error::bad_method},
     {"malformed chunk size",
-     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n", bhttp::error::bad_chunk},
-    {"head over the limit", "GET /" + std::string(200, 'p') + " HTTP/1.1\r\n\r\n", bhttp::error::header_limit, 64},
+     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nx\r\n0\r\n\r\n",
+     bhttp::error::bad_chunk},
+    {"head over the limit", "GET /" + std::string(200, 'p') + " HTTP/1.1\r\n\r\n",
+     bhttp::error::header_limit, 64},
 };
 
 // Whole and in every delivery: an error (never a crash, never "done"), no body bytes.

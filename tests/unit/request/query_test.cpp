@@ -17,21 +17,14 @@ TEST(Query, FirstValue) {
     bool found;
     const char* raw_value;
   } cases[] = {
-      {"a=1&b=2", "b", true, "2"},
-      {"a=1&a=2", "a", true, "1"},
-      {"a", "a", true, ""},
-      {"a=", "a", true, ""},
-      {"a=x=y", "a", true, "x=y"},
-      {"%61=1", "a", true, "1"},
-      {"a+b=1", "a b", true, "1"},
-      {"a%20b=1", "a b", true, "1"},
-      {"a=%zz&a=2", "a", true, "2"},    // a bad escape drops the pair
-      {"a%zz=1&a=2", "a", true, "2"},
-      {"a=1;b&a=2", "a", true, "2"},    // so does ';'
-      {"&&a=3", "a", true, "3"},
-      {"A=1", "a", false, ""},          // keys are case-sensitive
-      {"", "a", false, ""},
-      {"b=1", "a", false, ""},
+      {"a=1&b=2", "b", true, "2"},    {"a=1&a=2", "a", true, "1"},
+      {"a", "a", true, ""},           {"a=", "a", true, ""},
+      {"a=x=y", "a", true, "x=y"},    {"%61=1", "a", true, "1"},
+      {"a+b=1", "a b", true, "1"},    {"a%20b=1", "a b", true, "1"},
+      {"a=%zz&a=2", "a", true, "2"},                                  // a bad escape drops the pair
+      {"a%zz=1&a=2", "a", true, "2"}, {"a=1;b&a=2", "a", true, "2"},  // so does ';'
+      {"&&a=3", "a", true, "3"},      {"A=1", "a", false, ""},        // keys are case-sensitive
+      {"", "a", false, ""},           {"b=1", "a", false, ""},
       {"a%=1", "a", false, ""},
   };
   for (const auto& c : cases) {

@@ -28,7 +28,8 @@ server_model_ptr model(std::initializer_list<std::string_view> entries) {
     auto colon = e.find(':');
     std::string group(e.substr(0, s1));
     std::string version(e.substr(s1 + 1, s2 - s1 - 1));
-    std::string resource(e.substr(s2 + 1, colon == std::string_view::npos ? colon : colon - s2 - 1));
+    std::string resource(
+        e.substr(s2 + 1, colon == std::string_view::npos ? colon : colon - s2 - 1));
     discovery::resource_info r;
     r.name = resource;
     r.verbs = {"get", "list"};
@@ -46,26 +47,27 @@ server_model_ptr model(std::initializer_list<std::string_view> entries) {
     if (g == groups.end()) g = groups.insert(groups.end(), discovery::group_info{group, {}});
     auto v = std::find_if(g->versions.begin(), g->versions.end(),
                           [&](auto& x) { return x.version == version; });
-    if (v == g->versions.end()) v = g->versions.insert(g->versions.end(), discovery::version_info{version, {}, {}});
+    if (v == g->versions.end())
+      v = g->versions.insert(g->versions.end(), discovery::version_info{version, {}, {}});
     v->resources.push_back(r);
   }
   return std::make_shared<const discovery::server_model>(std::move(groups));
 }
 
 // An old apiserver (local) and two newer peers; "c" is the only one with the alpha group.
-const server_model_ptr old_server = model({
-    "/v1/pods:exec,log,status", "/v1/namespaces:status,finalize", "/v1/nodes",
-    "apps/v1/deployments:scale,status", "coordination.k8s.io/v1/leases"});
-const server_model_ptr new_server = model({
-    "/v1/pods:exec,log,status,resize", "/v1/namespaces:status,finalize", "/v1/nodes",
-    "apps/v1/deployments:scale,status", "apps/v2/deployments:scale",
-    "coordination.k8s.io/v1/leases", "coordination.k8s.io/v1beta1/leasecandidates",
-    "resource.k8s.io/v1/deviceclasses"});
-const server_model_ptr newest_server = model({
-    "/v1/pods:exec,log,status,resize", "/v1/namespaces:status,finalize", "/v1/nodes",
-    "apps/v1/deployments:scale,status", "apps/v2/deployments:scale",
-    "coordination.k8s.io/v1/leases", "coordination.k8s.io/v1beta1/leasecandidates",
-    "resource.k8s.io/v1/deviceclasses", "alpha.example.com/v1alpha1/widgets"});
+const server_model_ptr old_server =
+    model({"/v1/pods:exec,log,status", "/v1/namespaces:status,finalize", "/v1/nodes",
+           "apps/v1/deployments:scale,status", "coordination.k8s.io/v1/leases"});
+const server_model_ptr new_server =
+    model({"/v1/pods:exec,log,status,resize", "/v1/namespaces:status,finalize", "/v1/nodes",
+           "apps/v1/deployments:scale,status", "apps/v2/deployments:scale",
+           "coordination.k8s.io/v1/leases", "coordination.k8s.io/v1beta1/leasecandidates",
+           "resource.k8s.io/v1/deviceclasses"});
+const server_model_ptr newest_server =
+    model({"/v1/pods:exec,log,status,resize", "/v1/namespaces:status,finalize", "/v1/nodes",
+           "apps/v1/deployments:scale,status", "apps/v2/deployments:scale",
+           "coordination.k8s.io/v1/leases", "coordination.k8s.io/v1beta1/leasecandidates",
+           "resource.k8s.io/v1/deviceclasses", "alpha.example.com/v1alpha1/widgets"});
 
 struct fixture {
   request_info info;
@@ -106,8 +108,8 @@ TEST(Router, Rule2TrustedPeerProxiedGoesLocalWhenServedHere) {
     SCOPED_TRACE(path);
     fixture f("GET", path);
     f.input.from_trusted_peer_proxied = true;
-    f.input.view = std::string_view(path) == "/apis" ? discovery_view::aggregated
-                                                     : discovery_view::none;
+    f.input.view =
+        std::string_view(path) == "/apis" ? discovery_view::aggregated : discovery_view::none;
     auto d = f.run();
     EXPECT_EQ(d.kind, route_kind::local);
     EXPECT_EQ(d.reason, "peer-proxied");
@@ -118,9 +120,9 @@ TEST(Router, Rule2TrustedPeerProxiedGoesLocalWhenServedHere) {
 // Hand back, never guess: what a peer proxied here and the local apiserver's fresh view
 // does not serve goes back (the peer tries elsewhere), never onward.
 TEST(Router, Rule2PeerProxiedNotServedHereIsHandedBack) {
-  for (const char* path : {"/apis/resource.k8s.io/v1/deviceclasses", "/apis/resource.k8s.io",
-                           "/apis/apps/v2/namespaces/x/deployments",
-                           "/api/v1/namespaces/x/pods/p/resize"}) {
+  for (const char* path :
+       {"/apis/resource.k8s.io/v1/deviceclasses", "/apis/resource.k8s.io",
+        "/apis/apps/v2/namespaces/x/deployments", "/api/v1/namespaces/x/pods/p/resize"}) {
     SCOPED_TRACE(path);
     fixture f("GET", path);
     f.input.from_trusted_peer_proxied = true;
@@ -158,8 +160,8 @@ TEST(Router, Rule2PeerProxiedWhileLocalApiserverAwayWaitsForAProbeThenHandsBack)
 }
 
 TEST(Router, Rule3NonResourceGoesLocal) {
-  for (const char* path : {"/version", "/healthz", "/readyz", "/openapi/v2",
-                           "/metrics", "/api/v1", "/", "/logs/"}) {
+  for (const char* path :
+       {"/version", "/healthz", "/readyz", "/openapi/v2", "/metrics", "/api/v1", "/", "/logs/"}) {
     SCOPED_TRACE(path);
     fixture f("GET", path);
     auto d = f.run();
@@ -251,7 +253,9 @@ TEST(Router, Rule4ServedLocallyWithFailoverPeers) {
 
 TEST(Router, Rule4FailoverLeavesOutUnhealthyUnsyncedAndIncapablePeers) {
   fixture f("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases");
-  f.peers = {{"a", new_server, false}, {"b", nullptr, true}, {"c", model({"/v1/pods"}), true},
+  f.peers = {{"a", new_server, false},
+             {"b", nullptr, true},
+             {"c", model({"/v1/pods"}), true},
              {"d", newest_server, true}};
   auto d = f.run();
   EXPECT_EQ(d.kind, route_kind::local);
@@ -292,7 +296,9 @@ TEST(Router, Rule5PeersServeWhatLocalDoesNot) {
       {"DELETE", "/apis/resource.k8s.io/v1/deviceclasses/gpu", {"a", "b"}},
       {"GET", "/apis/apps/v2/namespaces/default/deployments", {"a", "b"}},
       {"PUT", "/apis/apps/v2/namespaces/default/deployments/x/scale", {"a", "b"}},
-      {"GET", "/apis/coordination.k8s.io/v1beta1/namespaces/kube-system/leasecandidates", {"a", "b"}},
+      {"GET",
+       "/apis/coordination.k8s.io/v1beta1/namespaces/kube-system/leasecandidates",
+       {"a", "b"}},
       {"GET", "/apis/alpha.example.com/v1alpha1/widgets", {"b"}},
       {"POST", "/apis/alpha.example.com/v1alpha1/namespaces/ns/widgets", {"b"}},
       {"GET", "/apis/alpha.example.com/v1alpha1/watch/namespaces/ns/widgets", {"b"}},
@@ -310,7 +316,9 @@ TEST(Router, Rule5PeersServeWhatLocalDoesNot) {
 
 TEST(Router, Rule5UnhealthyAndUnsyncedPeersAreNoCandidates) {
   fixture f("GET", "/apis/resource.k8s.io/v1/deviceclasses");
-  f.peers = {{"a", new_server, false}, {"b", nullptr, true}, {"c", newest_server, true},
+  f.peers = {{"a", new_server, false},
+             {"b", nullptr, true},
+             {"c", newest_server, true},
              {"d", old_server, true}};
   auto d = f.run();
   EXPECT_EQ(d.kind, route_kind::peer);
@@ -399,8 +407,11 @@ TEST(Router, MalformedNeverLeavesLocal) {
 
 TEST(Router, CandidateOrderIsARotationPickedByRandom) {
   fixture f("GET", "/apis/resource.k8s.io/v1/deviceclasses");
-  f.peers = {{"a", new_server, true}, {"b", old_server, true}, {"c", newest_server, true},
-             {"d", new_server, false}, {"e", new_server, true}};
+  f.peers = {{"a", new_server, true},
+             {"b", old_server, true},
+             {"c", newest_server, true},
+             {"d", new_server, false},
+             {"e", new_server, true}};
   const names want[] = {{"a", "c", "e"}, {"c", "e", "a"}, {"e", "a", "c"}};
   for (std::uint64_t r = 0; r < 9; ++r) {
     SCOPED_TRACE(r);
@@ -420,8 +431,11 @@ TEST(Router, CandidateOrderIsARotationPickedByRandom) {
 
 TEST(Router, FirstChoiceIsUniform) {
   fixture f("GET", "/apis/resource.k8s.io/v1/deviceclasses");
-  f.peers = {{"p1", new_server, true}, {"p2", new_server, true}, {"p3", new_server, true},
-             {"p4", newest_server, true}, {"p5", newest_server, true}};
+  f.peers = {{"p1", new_server, true},
+             {"p2", new_server, true},
+             {"p3", new_server, true},
+             {"p4", newest_server, true},
+             {"p5", newest_server, true}};
   // Over a full cycle of randoms every peer is first equally often.
   std::map<std::string, int> exact;
   for (std::uint64_t r = 0; r < 5000; ++r) {
@@ -484,7 +498,8 @@ TEST(Router, LocalApiserverAwayNonResourceReadsGoToAPeer) {
     SCOPED_TRACE(path);
     fixture f("GET", path);
     f.input.local_state = apiserver_state::down;
-    f.peers = {{"a", new_server, true}, {"b", newest_server, true, apiserver_state::down},
+    f.peers = {{"a", new_server, true},
+               {"b", newest_server, true, apiserver_state::down},
                {"c", newest_server, false}};
     auto d = f.run();
     EXPECT_EQ(d.kind, route_kind::peer);

@@ -44,8 +44,7 @@ TEST(Status, MatchesApiserverFixture) {
   std::stringstream ss;
   ss << in.rdbuf();
   auto fixture = nlohmann::json::parse(ss.str());
-  auto ours = nlohmann::json::parse(
-      status_json(503, fixture["message"].get<std::string>()));
+  auto ours = nlohmann::json::parse(status_json(503, fixture["message"].get<std::string>()));
   for (const char* key : {"kind", "apiVersion", "status", "reason", "code", "message"}) {
     EXPECT_EQ(ours[key], fixture[key]) << key;
   }
@@ -53,15 +52,24 @@ TEST(Status, MatchesApiserverFixture) {
 
 TEST(Status, ReasonsMatchClientGo) {
   const std::pair<int, std::string_view> table[] = {
-      {400, "BadRequest"},       {401, "Unauthorized"},
-      {403, "Forbidden"},        {404, "NotFound"},
-      {405, "MethodNotAllowed"}, {406, "NotAcceptable"},
-      {409, "Conflict"},         {410, "Gone"},
-      {413, "RequestEntityTooLarge"}, {415, "UnsupportedMediaType"},
-      {422, "Invalid"},          {429, "TooManyRequests"},
-      {431, ""},                 {418, ""},
-      {500, "InternalError"},    {502, "InternalError"},
-      {503, "ServiceUnavailable"}, {504, "Timeout"},
+      {400, "BadRequest"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
+      {404, "NotFound"},
+      {405, "MethodNotAllowed"},
+      {406, "NotAcceptable"},
+      {409, "Conflict"},
+      {410, "Gone"},
+      {413, "RequestEntityTooLarge"},
+      {415, "UnsupportedMediaType"},
+      {422, "Invalid"},
+      {429, "TooManyRequests"},
+      {431, ""},
+      {418, ""},
+      {500, "InternalError"},
+      {502, "InternalError"},
+      {503, "ServiceUnavailable"},
+      {504, "Timeout"},
   };
   for (auto [code, want] : table) EXPECT_EQ(reason_for(code), want) << code;
 }
