@@ -88,7 +88,7 @@ class control_context {
 
   // Runs `task` on the control thread; an exception ends it with one log line.
   void spawn(asio::awaitable<void> task) {
-    asio::co_spawn(ioc_, std::move(task), [](std::exception_ptr e) {
+    asio::co_spawn(ioc_, std::move(task), [](const std::exception_ptr& e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);

@@ -243,7 +243,7 @@ void control_plane::stop(std::chrono::milliseconds deadline) {
           impl_->ctx.stop();
           co_await impl_->leases.delete_own_lease();
         },
-        [done](std::exception_ptr) { done->set_value(); });
+        [done](const std::exception_ptr&) { done->set_value(); });
     finished.wait_for(deadline);
   }
   impl_->ctx.stop();

@@ -47,7 +47,7 @@ routing::discovery_view view_for(std::string_view accept, const discovery::disco
   return routing::discovery_view::none;
 }
 
-answer status_answer(int code, std::string message) {
+answer status_answer(int code, const std::string& message) {
   answer a;
   a.status = static_cast<unsigned>(code);
   a.content_type = "application/json";
@@ -56,8 +56,8 @@ answer status_answer(int code, std::string message) {
 }
 
 // A 503 the client should retry (elsewhere, or here in a second).
-answer unavailable_answer(std::string message) {
-  answer a = status_answer(503, std::move(message));
+answer unavailable_answer(const std::string& message) {
+  answer a = status_answer(503, message);
   a.headers.emplace_back("Retry-After", "1");
   return a;
 }

@@ -67,14 +67,15 @@ struct server::impl {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(w.ioc, serve(w, std::move(socket)), [log = shared.log](std::exception_ptr e) {
-        if (!e) return;
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-          log->error("connection ended by an exception: {}", x.what());
-        }
-      });
+      asio::co_spawn(w.ioc, serve(w, std::move(socket)),
+                     [log = shared.log](const std::exception_ptr& e) {
+                       if (!e) return;
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& x) {
+                         log->error("connection ended by an exception: {}", x.what());
+                       }
+                     });
     }
   }
 

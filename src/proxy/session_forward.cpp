@@ -136,7 +136,7 @@ asio::awaitable<session::step_result> session::attempt(request_parser& parser, e
 
   report_attempt(st.plan, st.ti, target, {});
   if (st.authorized_answer) {
-    int code = st.rp->get().result_int();
+    const auto code = static_cast<int>(st.rp->get().result_int());
     if ((code >= 200 && code < 300) || code == 304) {
       // Allowed: the merged answer, as planned. A bodiless check answer leaves the
       // connection reusable; a body (the local discovery changed) is not read.
