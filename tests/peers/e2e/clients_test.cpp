@@ -15,17 +15,8 @@ const std::string kubectl_dir = "/usr/lib/google-cloud-sdk/bin/";
 
 bool has_python_client() { return run_command(python + " -c 'import kubernetes'").exit_code == 0; }
 
-class clients : public ::testing::Test {
+class clients : public old_and_new_sidecars {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (!cluster::can_run(why)) GTEST_SKIP() << why;
-    c_ = std::make_unique<cluster>();
-    c_->start("old");
-    c_->start("new");
-    ASSERT_TRUE(c_->wait_peers("old", 1)) << c_->at("old").admin("/debug/peers");
-  }
-
   // The Python watcher against `server`, printing one line per event.
   std::unique_ptr<process> watch(const std::string& server, const std::vector<std::string>& what,
                                  const std::string& log) {
@@ -33,11 +24,8 @@ class clients : public ::testing::Test {
         python, std::string(MVPROXY_SOURCE_DIR) + "/tests/peers/e2e/clients/watch.py",
         c_->pki("admin.conf"), server};
     argv.insert(argv.end(), what.begin(), what.end());
-    auto p = std::make_unique<process>(argv, c_->dir() / log);
-    return p;
+    return std::make_unique<process>(argv, c_->dir() / log);
   }
-
-  std::unique_ptr<cluster> c_;
 };
 
 // The Python client's watch through the old sidecar: of configmaps (served locally) and

@@ -147,6 +147,23 @@ class cluster {
   std::map<std::string, int> static_ports_;
 };
 
+// A test with the old and new apiservers, each with its sidecar (Lease mode), started
+// and seeing each other before the test body runs; skipped with the reason when a
+// binary or kubectl is missing.
+class old_and_new_sidecars : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!cluster::can_run(why)) GTEST_SKIP() << why;
+    c_ = std::make_unique<cluster>();
+    c_->start("old");
+    c_->start("new");
+    ASSERT_TRUE(c_->wait_peers("old", 1)) << c_->at("old").admin("/debug/peers");
+    ASSERT_TRUE(c_->wait_peers("new", 1)) << c_->at("new").admin("/debug/peers");
+  }
+  std::unique_ptr<cluster> c_;
+};
+
 inline std::string header_value(const std::string& headers, const std::string& name) {
   std::istringstream in(headers);
   for (std::string line; std::getline(in, line);) {

@@ -47,16 +47,11 @@ void write(const std::filesystem::path& p, const std::string& text) {
   std::ofstream(p) << text;
 }
 
-class crd : public ::testing::Test {
+class crd : public old_and_new_sidecars {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!cluster::can_run(why)) GTEST_SKIP() << why;
-    c_ = std::make_unique<cluster>();
-    c_->start("old");
-    c_->start("new");
-    ASSERT_TRUE(c_->wait_peers("old", 1)) << c_->at("old").admin("/debug/peers");
-    ASSERT_TRUE(c_->wait_peers("new", 1)) << c_->at("new").admin("/debug/peers");
+    old_and_new_sidecars::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     std::cout << "kubectl: " << run_command("kubectl version --client 2>&1 | head -1").output;
   }
   // Until the sidecar's own discovery (read from its apiserver) has the group-version.
@@ -66,7 +61,6 @@ class crd : public ::testing::Test {
   command_result kubectl(const std::string& id, const std::string& args) {
     return c_->kubectl(c_->at(id).url(), args);
   }
-  std::unique_ptr<cluster> c_;
 };
 
 TEST_F(crd, kubectl_uses_a_crd_through_both_sidecars) {

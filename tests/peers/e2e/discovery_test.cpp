@@ -43,19 +43,7 @@ std::set<std::string> resource_names(const std::vector<std::string>& files) {
   return out;
 }
 
-class merged_discovery : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!cluster::can_run(why)) GTEST_SKIP() << why;
-    c_ = std::make_unique<cluster>();
-    c_->start("old");
-    c_->start("new");
-    ASSERT_TRUE(c_->wait_peers("old", 1)) << c_->at("old").admin("/debug/peers");
-    ASSERT_TRUE(c_->wait_peers("new", 1)) << c_->at("new").admin("/debug/peers");
-  }
-  std::unique_ptr<cluster> c_;
-};
+using merged_discovery = old_and_new_sidecars;
 
 TEST_F(merged_discovery, identical_bytes_and_etag_from_both_sidecars_and_304_on_repeat) {
   for (auto& accept : {v2, v2beta1, std::string("application/json")}) {
