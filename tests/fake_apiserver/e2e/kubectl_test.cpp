@@ -1,6 +1,7 @@
 // End-to-end: the built fake-apiserver driven by the real kubectl and curl, to show
 // they cannot tell it from kube-apiserver for everything mvproxy touches.
 
+#include "kubectl_version.hpp"
 #include "test_process.hpp"
 
 #include <nlohmann/json.hpp>
@@ -329,13 +330,7 @@ const std::string kubectl_127 = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
 TEST_F(FakeApiserver, ExecOverSpdyWithKubectl127) {
   if (!std::filesystem::exists(kubectl_127))
     GTEST_SKIP() << kubectl_127 << " is missing: SPDY exec needs a kubectl older than 1.30";
-  // 1.27's plain `version` output starts with a deprecation warning: ask for JSON.
-  auto out = run_command(kubectl_127 + " version --client -o json 2>/dev/null").output;
-  auto doc = json::parse(out, nullptr, false);
-  std::string version =
-      doc.is_object() ? doc["clientVersion"].value("gitVersion", out) : "unreadable: " + out;
-  std::cout << "kubectl for SPDY exec: " << version << std::endl;
-  RecordProperty("kubectl", version);
+  auto version = mvproxy::test::report_kubectl_version(kubectl_127, "kubectl for SPDY exec");
   ASSERT_EQ(version.rfind("v1.27.", 0), 0u) << version;
   // The fixture's command line with this binary in place of the PATH's kubectl.
   auto k127 = [&](const std::string& port, const std::string& args) {

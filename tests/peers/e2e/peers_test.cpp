@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cluster.hpp"
+#include "kubectl_version.hpp"
 
 namespace mvproxy::test {
 namespace {
@@ -193,13 +194,7 @@ TEST_P(peer_proxy, spdy_exec_from_kubectl_1_27_local_and_over_the_hop) {
   const std::string k127 = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27";
   if (!std::filesystem::exists(k127))
     GTEST_SKIP() << k127 << " is missing: SPDY exec needs a kubectl older than 1.30";
-  // 1.27's plain `version` output starts with a deprecation warning: ask for JSON.
-  auto out = run_command(k127 + " version --client -o json 2>/dev/null").output;
-  auto doc = json::parse(out, nullptr, false);
-  std::string version =
-      doc.is_object() ? doc["clientVersion"].value("gitVersion", out) : "unreadable: " + out;
-  std::cout << "kubectl for SPDY exec: " << version << std::endl;
-  RecordProperty("kubectl", version);
+  auto version = report_kubectl_version(k127, "kubectl for SPDY exec");
   ASSERT_EQ(version.rfind("v1.27.", 0), 0u) << version;
   start({"old", "new"});
   auto url = c_->at("old").url();
