@@ -191,7 +191,7 @@ asio::awaitable<error_code> session::read_response_head(
       up.buffer.erase(0, f.consumed);
       if (rp->is_header_done()) {
         // Interim answers (102, 103) are not relayed; 101 is the caller's to judge.
-        int code = rp->get().result_int();
+        const auto code = static_cast<int>(rp->get().result_int());
         if (code >= 100 && code < 200 && code != 101 && !(stop_at_continue && code == 100)) {
           rp.reset();
           continue;
@@ -212,7 +212,7 @@ asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_conn
                                               std::string* relayed_head) {
   auto& res = rp.get();
   const bool chunked = rp.chunked();
-  ex.status = res.result_int();
+  ex.status = static_cast<int>(res.result_int());
   // Chunked stays chunked (re-framed here, so a response can always be ended on a
   // chunk boundary); a length stays as it is; a body that ends with the connection
   // ends with the client's too.
