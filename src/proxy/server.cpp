@@ -41,6 +41,8 @@ void on_each(std::vector<std::unique_ptr<worker>>& workers, F f) {
 struct server::impl {
   impl(server_options o, tls::provider& t, metrics::standard_metrics& m)
       : shared{std::move(o), t, m, component("proxy"), component("access")} {
+    shared.options.local_anonymous = shared.options.local;
+    shared.options.local_anonymous.anonymous = true;
     unsigned n = std::max(1u, shared.options.workers);
     for (unsigned i = 0; i < n; ++i) workers.push_back(std::make_unique<worker>(shared));
     for (auto& w : workers) guards.emplace_back(asio::make_work_guard(w->ioc));

@@ -305,12 +305,7 @@ const upstream_target& session::prepare_target(const dispatch::plan& plan, std::
     // The header is a peer's promise that it already routed the request; a plain
     // client's copy is dropped so it cannot switch off the apiserver's own routing.
     if (!trusted_peer_) req.erase("x-kubernetes-peer-proxied");
-    if (!offers_credentials(req)) {
-      storage = shared_.options.local;
-      storage.anonymous = true;
-      return storage;
-    }
-    return shared_.options.local;
+    return offers_credentials(req) ? shared_.options.local : shared_.options.local_anonymous;
   }
   req.set("x-kubernetes-peer-proxied", "true");
   storage.name = ref.id;

@@ -30,6 +30,9 @@ struct server_options {
   unsigned workers = 1;
   limits lim;
   upstream_target local;
+  // `local` reached without our client certificate, for callers with no credential
+  // (anonymous there too). Set by the server from `local`, once, not per request.
+  upstream_target local_anonymous;
   std::string peer_server_name = "kubernetes.default.svc";  // verified on peers' certificates
   router route;  // empty: everything goes to the local apiserver
   // The published cluster view, for requests that wait for it to change (a local

@@ -14,6 +14,13 @@
 namespace mvproxy::test {
 namespace {
 
+// Pod p1 in default, created through `url`: an exec target.
+http_result create_pod_p1(cluster& c, const std::string& url) {
+  return c.curl(url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
+                R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},)"
+                R"("spec":{"containers":[{"name":"c","image":"x"}]}})");
+}
+
 using namespace std::chrono_literals;
 using nlohmann::json;
 
@@ -158,9 +165,7 @@ TEST_P(peer_proxy, a_plain_clients_peer_headers_change_nothing_and_another_ca_is
 TEST_P(peer_proxy, local_failover_while_the_old_apiserver_restarts) {
   start({"old", "new"});
   auto url = c_->at("old").url();
-  auto pod = c_->curl(
-      url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
-      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"x"}]}})");
+  auto pod = create_pod_p1(*c_, url);
   ASSERT_EQ(pod.code, 201) << pod.body;
   ASSERT_EQ(c_->api().control("old", "stop").exit_code, 0);
   // A resource both serve, and the identity, over the hop to the new apiserver.
@@ -198,9 +203,7 @@ TEST_P(peer_proxy, spdy_exec_from_kubectl_1_27_local_and_over_the_hop) {
   ASSERT_EQ(version.rfind("v1.27.", 0), 0u) << version;
   start({"old", "new"});
   auto url = c_->at("old").url();
-  auto pod = c_->curl(
-      url + "/api/v1/namespaces/default/pods", "admin", {}, "POST",
-      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"p1"},"spec":{"containers":[{"name":"c","image":"x"}]}})");
+  auto pod = create_pod_p1(*c_, url);
   ASSERT_EQ(pod.code, 201) << pod.body;
   auto cmd = [&](const std::string& args) {
     return k127 + " --kubeconfig " + c_->pki("admin.conf") + " --cache-dir " +
