@@ -151,7 +151,8 @@ bool metric_seen(const std::string& metrics, const std::string& sidecar_id,
 
 TEST_F(Probe, StoppedApiserverShowsInSummaryMetricsAndExitStatus) {
   // A few resources, so each is asked again within a fraction of a second.
-  probe_run p(c_->dir(), args({"--duration=90s", "--output=json", "--metrics-address=127.0.0.1:0",
+  probe_run p(c_->dir(), args({"--duration=90s", "--interval=1s", "--output=json",
+                               "--metrics-address=127.0.0.1:0",
                                "--resources=resourceclaims.resource.k8s.io,pods"}));
   std::smatch m;
   std::string err;
@@ -187,6 +188,12 @@ TEST_F(Probe, StoppedApiserverShowsInSummaryMetricsAndExitStatus) {
       },
       45s))
       << metrics();
+
+  // The live table goes to stderr every --interval; a fast machine sees the failures
+  // before the first one, so wait for it (it is asserted below).
+  ASSERT_TRUE(
+      wait_until([&] { return p.err().find("mvproxy probe  elapsed ") != std::string::npos; }, 15s))
+      << p.err();
 
   // SIGINT ends the run early, with the summary.
   p.proc().signal(SIGINT);
