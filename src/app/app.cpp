@@ -71,7 +71,7 @@ std::string default_advertise_ip(const std::string& bind) {
 
 }  // namespace
 
-struct app::impl {
+struct app::impl final : dispatch::planner {
   explicit impl(config::config c)
       : cfg(std::move(c)),
         metrics(registry),
@@ -100,9 +100,7 @@ struct app::impl {
           "to peers (as kube-apiserver 1.36)");
     options.lim.local_recovery_wait = cfg.local_recovery_wait;
     if (proxy_enabled) {
-      options.route = [this](const auto& head, bool trusted, bool wait_expired) {
-        return plan(head, trusted, wait_expired);
-      };
+      options.planner = this;
       options.cluster = &cluster;
       options.local_trouble = [this] {
         if (auto* c = control_ptr.load(std::memory_order_acquire)) c->local_trouble();
@@ -129,8 +127,8 @@ struct app::impl {
   }
 
   // The plan for one request over the current cluster view (the router of SPEC §3).
-  dispatch::plan plan(const boost::beast::http::request_header<>& head, bool trusted_peer,
-                      bool wait_expired) {
+  dispatch::plan plan_for(const boost::beast::http::request_header<>& head, bool trusted_peer,
+                          bool wait_expired) override {
     thread_local std::mt19937_64 rng(std::random_device{}());
     dispatch::inputs in;
     in.feature_enabled = proxy_enabled;
@@ -165,7 +163,6 @@ metrics::standard_metrics& app::metrics() { return impl_->metrics; }
 admin::readiness& app::readiness() { return impl_->ready; }
 admin::endpoints& app::endpoints() { return impl_->endpoints; }
 const proxy::upstream_target& app::local_target() const { return impl_->options.local; }
-void app::set_router(proxy::router r) { impl_->options.route = std::move(r); }
 
 int app::run() {
   auto& m = *impl_;

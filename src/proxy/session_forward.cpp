@@ -278,8 +278,8 @@ bool session::next_target(dispatch::plan& plan, std::size_t& ti, bool unreachabl
 
 dispatch::plan session::plan_for(request_parser& parser, exchange& ex, bool wait_expired) {
   dispatch::plan plan;
-  if (shared_.options.route)
-    plan = shared_.options.route(parser.get(), trusted_peer_, wait_expired);
+  if (shared_.options.planner)
+    plan = shared_.options.planner->plan_for(parser.get(), trusted_peer_, wait_expired);
   if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
     plan.targets.push_back({"local", {}, 0, false, nullptr});
   ex.route = plan.label();

@@ -2,7 +2,7 @@
 // The daemon: builds TLS contexts, metrics, the proxy listener and the admin listener
 // from a validated config, serves until SIGTERM/SIGINT, then drains and exits.
 // Modules that come later (discovery sync, peers) attach through the accessors
-// before run(): a readiness gate, admin handlers, metrics, the router.
+// before run(): a readiness gate, admin handlers, metrics.
 
 #include <memory>
 
@@ -28,7 +28,6 @@ class app {
   admin::readiness& readiness();
   admin::endpoints& endpoints();
   const proxy::upstream_target& local_target() const;
-  void set_router(proxy::router r);
 
   // Binds both listeners, logs "listening on ..." and "admin listening on ...", serves
   // until SIGTERM or SIGINT, then shuts down within the grace period. Returns the exit

@@ -10,20 +10,13 @@
 #include <memory>
 #include <string>
 
-#include "mvproxy/dispatch/plan.hpp"
+#include "mvproxy/dispatch/planner.hpp"
 #include "mvproxy/metrics/standard.hpp"
 #include "mvproxy/proxy/settings.hpp"
 #include "mvproxy/proxy/upstream.hpp"
 #include "mvproxy/tls/provider.hpp"
 
 namespace mvproxy::proxy {
-
-// The one routing call site: what to do with a request, given its head (before any
-// header rewriting), whether the caller is a trusted peer, and whether a bounded wait
-// for the local view already ran out. Called on the worker thread. See
-// dispatch::plan: forward to targets in order, answer here, or wait and ask again.
-using router = std::function<dispatch::plan(const boost::beast::http::request_header<>& head,
-                                            bool from_trusted_peer, bool wait_expired)>;
 
 struct server_options {
   boost::asio::ip::tcp::endpoint listen;
@@ -34,7 +27,9 @@ struct server_options {
   // (anonymous there too). Set by the server from `local`, once, not per request.
   upstream_target local_anonymous;
   std::string peer_server_name = "kubernetes.default.svc";  // verified on peers' certificates
-  router route;  // empty: everything goes to the local apiserver
+  // What to do with each request (outlives the server). Null: everything goes to the
+  // local apiserver.
+  dispatch::planner* planner = nullptr;
   // The published cluster view, for requests that wait for it to change (a local
   // re-read, a peer's long-poll of our state). Null without a control plane.
   view::cluster_state* cluster = nullptr;
