@@ -1,38 +1,10 @@
 #include "mvproxy/proxy/session.hpp"
 
 #include <openssl/err.h>
-#include <openssl/rand.h>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/ssl/error.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/error.hpp>
-#include <cstring>
-#include <random>
 
-#include "mvproxy/util/status.hpp"
 #include "session_internal.hpp"
 
 namespace mvproxy::proxy {
-
-namespace {
-
-// The randomness of a new audit ID: OpenSSL's generator, as Go's uuid.New() reads
-// crypto/rand. IDs need to be unique, not secret, so should it ever fail a per-thread
-// generator seeded from the system's entropy stands in.
-http::uuid_bytes audit_id_random() {
-  http::uuid_bytes b;
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) == 1) return b;
-  thread_local std::mt19937_64 fallback{std::random_device{}()};
-  for (std::size_t i = 0; i < b.size(); i += 8) {
-    auto r = fallback();
-    std::memcpy(b.data() + i, &r, 8);
-  }
-  return b;
-}
-
-}  // namespace
 
 session::session(worker& w, asio::ip::tcp::socket socket, std::shared_ptr<tls::server_context> ctx)
     : worker_(w),
@@ -52,14 +24,13 @@ session::~session() {
 
 void session::close_if_idle() {
   if (idle_) client_.cancel();
-  if (view_wait_) view_wait_->cancel();  // a waiting long-poll answers now
+  if (current_) current_->stop_waiting();  // a waiting long-poll answers now
 }
 
 void session::terminate() {
   terminating_ = true;
   client_.cancel();
-  if (view_wait_) view_wait_->cancel();
-  if (current_upstream_) current_upstream_->stream.cancel();
+  if (current_) current_->terminate();
 }
 
 asio::awaitable<void> session::run() {
@@ -73,12 +44,12 @@ asio::awaitable<void> session::run() {
   }
   auto caller = tls_ctx_->classify(client_.native_handle());
   ERR_clear_error();  // verification leaves errors behind; tls_stream expects none
-  caller_kind_ = caller.kind;
-  trusted_peer_ = caller.kind == tls::caller_kind::trusted_peer;
+  caller_.kind = caller.kind;
+  caller_.trusted_peer = caller.kind == tls::caller_kind::trusted_peer;
   if (caller.kind == tls::caller_kind::user)
-    identity_ = http::identity_from_certificate(caller.certificate.get());
+    caller_.identity = http::identity_from_certificate(caller.certificate.get());
   shared_.log->debug("conn={} caller={}{}", id_, static_cast<int>(caller.kind),
-                     identity_ ? " user=" + identity_->user : std::string());
+                     caller_.identity ? " user=" + caller_.identity->user : std::string());
   bool first = true;
   while (!terminating_ && co_await serve_one(first)) first = false;
   close_client();
@@ -129,9 +100,7 @@ asio::awaitable<bool> session::serve_one(bool first) {
   const auto& lim = shared_.options.lim;
   std::size_t head_size = 0;
   std::string_view reason;
-  auto r = co_await read_head(first, head_size, reason);
-  exchange ex;
-  switch (r) {
+  switch (co_await read_head(first, head_size, reason)) {
     case head_result::complete:
       break;
     case head_result::closed:
@@ -140,83 +109,67 @@ asio::awaitable<bool> session::serve_one(bool first) {
       shared_.log->debug("conn={} request head not complete in time, closing", id_);
       co_return false;
     case head_result::bad:
-      co_await send_local_reply(reply_for(reply_kind::bad_request, reason), false, ex);
-      finish(ex);
+      co_await refuse(reply_for(reply_kind::bad_request, reason));
       co_return false;
     case head_result::too_large:
-      co_await send_local_reply(reply_for(reply_kind::head_too_large), false, ex);
-      finish(ex);
+      co_await refuse(reply_for(reply_kind::head_too_large));
       co_return false;
   }
-
   request_parser parser(static_cast<std::uint32_t>(lim.max_head_bytes + 1));
   auto fed = parser.feed(client_buf_.data(), head_size);
   client_buf_.erase(0, head_size);
   if (fed.ec || !parser.is_header_done()) {
-    co_await send_local_reply(
-        reply_for(reply_kind::bad_request, fed.ec ? fed.ec.message() : "incomplete head"), false,
-        ex);
-    finish(ex);
+    co_await refuse(
+        reply_for(reply_kind::bad_request, fed.ec ? fed.ec.message() : "incomplete head"));
     co_return false;
   }
-  auto& req = parser.get();
-  ex.method = req.method_string();
-  ex.path = req.target();
-  ex.audit_id = http::audit_id_for(req, audit_id_random);
-  in_flight counted(shared_.metrics.requests_in_flight);
-  bool keep = http::is_upgrade_request(req) ? co_await forward_upgrade(parser, ex)
-                                            : co_await forward(parser, ex);
-  finish(ex);
+  parser_ = &parser;
+  http10_ = parser.get().version() == 10;
+  close_after_ = false;
+  exchange ex(worker_, *this, caller_, id_);
+  current_ = &ex;
+  bool keep = co_await ex.run();
+  current_ = nullptr;
+  parser_ = nullptr;
   // A long head or body left a large buffer behind: give it back.
   if (client_buf_.empty() && client_buf_.capacity() > 4096) std::string().swap(client_buf_);
-  co_return keep && !worker_.draining && !terminating_;
+  co_return keep && !close_after_ && !worker_.draining && !terminating_;
 }
 
-asio::awaitable<void> session::send_local_reply(const local_reply& r, bool keep_alive,
-                                                exchange& ex) {
-  dispatch::answer a;
-  a.status = static_cast<unsigned>(r.code);
-  a.content_type = "application/json";
-  a.headers = {{"Cache-Control", "no-cache, private"}};
-  if (r.retry_after) a.headers.emplace_back("Retry-After", "1");
-  a.text = util::status_json(r.code, r.message);
-  co_await send_answer(a, false, keep_alive, ex);
+asio::awaitable<void> session::refuse(const local_reply& r) {
+  exchange ex(worker_, *this, caller_, id_);
+  co_await ex.refuse(r);
 }
 
-asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_request,
-                                           bool keep_alive, exchange& ex) {
-  bhttp::response_header<> res;
-  res.result(a.status);
-  res.version(11);
-  if (!a.content_type.empty()) res.set(bhttp::field::content_type, a.content_type);
-  for (auto& [k, v] : a.headers) res.set(k, v);
-  auto body = a.body();
-  if (a.status != 304) res.set(bhttp::field::content_length, std::to_string(body.size()));
-  if (!keep_alive) res.set(bhttp::field::connection, "close");
-  http::add_audit_id(res, ex.audit_id);
-  if (head_request || a.status == 304) body = {};
-  ex.status = static_cast<int>(a.status);
-  ex.bytes += body.size();
+bhttp::request_header<>& session::request() { return parser_->get(); }
+bool session::wants_keep_alive() const { return parser_->keep_alive(); }
+bool session::body_pending() const { return !parser_->is_done(); }
+bool session::body_chunked() const { return parser_->chunked(); }
+
+asio::awaitable<bool> session::send_continue() {
+  static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
   client_.expires_after(shared_.options.lim.write_timeout);
-  co_await write_message(client_, http::serialize_head(res), body);
+  co_return !co_await client_.write(cont.data(), cont.size());
 }
 
-void session::finish(exchange& ex) {
-  auto elapsed = clock::now() - ex.start;
-  double seconds = std::chrono::duration<double>(elapsed).count();
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
-  if (ex.rerouted)
-    shared_.metrics.rerouted_request_total
-        .with({std::to_string(ex.status), ex.group, ex.version, ex.resource})
-        .inc();
-  auto& series = worker_.series_for(ex.route, ex.status);
-  series.total->inc();
-  series.duration->observe(seconds);
-  // Integer formatting of the duration: a float format is the costliest part of the line.
-  // The audit ID goes last: a client's may contain spaces.
-  shared_.access->info("{} {} {} route={} bytes={} duration={}.{:06}s conn={} audit-id={}",
-                       ex.method, ex.path, ex.status, ex.route, ex.bytes, us / 1'000'000,
-                       us % 1'000'000, id_, http::audit_id_for_log(ex.audit_id));
+std::string session::framed_head(const response_start& start) {
+  std::string head = start.head;
+  // An HTTP/1.0 client cannot read chunks (RFC 9112 §6.1): it gets the body
+  // de-chunked, ended by closing the connection.
+  if (start.chunked && !http10_) head += "Transfer-Encoding: chunked\r\n";
+  if (!start.keep_alive || (start.chunked && http10_)) {
+    head += "Connection: close\r\n";
+    close_after_ = true;
+  }
+  head += "\r\n";
+  return head;
+}
+
+asio::awaitable<bool> session::write_response(const response_start& start,
+                                              std::string_view body) {
+  std::string head = framed_head(start);
+  client_.expires_after(shared_.options.lim.write_timeout);
+  co_return !co_await write_message(client_, head, body);
 }
 
 }  // namespace mvproxy::proxy

@@ -1,7 +1,7 @@
-// Relaying bytes (docs/architecture.md, "Relay"): a body from one stream to the other
-// through the worker's scratch buffer, re-framed as chunks where needed; a response
-// head read from an upstream; the response relayed to the client while the client is
-// watched for leaving.
+// Relaying bytes for the connection's exchange (docs/architecture.md, "Relay"): a body
+// from one stream to the other through the worker's scratch buffer, re-framed as
+// chunks where needed; a response relayed to the client while the client is watched
+// for leaving.
 
 #include <cstring>
 
@@ -10,18 +10,21 @@
 namespace mvproxy::proxy {
 
 template <class Parser>
-asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_stream& to, Parser& p,
-                                                        std::string& pending,
-                                                        std::string_view prefix, bool chunked_out,
-                                                        bool watch_client, std::uint64_t& bytes,
-                                                        bool& prefix_sent) {
+asio::awaitable<relay_end> session::relay_body(tls_stream& from, tls_stream& to, Parser& p,
+                                               std::string& pending, std::string_view prefix,
+                                               bool chunked_out, bool watch_client,
+                                               std::uint64_t& bytes, bool& prefix_sent) {
   const auto& lim = shared_.options.lim;
   const auto read_timeout = watch_client ? lim.stream_idle_timeout : lim.write_timeout;
   struct disarm {
     session& s;
-    ~disarm() { s.disarm_client_watch(); }
+    ~disarm() {
+      s.disarm_client_watch();
+      s.relay_from_ = nullptr;
+    }
   } disarm_at_end{*this};
   client_left_ = false;
+  if (watch_client) relay_from_ = &from;
   char* const base = worker_.scratch.data() + scratch_headroom;
   bool starved = false;  // the bytes at hand end inside a chunk line: read more first
   bool first_wait = true;
@@ -118,11 +121,6 @@ asio::awaitable<session::relay_end> session::relay_body(tls_stream& from, tls_st
   }
 }
 
-// The request side's instantiation is used by session_forward.cpp.
-template asio::awaitable<session::relay_end> session::relay_body<http::request_relay_parser>(
-    tls_stream&, tls_stream&, http::request_relay_parser&, std::string&, std::string_view, bool,
-    bool, std::uint64_t&, bool&);
-
 bool session::poll_client() {
   for (;;) {
     char* buf = worker_.scratch.data();  // free: the session waits on the upstream
@@ -144,7 +142,7 @@ void session::arm_client_watch() {
     self->watch_.reset();
     if (!self->poll_client()) {
       self->client_left_ = true;
-      if (self->current_upstream_) self->current_upstream_->stream.cancel();
+      if (self->relay_from_) self->relay_from_->cancel();
     } else if (self->client_buf_.size() <= self->shared_.options.lim.max_head_bytes) {
       self->arm_client_watch();
     }
@@ -171,88 +169,37 @@ asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_v
   co_return co_await to.write(body.data(), body.size());
 }
 
-asio::awaitable<error_code> session::read_response_head(
-    upstream_connection& up, std::optional<response_parser>& rp, bool head_request,
-    std::string* relayed_head, bool stop_at_continue, std::size_t* received) {
-  const auto& lim = shared_.options.lim;
-  up.stream.expires_after(lim.upstream_response_timeout);
-  for (;;) {
-    if (!rp) {
-      rp.emplace(static_cast<std::uint32_t>(lim.max_head_bytes));
-      if (head_request) rp->skip(true);
-      if (relayed_head) {
-        relayed_head->clear();
-        rp->write_head_to(relayed_head);
-      }
-    }
-    if (!up.buffer.empty()) {
-      auto f = rp->feed(up.buffer.data(), up.buffer.size(), true);
-      if (f.ec) co_return f.ec;
-      up.buffer.erase(0, f.consumed);
-      if (rp->is_header_done()) {
-        // Interim answers (102, 103) are not relayed; 101 is the caller's to judge.
-        const auto code = static_cast<int>(rp->get().result_int());
-        if (code >= 100 && code < 200 && code != 101 && !(stop_at_continue && code == 100)) {
-          rp.reset();
-          continue;
-        }
-        co_return error_code();
-      }
-    }
-    char* buf = worker_.scratch.data();
-    auto [ec, n] = co_await up.stream.read_some(buf, relay_read_bytes);
-    if (received) *received += n;
-    if (ec) co_return ec;
-    up.buffer.append(buf, n);
-  }
+asio::awaitable<relay_end> session::send_body(tls_stream& to, std::string_view head,
+                                              bool chunked_out) {
+  std::uint64_t bytes = 0;
+  bool head_sent = false;
+  co_return co_await relay_body(client_, to, *parser_, client_buf_, head, chunked_out, false,
+                                bytes, head_sent);
 }
 
-asio::awaitable<bool> session::relay_response(response_parser& rp, upstream_connection& up,
-                                              bool head_request, bool keep_alive, exchange& ex,
-                                              std::string* relayed_head) {
-  auto& res = rp.get();
-  const bool chunked = rp.chunked();
-  ex.status = static_cast<int>(res.result_int());
+asio::awaitable<relay_end> session::relay_response(const response_start& start,
+                                                   http::response_relay_parser& rp,
+                                                   upstream_connection& up, std::uint64_t& bytes) {
+  std::string head = framed_head(start);
+  if (start.final_head) {
+    client_.expires_after(shared_.options.lim.write_timeout);
+    co_return co_await client_.write(head.data(), head.size()) ? relay_end::to_failed
+                                                               : relay_end::done;
+  }
   // Chunked stays chunked (re-framed here, so a response can always be ended on a
   // chunk boundary); a length stays as it is; a body that ends with the connection
   // ends with the client's too.
-  const bool chunked_out = chunked && !head_request && !ex.client_http10;
-  std::string head;
-  if (relayed_head) {
-    head = std::move(*relayed_head);
-    if (!rp.connection_tokens().empty()) http::remove_fields(head, rp.connection_tokens());
-    http::add_audit_id(head, ex.audit_id);
-    if (chunked && !ex.client_http10) head += "Transfer-Encoding: chunked\r\n";
-    if (!keep_alive) head += "Connection: close\r\n";
-    head += "\r\n";
-  } else {
-    http::strip_hop_by_hop(res, false);
-    http::add_audit_id(res, ex.audit_id);
-    res.version(11);
-    if (chunked && !ex.client_http10) res.set(bhttp::field::transfer_encoding, "chunked");
-    if (!keep_alive) res.set(bhttp::field::connection, "close");
-    head = http::serialize_head(res);
-  }
-  if (rp.is_done()) {
-    client_.expires_after(shared_.options.lim.write_timeout);
-    co_return !co_await client_.write(head.data(), head.size());
-  }
+  const bool chunked_out = start.chunked && !http10_;
   bool head_sent = false;
-  auto end = co_await relay_body(up.stream, client_, rp, up.buffer, head, chunked_out, true,
-                                 ex.bytes, head_sent);
-  if (end == relay_end::done) co_return true;
-  if (end == relay_end::from_failed) {
-    // Grace period over: a chunked response (a watch) ends with its last chunk, so
-    // the client sees a clean end and re-establishes it elsewhere.
-    if (terminating_ && chunked_out && head_sent) {
-      client_.expires_after(std::chrono::seconds(1));
-      co_await client_.write(http::last_chunk.data(), http::last_chunk.size());
-    }
-    shared_.log->debug("conn={} upstream response ended early", id_);
-  } else if (end == relay_end::client_gone) {
-    shared_.log->debug("conn={} client went away during the response", id_);
+  auto end = co_await relay_body(up.stream, client_, rp, up.buffer, head, chunked_out, true, bytes,
+                                 head_sent);
+  // Grace period over: a chunked response (a watch) ends with its last chunk, so the
+  // client sees a clean end and re-establishes it elsewhere.
+  if (end == relay_end::from_failed && terminating_ && chunked_out && head_sent) {
+    client_.expires_after(std::chrono::seconds(1));
+    co_await client_.write(http::last_chunk.data(), http::last_chunk.size());
   }
-  co_return false;
+  co_return end;
 }
 
 }  // namespace mvproxy::proxy

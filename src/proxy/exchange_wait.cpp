@@ -1,21 +1,20 @@
 // Requests that wait for the cluster view to change: one whose local view is being
 // re-read (bounded), and a peer's long-poll of this sidecar's state.
 
-#include "session_internal.hpp"
-
+#include "exchange_internal.hpp"
 #include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::proxy {
 
-void session::report_local_trouble() const {
+void exchange::report_local_trouble() const {
   if (shared_.options.local_trouble) shared_.options.local_trouble();
 }
 
-asio::awaitable<void> session::wait_for_view(clock::time_point deadline,
-                                             const std::function<bool()>& ready) {
+asio::awaitable<void> exchange::wait_for_view(clock::time_point deadline,
+                                              const std::function<bool()>& ready) {
   auto* cluster = shared_.options.cluster;
   while (cluster && !terminating_ && !worker_.draining && clock::now() < deadline) {
-    auto timer = std::make_shared<asio::steady_timer>(client_.socket().get_executor());
+    auto timer = std::make_shared<asio::steady_timer>(worker_.ioc);
     timer->expires_at(deadline);
     std::weak_ptr<asio::steady_timer> weak = timer;
     cluster->on_next_change([weak, ex = timer->get_executor()] {
@@ -30,8 +29,8 @@ asio::awaitable<void> session::wait_for_view(clock::time_point deadline,
   }
 }
 
-asio::awaitable<dispatch::plan> session::settle_plan(request_parser& parser, exchange& ex) {
-  dispatch::plan plan = plan_for(parser, ex);
+asio::awaitable<dispatch::plan> exchange::settle_plan() {
+  dispatch::plan plan = plan_for();
   auto* cluster = shared_.options.cluster;
   if (plan.what != dispatch::plan::action::wait || !cluster) co_return plan;
   const auto& lim = shared_.options.lim;
@@ -45,12 +44,12 @@ asio::awaitable<dispatch::plan> session::settle_plan(request_parser& parser, exc
   });
   // What is known now decides: a client's request goes by the last local view, a
   // peer's is handed back unless the apiserver is up again.
-  co_return plan_for(parser, ex, true);
+  co_return plan_for(true);
 }
 
-asio::awaitable<bool> session::answer_peer_state(request_parser& parser, exchange& ex) {
+asio::awaitable<bool> exchange::answer_peer_state() {
   auto* cluster = shared_.options.cluster;
-  std::string_view target = parser.get().target();
+  std::string_view target = client_.request().target();
   auto q = target.find('?');
   auto query = view::parse_state_query(q == std::string_view::npos ? std::string_view{}
                                                                    : target.substr(q + 1));
@@ -63,8 +62,8 @@ asio::awaitable<bool> session::answer_peer_state(request_parser& parser, exchang
   a.content_type = "application/json";
   a.headers.emplace_back("Cache-Control", "no-cache, private");
   a.text = cluster ? view::peer_state_json(view::own_state(*cluster->current())) : "{}";
-  const bool keep = parser.keep_alive() && parser.is_done();
-  co_await send_answer(a, false, keep, ex);
+  const bool keep = client_.wants_keep_alive() && !client_.body_pending();
+  co_await send_answer(a, false, keep);
   co_return keep;
 }
 

@@ -1,0 +1,159 @@
+// One attempt on an upstream connection (docs/architecture.md, "Relay"): the request
+// written (to a peer with a body: after its 100 Continue), the response head read, and
+// the response handed to the client side to relay.
+
+#include "exchange_internal.hpp"
+#include "mvproxy/view/peer_state.hpp"
+
+namespace mvproxy::proxy {
+
+asio::awaitable<exchange::upstream_reply> exchange::send_and_read_head(upstream_connection& up,
+                                                                       forward_state& st,
+                                                                       bool peer, bool reused) {
+  const auto& lim = shared_.options.lim;
+  auto& req = client_.request();
+  const bool has_body = client_.body_pending() || st.body_consumed;
+  upstream_reply out;
+  // A peer decides on the head alone whether it takes the request: the body follows
+  // its 100 Continue, so a hand-back leaves the body unread, for the next target.
+  const bool ask_first = has_body && !st.body_consumed && peer;
+  if (ask_first)
+    req.set(bhttp::field::expect, "100-continue");
+  else
+    req.erase(bhttp::field::expect);
+  std::string head = http::serialize_head(req);
+  std::size_t received = 0;
+  // A reused connection that broke with nothing received: the server had closed it
+  // (it restarted) before reading, so nothing was processed. As Go's transport, it is
+  // replayed when that is safe: nothing of it written, or an idempotent method. A
+  // fresh connection's failure is never replayed: the request reached an apiserver.
+  auto fail = [&](const error_code& ec, std::string detail, bool written) {
+    out.kind = ec == beast::error::timeout ? failure::timeout : failure::broken;
+    out.detail = std::move(detail);
+    out.retryable = out.kind == failure::broken && reused && received == 0 &&
+                    up.buffer.empty() && !st.body_consumed && (!written || st.idempotent);
+  };
+  if (!has_body || st.expect_continue || ask_first) {
+    up.stream.expires_after(lim.write_timeout);
+    if (auto wec = co_await up.stream.write(head.data(), head.size())) {
+      fail(wec, "writing the request: " + wec.message(), false);
+      co_return out;
+    }
+    head.clear();
+  }
+  st.rp.reset();
+  if (ask_first) {
+    if (auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, true,
+                                               &received)) {
+      fail(rec, "waiting for 100 Continue: " + rec.message(), true);
+      co_return out;
+    }
+    if (st.rp->get().result_int() != 100) {
+      check_handed_back(out, st, peer);
+      co_return out;  // a final answer before the body: relayed; the body stays unread
+    }
+    st.rp.reset();
+  }
+  if (has_body && !co_await send_body(up, st, head, out)) co_return out;
+  auto rec =
+      co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false, &received);
+  if (!rec && st.rp->get().result_int() == 101) {
+    out.kind = failure::broken;
+    out.detail = "101 Switching Protocols without an upgrade request";
+  } else if (rec) {
+    fail(rec,
+         "reading the response: " + (rec == beast::error::timeout
+                                         ? std::string("timeout awaiting response headers")
+                                         : rec.message()),
+         true);
+  } else {
+    check_handed_back(out, st, peer);
+  }
+  co_return out;
+}
+
+// The request body (after `head`, unless it went ahead), from the client to `up`.
+// False when the attempt ends here; `out` says how.
+asio::awaitable<bool> exchange::send_body(upstream_connection& up, forward_state& st,
+                                          std::string& head, upstream_reply& out) {
+  if (st.expect_continue) {
+    if (!co_await client_.send_continue()) {
+      out.client_gone = true;
+      co_return false;
+    }
+    st.expect_continue = false;
+  }
+  st.body_consumed = true;
+  auto end = co_await client_.send_body(up.stream, head, client_.body_chunked());
+  if (end == relay_end::from_failed || end == relay_end::client_gone) {
+    out.client_gone = true;
+    co_return false;
+  }
+  if (end == relay_end::to_failed) {
+    out.kind = failure::broken;
+    out.detail = "writing the request body";
+    co_return false;
+  }
+  co_return true;
+}
+
+void exchange::check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const {
+  if (!peer || !st.rp || st.rp->get().result_int() != 503) return;
+  auto reason = http::field_in_head(st.relayed_head, view::handed_back_header);
+  if (reason && !reason->empty()) out.handed_back = std::string(*reason);
+}
+
+asio::awaitable<error_code> exchange::read_response_head(upstream_connection& up,
+                                                         std::optional<response_parser>& rp,
+                                                         bool head_request,
+                                                         std::string* relayed_head,
+                                                         bool stop_at_continue,
+                                                         std::size_t* received) {
+  const auto& lim = shared_.options.lim;
+  up.stream.expires_after(lim.upstream_response_timeout);
+  for (;;) {
+    if (!rp) {
+      rp.emplace(static_cast<std::uint32_t>(lim.max_head_bytes));
+      if (head_request) rp->skip(true);
+      if (relayed_head) {
+        relayed_head->clear();
+        rp->write_head_to(relayed_head);
+      }
+    }
+    if (!up.buffer.empty()) {
+      auto f = rp->feed(up.buffer.data(), up.buffer.size(), true);
+      if (f.ec) co_return f.ec;
+      up.buffer.erase(0, f.consumed);
+      if (rp->is_header_done()) {
+        // Interim answers (102, 103) are not relayed; 101 is the caller's to judge.
+        const auto code = static_cast<int>(rp->get().result_int());
+        if (code >= 100 && code < 200 && code != 101 && !(stop_at_continue && code == 100)) {
+          rp.reset();
+          continue;
+        }
+        co_return error_code();
+      }
+    }
+    char* buf = worker_.scratch.data();
+    auto [ec, n] = co_await up.stream.read_some(buf, relay_read_bytes);
+    if (received) *received += n;
+    if (ec) co_return ec;
+    up.buffer.append(buf, n);
+  }
+}
+
+asio::awaitable<bool> exchange::relay_response(response_parser& rp, upstream_connection& up,
+                                               bool keep_alive, std::string head) {
+  rec_.status = static_cast<int>(rp.get().result_int());
+  if (!rp.connection_tokens().empty()) http::remove_fields(head, rp.connection_tokens());
+  http::add_audit_id(head, rec_.audit_id);
+  response_start start{std::move(head), rp.chunked(), keep_alive, rp.is_done()};
+  auto end = co_await client_.relay_response(start, rp, up, rec_.bytes);
+  if (end == relay_end::from_failed)
+    shared_.log->debug("conn={} upstream response ended early", conn_id_);
+  else if (end == relay_end::client_gone)
+    shared_.log->debug("conn={} client went away during the response", conn_id_);
+  co_return end == relay_end::done;
+}
+
+}  // namespace mvproxy::proxy
