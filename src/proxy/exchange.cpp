@@ -41,8 +41,7 @@ struct in_flight {
 
 }  // namespace
 
-exchange::exchange(worker& w, client_side& client, const caller_info& caller,
-                   std::uint64_t conn_id)
+exchange::exchange(worker& w, client_side& client, const caller_info& caller, std::uint64_t conn_id)
     : worker_(w), shared_(w.shared), client_(client), caller_(caller), conn_id_(conn_id) {}
 
 exchange::~exchange() = default;
@@ -141,9 +140,8 @@ void exchange::finish() {
   // Integer formatting of the duration: a float format is the costliest part of the line.
   // The audit ID goes last: a client's may contain spaces.
   shared_.access->info("{} {} {} route={} bytes={} duration={}.{:06}s conn={} audit-id={}",
-                       rec_.method, rec_.path, rec_.status, rec_.route, rec_.bytes,
-                       us / 1'000'000, us % 1'000'000, conn_id_,
-                       http::audit_id_for_log(rec_.audit_id));
+                       rec_.method, rec_.path, rec_.status, rec_.route, rec_.bytes, us / 1'000'000,
+                       us % 1'000'000, conn_id_, http::audit_id_for_log(rec_.audit_id));
 }
 
 }  // namespace mvproxy::proxy

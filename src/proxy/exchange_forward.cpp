@@ -119,8 +119,7 @@ asio::awaitable<exchange::step_result> exchange::attempt(forward_state& st) {
 }
 
 // An upstream answered: the merged discovery it allowed, or its own response relayed.
-asio::awaitable<exchange::step_result> exchange::answer_attempt(forward_state& st,
-                                                                upstream_ptr up,
+asio::awaitable<exchange::step_result> exchange::answer_attempt(forward_state& st, upstream_ptr up,
                                                                 const upstream_target& target) {
   const bool request_done = !client_.body_pending();
   if (st.authorized_answer) {
@@ -171,8 +170,7 @@ bool exchange::next_target(dispatch::plan& plan, std::size_t& ti, bool unreachab
 dispatch::plan exchange::plan_for(bool wait_expired) {
   dispatch::plan plan;
   if (shared_.options.planner)
-    plan = shared_.options.planner->plan_for(client_.request(), caller_.trusted_peer,
-                                             wait_expired);
+    plan = shared_.options.planner->plan_for(client_.request(), caller_.trusted_peer, wait_expired);
   if (plan.what == dispatch::plan::action::forward && plan.targets.empty())
     plan.targets.push_back({"local", {}, 0, false, nullptr});
   rec_.route = plan.label();

@@ -78,21 +78,26 @@ asio::awaitable<void> exchange::upgrade_to(dispatch::plan& plan) {
     }
     report_attempt(plan, ti, target, {});
     current_upstream_ = up.get();
-    const bool switched = res.result() == bhttp::status::switching_protocols;
-    http::strip_hop_by_hop(res, switched);
-    http::add_audit_id(res, rec_.audit_id);
-    res.version(11);
-    if (switched) {
-      rec_.status = 101;
-      // A named local: GCC 12 destroys a braced temporary in a co_await twice.
-      const response_start start{head_lines(res), false, true, true};
-      co_await client_.tunnel(start, *up);
-    } else {
-      std::string response_head = head_lines(res);
-      co_await relay_response(*rp, *up, false, std::move(response_head));
-    }
+    co_await answer_upgrade(*rp, *up);
     current_upstream_ = nullptr;
     co_return;
+  }
+}
+
+// The upstream's answer: on 101 the tunnel, anything else relayed as it is.
+asio::awaitable<void> exchange::answer_upgrade(response_parser& rp, upstream_connection& up) {
+  auto& res = rp.get();
+  const bool switched = res.result() == bhttp::status::switching_protocols;
+  http::strip_hop_by_hop(res, switched);
+  http::add_audit_id(res, rec_.audit_id);
+  res.version(11);
+  if (switched) {
+    rec_.status = 101;
+    // A named local: GCC 12 destroys a braced temporary in a co_await twice.
+    const response_start start{head_lines(res), false, true, true};
+    co_await client_.tunnel(start, up);
+  } else {
+    co_await relay_response(rp, up, false, head_lines(res));
   }
 }
 

@@ -8,12 +8,12 @@
 namespace mvproxy::proxy {
 
 asio::awaitable<exchange::upstream_reply> exchange::send_and_read_head(upstream_connection& up,
-                                                                       forward_state& st,
-                                                                       bool peer, bool reused) {
-  const auto& lim = shared_.options.lim;
+                                                                       forward_state& st, bool peer,
+                                                                       bool reused) {
   auto& req = client_.request();
   const bool has_body = client_.body_pending() || st.body_consumed;
   upstream_reply out;
+  attempt_io io{up, peer, reused};
   // A peer decides on the head alone whether it takes the request: the body follows
   // its 100 Continue, so a hand-back leaves the body unread, for the next target.
   const bool ask_first = has_body && !st.body_consumed && peer;
@@ -22,46 +22,24 @@ asio::awaitable<exchange::upstream_reply> exchange::send_and_read_head(upstream_
   else
     req.erase(bhttp::field::expect);
   std::string head = http::serialize_head(req);
-  std::size_t received = 0;
-  // A reused connection that broke with nothing received: the server had closed it
-  // (it restarted) before reading, so nothing was processed. As Go's transport, it is
-  // replayed when that is safe: nothing of it written, or an idempotent method. A
-  // fresh connection's failure is never replayed: the request reached an apiserver.
-  auto fail = [&](const error_code& ec, std::string detail, bool written) {
-    out.kind = ec == beast::error::timeout ? failure::timeout : failure::broken;
-    out.detail = std::move(detail);
-    out.retryable = out.kind == failure::broken && reused && received == 0 &&
-                    up.buffer.empty() && !st.body_consumed && (!written || st.idempotent);
-  };
   if (!has_body || st.expect_continue || ask_first) {
-    up.stream.expires_after(lim.write_timeout);
+    up.stream.expires_after(shared_.options.lim.write_timeout);
     if (auto wec = co_await up.stream.write(head.data(), head.size())) {
-      fail(wec, "writing the request: " + wec.message(), false);
+      fail(out, io, st, wec, "writing the request: " + wec.message(), false);
       co_return out;
     }
     head.clear();
   }
   st.rp.reset();
-  if (ask_first) {
-    if (auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, true,
-                                               &received)) {
-      fail(rec, "waiting for 100 Continue: " + rec.message(), true);
-      co_return out;
-    }
-    if (st.rp->get().result_int() != 100) {
-      check_handed_back(out, st, peer);
-      co_return out;  // a final answer before the body: relayed; the body stays unread
-    }
-    st.rp.reset();
-  }
+  if (ask_first && !co_await wait_for_continue(io, st, out)) co_return out;
   if (has_body && !co_await send_body(up, st, head, out)) co_return out;
-  auto rec =
-      co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false, &received);
+  auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false,
+                                         &io.received);
   if (!rec && st.rp->get().result_int() == 101) {
     out.kind = failure::broken;
     out.detail = "101 Switching Protocols without an upgrade request";
   } else if (rec) {
-    fail(rec,
+    fail(out, io, st, rec,
          "reading the response: " + (rec == beast::error::timeout
                                          ? std::string("timeout awaiting response headers")
                                          : rec.message()),
@@ -70,6 +48,36 @@ asio::awaitable<exchange::upstream_reply> exchange::send_and_read_head(upstream_
     check_handed_back(out, st, peer);
   }
   co_return out;
+}
+
+// A reused connection that broke with nothing received: the server had closed it (it
+// restarted) before reading, so nothing was processed. As Go's transport, it is
+// replayed when that is safe: nothing of it written, or an idempotent method. A fresh
+// connection's failure is never replayed: the request reached an apiserver.
+void exchange::fail(upstream_reply& out, const attempt_io& io, const forward_state& st,
+                    const error_code& ec, std::string detail, bool written) {
+  out.kind = ec == beast::error::timeout ? failure::timeout : failure::broken;
+  out.detail = std::move(detail);
+  out.retryable = out.kind == failure::broken && io.reused && io.received == 0 &&
+                  io.up.buffer.empty() && !st.body_consumed && (!written || st.idempotent);
+}
+
+// The peer's answer to a head sent alone: true on its 100 Continue (the body follows).
+// Otherwise st.rp holds its final answer (relayed; the body stays unread) or `out` the
+// failure.
+asio::awaitable<bool> exchange::wait_for_continue(attempt_io& io, forward_state& st,
+                                                  upstream_reply& out) {
+  if (auto rec = co_await read_response_head(io.up, st.rp, st.head_request, &st.relayed_head, true,
+                                             &io.received)) {
+    fail(out, io, st, rec, "waiting for 100 Continue: " + rec.message(), true);
+    co_return false;
+  }
+  if (st.rp->get().result_int() != 100) {
+    check_handed_back(out, st, io.peer);
+    co_return false;
+  }
+  st.rp.reset();
+  co_return true;
 }
 
 // The request body (after `head`, unless it went ahead), from the client to `up`.
@@ -103,12 +111,9 @@ void exchange::check_handed_back(upstream_reply& out, const forward_state& st, b
   if (reason && !reason->empty()) out.handed_back = std::string(*reason);
 }
 
-asio::awaitable<error_code> exchange::read_response_head(upstream_connection& up,
-                                                         std::optional<response_parser>& rp,
-                                                         bool head_request,
-                                                         std::string* relayed_head,
-                                                         bool stop_at_continue,
-                                                         std::size_t* received) {
+asio::awaitable<error_code> exchange::read_response_head(
+    upstream_connection& up, std::optional<response_parser>& rp, bool head_request,
+    std::string* relayed_head, bool stop_at_continue, std::size_t* received) {
   const auto& lim = shared_.options.lim;
   up.stream.expires_after(lim.upstream_response_timeout);
   for (;;) {

@@ -165,8 +165,7 @@ std::string session::framed_head(const response_start& start) {
   return head;
 }
 
-asio::awaitable<bool> session::write_response(const response_start& start,
-                                              std::string_view body) {
+asio::awaitable<bool> session::write_response(const response_start& start, std::string_view body) {
   std::string head = framed_head(start);
   client_.expires_after(shared_.options.lim.write_timeout);
   co_return !co_await write_message(client_, head, body);

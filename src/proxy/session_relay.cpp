@@ -9,13 +9,32 @@
 
 namespace mvproxy::proxy {
 
+namespace {
+
+// The body bytes at base[0, body) framed in place for the next hop: as a chunk when
+// `chunked_out` (the scratch has headroom and tail room for that), with the last chunk
+// when the body is `done`.
+std::string_view frame_in_place(char* base, std::size_t body, bool chunked_out, bool done) {
+  char* start = base;
+  std::size_t len = body;
+  if (chunked_out && body > 0) {
+    std::size_t k = http::chunk_prefix(base, body);
+    start -= k;
+    len += k;
+    std::memcpy(start + len, http::chunk_suffix.data(), http::chunk_suffix.size());
+    len += http::chunk_suffix.size();
+  }
+  if (chunked_out && done) {
+    std::memcpy(start + len, http::last_chunk.data(), http::last_chunk.size());
+    len += http::last_chunk.size();
+  }
+  return {start, len};
+}
+
+}  // namespace
+
 template <class Parser>
-asio::awaitable<relay_end> session::relay_body(tls_stream& from, tls_stream& to, Parser& p,
-                                               std::string& pending, std::string_view prefix,
-                                               bool chunked_out, bool watch_client,
-                                               std::uint64_t& bytes, bool& prefix_sent) {
-  const auto& lim = shared_.options.lim;
-  const auto read_timeout = watch_client ? lim.stream_idle_timeout : lim.write_timeout;
+asio::awaitable<relay_end> session::relay_body(relay_run& r, Parser& p) {
   struct disarm {
     session& s;
     ~disarm() {
@@ -24,101 +43,89 @@ asio::awaitable<relay_end> session::relay_body(tls_stream& from, tls_stream& to,
     }
   } disarm_at_end{*this};
   client_left_ = false;
-  if (watch_client) relay_from_ = &from;
+  if (r.watch_client) relay_from_ = &r.from;
   char* const base = worker_.scratch.data() + scratch_headroom;
   bool starved = false;  // the bytes at hand end inside a chunk line: read more first
-  bool first_wait = true;
   bool from_ended = false;
   for (;;) {
     std::size_t have = 0;
-    if (!pending.empty()) {
-      have = std::min(pending.size(), relay_read_bytes);
-      std::memcpy(base, pending.data(), have);
-      pending.erase(0, have);
+    if (!r.pending.empty()) {
+      have = std::min(r.pending.size(), relay_read_bytes);
+      std::memcpy(base, r.pending.data(), have);
+      r.pending.erase(0, have);
     }
     if ((have == 0 || starved) && !p.is_done()) {
-      if (have == relay_read_bytes)
-        co_return relay_end::from_failed;  // a chunk line that never ends
-      auto r = from.try_read(base + have, relay_read_bytes - have);
-      if (r.would_block) {
-        // We wait: the scratch is not ours meanwhile (the writes and poll_client() below
-        // use it, other sessions too), so the bytes at hand go back to `pending` and
-        // the loop takes them up again after the wait.
-        if (have > 0) pending.insert(0, base, have);
-        // Nothing more yet: the head goes out now (a watch's client sees its response
-        // begin).
-        if (!prefix.empty()) {
-          to.expires_after(lim.write_timeout);
-          if (co_await to.write(prefix.data(), prefix.size())) co_return relay_end::to_failed;
-          prefix = {};
-          prefix_sent = true;
-        }
-        from.expires_after(read_timeout);
-        if (watch_client && !watch_) {
-          client_.expires_never();  // each write to the client sets its own deadline
-          if (!poll_client()) co_return relay_end::client_gone;
-          arm_client_watch();
-        }
-        if (first_wait) {
-          // Likely a long wait (a watch after its head): hold no buffers meanwhile.
-          // Later waits of a busy stream leave that to the sweeper.
-          from.release_buffers();
-          to.release_buffers();
-          first_wait = false;
-        }
-        auto [wec] = co_await from.socket().async_wait(asio::socket_base::wait_read, use_tuple);
-        if (client_left_) co_return relay_end::client_gone;
-        if (from.timed_out() || wec || terminating_) co_return relay_end::from_failed;
+      if (have == relay_read_bytes) co_return relay_end::from_failed;  // an endless chunk line
+      auto got = r.from.try_read(base + have, relay_read_bytes - have);
+      if (got.would_block) {
+        // We wait: the scratch is not ours meanwhile (the writes and poll_client() use
+        // it, other sessions too), so the bytes at hand go back to `pending` and the
+        // loop takes them up again after the wait.
+        if (have > 0) r.pending.insert(0, base, have);
+        if (auto end = co_await wait_for_bytes(r)) co_return *end;
         continue;
       }
-      if (r.ec && is_eof(r.ec) && p.need_eof()) {
+      if (got.ec && is_eof(got.ec) && p.need_eof()) {
         // The body ends with the connection (neither length nor chunks).
         error_code ec;
         p.put_eof(ec);
         from_ended = true;
-      } else if (r.ec) {
+      } else if (got.ec) {
         co_return relay_end::from_failed;
       }
-      have += r.bytes;
+      have += got.bytes;
     }
     auto f = p.feed(base, have);
     if (f.ec) co_return relay_end::from_failed;
     starved = false;
     if (f.consumed < have) {
       // After the body: the next message's bytes. Inside it: an incomplete chunk line.
-      pending.insert(0, base + f.consumed, have - f.consumed);
+      r.pending.insert(0, base + f.consumed, have - f.consumed);
       starved = !p.is_done();
     }
     const bool done = p.is_done();
-    char* start = base;
-    std::size_t len = f.body;
-    bytes += f.body;
-    if (chunked_out && f.body > 0) {
-      std::size_t k = http::chunk_prefix(base, f.body);
-      start -= k;
-      len += k;
-      std::memcpy(start + len, http::chunk_suffix.data(), http::chunk_suffix.size());
-      len += http::chunk_suffix.size();
-    }
-    if (chunked_out && done) {
-      std::memcpy(start + len, http::last_chunk.data(), http::last_chunk.size());
-      len += http::last_chunk.size();
-    }
-    if (len > 0 || !prefix.empty()) {
-      to.expires_after(lim.write_timeout);
-      error_code wec;
-      if (!prefix.empty()) {
-        wec = co_await write_message(to, prefix, std::string_view(start, len));
-        prefix = {};
-        prefix_sent = true;
-      } else {
-        wec = co_await to.write(start, len);
-      }
-      if (wec) co_return relay_end::to_failed;
+    r.bytes += f.body;
+    auto out = frame_in_place(base, f.body, r.chunked_out, done);
+    if (!out.empty() || !r.head.empty()) {
+      if (co_await write_out(r, out)) co_return relay_end::to_failed;
     }
     if (done) co_return relay_end::done;
     if (from_ended) co_return relay_end::from_failed;
   }
+}
+
+// Nothing to read yet. The head goes out now (a watch's client sees its response
+// begin); then the wait, with the client watched while an upstream is waited on.
+asio::awaitable<std::optional<relay_end>> session::wait_for_bytes(relay_run& r) {
+  const auto& lim = shared_.options.lim;
+  if (!r.head.empty() && co_await write_out(r, {})) co_return relay_end::to_failed;
+  r.from.expires_after(r.watch_client ? lim.stream_idle_timeout : lim.write_timeout);
+  if (r.watch_client && !watch_) {
+    client_.expires_never();  // each write to the client sets its own deadline
+    if (!poll_client()) co_return relay_end::client_gone;
+    arm_client_watch();
+  }
+  if (r.first_wait) {
+    // Likely a long wait (a watch after its head): hold no buffers meanwhile. Later
+    // waits of a busy stream leave that to the sweeper.
+    r.from.release_buffers();
+    r.to.release_buffers();
+    r.first_wait = false;
+  }
+  auto [wec] = co_await r.from.socket().async_wait(asio::socket_base::wait_read, use_tuple);
+  if (client_left_) co_return relay_end::client_gone;
+  if (r.from.timed_out() || wec || terminating_) co_return relay_end::from_failed;
+  co_return std::nullopt;
+}
+
+// `data` to `r.to`, after the head while it has not gone out (one record when small).
+asio::awaitable<error_code> session::write_out(relay_run& r, std::string_view data) {
+  r.to.expires_after(shared_.options.lim.write_timeout);
+  if (r.head.empty()) co_return co_await r.to.write(data.data(), data.size());
+  auto ec = co_await write_message(r.to, r.head, data);
+  r.head = {};
+  r.head_sent = true;
+  co_return ec;
 }
 
 bool session::poll_client() {
@@ -172,9 +179,8 @@ asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_v
 asio::awaitable<relay_end> session::send_body(tls_stream& to, std::string_view head,
                                               bool chunked_out) {
   std::uint64_t bytes = 0;
-  bool head_sent = false;
-  co_return co_await relay_body(client_, to, *parser_, client_buf_, head, chunked_out, false,
-                                bytes, head_sent);
+  relay_run r{client_, to, client_buf_, head, chunked_out, false, bytes};
+  co_return co_await relay_body(r, *parser_);
 }
 
 asio::awaitable<relay_end> session::relay_response(const response_start& start,
@@ -190,12 +196,11 @@ asio::awaitable<relay_end> session::relay_response(const response_start& start,
   // chunk boundary); a length stays as it is; a body that ends with the connection
   // ends with the client's too.
   const bool chunked_out = start.chunked && !http10_;
-  bool head_sent = false;
-  auto end = co_await relay_body(up.stream, client_, rp, up.buffer, head, chunked_out, true, bytes,
-                                 head_sent);
+  relay_run r{up.stream, client_, up.buffer, head, chunked_out, true, bytes};
+  auto end = co_await relay_body(r, rp);
   // Grace period over: a chunked response (a watch) ends with its last chunk, so the
   // client sees a clean end and re-establishes it elsewhere.
-  if (end == relay_end::from_failed && terminating_ && chunked_out && head_sent) {
+  if (end == relay_end::from_failed && terminating_ && chunked_out && r.head_sent) {
     client_.expires_after(std::chrono::seconds(1));
     co_await client_.write(http::last_chunk.data(), http::last_chunk.size());
   }

@@ -146,6 +146,16 @@ class exchange {
   boost::asio::awaitable<upstream_reply> send_and_read_head(upstream_connection& up,
                                                             forward_state& st, bool peer,
                                                             bool reused);
+  struct attempt_io {
+    upstream_connection& up;
+    bool peer = false;
+    bool reused = false;       // a pooled connection
+    std::size_t received = 0;  // response bytes read so far
+  };
+  static void fail(upstream_reply& out, const attempt_io& io, const forward_state& st,
+                   const error_code& ec, std::string detail, bool written);
+  boost::asio::awaitable<bool> wait_for_continue(attempt_io& io, forward_state& st,
+                                                 upstream_reply& out);
   boost::asio::awaitable<bool> send_body(upstream_connection& up, forward_state& st,
                                          std::string& head, upstream_reply& out);
   void check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const;
@@ -154,12 +164,9 @@ class exchange {
   // relay_parser::write_head_to) instead of being collected into fields. With
   // `stop_at_continue`, a 100 Continue is returned like a final head. `received`
   // counts the bytes read.
-  boost::asio::awaitable<error_code> read_response_head(upstream_connection& up,
-                                                        std::optional<response_parser>& rp,
-                                                        bool head_request,
-                                                        std::string* relayed_head,
-                                                        bool stop_at_continue = false,
-                                                        std::size_t* received = nullptr);
+  boost::asio::awaitable<error_code> read_response_head(
+      upstream_connection& up, std::optional<response_parser>& rp, bool head_request,
+      std::string* relayed_head, bool stop_at_continue = false, std::size_t* received = nullptr);
   // The response `rp` began, relayed to the client; `head` as write_head_to left it.
   boost::asio::awaitable<bool> relay_response(response_parser& rp, upstream_connection& up,
                                               bool keep_alive, std::string head);
@@ -167,6 +174,7 @@ class exchange {
   // exchange_upgrade.cpp
   boost::asio::awaitable<bool> forward_upgrade();
   boost::asio::awaitable<void> upgrade_to(dispatch::plan& plan);
+  boost::asio::awaitable<void> answer_upgrade(response_parser& rp, upstream_connection& up);
 
   // exchange_wait.cpp
   // The plan for this request, after any bounded wait it asks for (the local view being

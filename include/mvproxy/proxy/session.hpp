@@ -82,11 +82,21 @@ class session final : public client_side {
   // first (with the first body bytes when they are at hand), re-framed as chunks when
   // `chunked_out`. With `watch_client`, `from` is an upstream and the client is
   // watched for leaving while we wait on it.
+  struct relay_run {
+    tls_stream& from;
+    tls_stream& to;
+    std::string& pending;   // read from `from`, not yet parsed
+    std::string_view head;  // not yet written
+    bool chunked_out = false;
+    bool watch_client = false;
+    std::uint64_t& bytes;  // body bytes relayed
+    bool head_sent = false;
+    bool first_wait = true;
+  };
   template <class Parser>
-  boost::asio::awaitable<relay_end> relay_body(tls_stream& from, tls_stream& to, Parser& p,
-                                               std::string& pending, std::string_view head,
-                                               bool chunked_out, bool watch_client,
-                                               std::uint64_t& bytes, bool& head_sent);
+  boost::asio::awaitable<relay_end> relay_body(relay_run& r, Parser& p);
+  boost::asio::awaitable<std::optional<relay_end>> wait_for_bytes(relay_run& r);
+  boost::asio::awaitable<error_code> write_out(relay_run& r, std::string_view data);
   // While a response streams, the client is watched by a plain wait on its socket
   // (no coroutine, no buffer): if it closes, the upstream wait is cancelled and the
   // relay ends. Bytes it sends are kept as the start of its next request.
