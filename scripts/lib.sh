@@ -5,7 +5,8 @@ MVPROXY_PACKAGES=(cmake ninja-build g++ pkg-config openssl curl
   libboost1.81-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   clang-tidy-14 clang-format-14
-  prometheus nginx haproxy wrk procps ccache python3 python3-kubernetes)
+  prometheus nginx haproxy wrk procps ccache python3 python3-kubernetes
+  libnghttp2-dev nghttp2-client)
 
 ensure_packages() {
   local missing=()

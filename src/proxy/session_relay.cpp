@@ -9,30 +9,6 @@
 
 namespace mvproxy::proxy {
 
-namespace {
-
-// The body bytes at base[0, body) framed in place for the next hop: as a chunk when
-// `chunked_out` (the scratch has headroom and tail room for that), with the last chunk
-// when the body is `done`.
-std::string_view frame_in_place(char* base, std::size_t body, bool chunked_out, bool done) {
-  char* start = base;
-  std::size_t len = body;
-  if (chunked_out && body > 0) {
-    std::size_t k = http::chunk_prefix(base, body);
-    start -= k;
-    len += k;
-    std::memcpy(start + len, http::chunk_suffix.data(), http::chunk_suffix.size());
-    len += http::chunk_suffix.size();
-  }
-  if (chunked_out && done) {
-    std::memcpy(start + len, http::last_chunk.data(), http::last_chunk.size());
-    len += http::last_chunk.size();
-  }
-  return {start, len};
-}
-
-}  // namespace
-
 template <class Parser>
 asio::awaitable<relay_end> session::relay_body(relay_run& r, Parser& p) {
   struct disarm {
