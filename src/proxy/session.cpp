@@ -180,7 +180,9 @@ asio::awaitable<void> session::send_local_reply(const local_reply& r, bool keep_
   a.headers = {{"Cache-Control", "no-cache, private"}};
   if (r.retry_after) a.headers.emplace_back("Retry-After", "1");
   a.text = util::status_json(r.code, r.message);
-  co_await send_answer(a, false, keep_alive, ex);
+  // A HEAD answer has no body (its Content-Length is the GET's): a body would be read
+  // as the start of the next response on a kept-alive connection.
+  co_await send_answer(a, ex.method == "HEAD", keep_alive, ex);
 }
 
 asio::awaitable<void> session::send_answer(const dispatch::answer& a, bool head_request,
