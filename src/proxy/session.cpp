@@ -12,6 +12,7 @@
 #include <random>
 
 #include "mvproxy/util/status.hpp"
+#include "mvproxy/view/peer_state.hpp"
 #include "session_internal.hpp"
 
 namespace mvproxy::proxy {
@@ -179,6 +180,7 @@ asio::awaitable<void> session::send_local_reply(const local_reply& r, bool keep_
   a.content_type = "application/json";
   a.headers = {{"Cache-Control", "no-cache, private"}};
   if (r.retry_after) a.headers.emplace_back("Retry-After", "1");
+  if (!r.handed_back.empty()) a.headers.emplace_back(view::handed_back_header, r.handed_back);
   a.text = util::status_json(r.code, r.message);
   // A HEAD answer has no body (its Content-Length is the GET's): a body would be read
   // as the start of the next response on a kept-alive connection.
