@@ -34,6 +34,11 @@ asio::awaitable<bool> session::forward(request_parser& parser, exchange& ex) {
   st.plan = co_await settle_plan(parser, ex);
   if (st.plan.what == dispatch::plan::action::peer_state)
     co_return co_await answer_peer_state(parser, ex);
+  if (st.plan.what == dispatch::plan::action::refuse) {
+    const bool keep = st.client_keep_alive && !st.has_body;  // as for respond, below
+    co_await send_local_reply(reply_for(st.plan), keep, ex);
+    co_return keep;
+  }
   if (st.plan.what == dispatch::plan::action::respond && !st.plan.authorize) {
     // A body we are not going to read ends the connection after the answer.
     bool keep = st.client_keep_alive && !st.has_body;

@@ -20,7 +20,9 @@ asio::awaitable<bool> session::forward_upgrade(request_parser& parser, exchange&
   }
   dispatch::plan plan = co_await settle_plan(parser, ex);
   if (plan.what != dispatch::plan::action::forward) {
-    if (plan.what == dispatch::plan::action::respond)
+    if (plan.what == dispatch::plan::action::refuse)
+      co_await send_local_reply(reply_for(plan), false, ex);
+    else if (plan.what == dispatch::plan::action::respond)
       co_await send_answer(plan.response, false, false, ex);
     else
       co_await send_local_reply(reply_for(reply_kind::upgrade_not_routed), false, ex);
