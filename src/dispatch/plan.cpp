@@ -9,7 +9,6 @@
 #include "mvproxy/metrics/registry.hpp"
 #include "mvproxy/request/request_info.hpp"
 #include "mvproxy/routing/router.hpp"
-#include "mvproxy/util/status.hpp"
 #include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::dispatch {
@@ -45,21 +44,6 @@ routing::discovery_view view_for(std::string_view accept, const discovery::disco
       icontains(accept, "application/*"))
     return routing::discovery_view::legacy_json;
   return routing::discovery_view::none;
-}
-
-answer status_answer(int code, const std::string& message) {
-  answer a;
-  a.status = static_cast<unsigned>(code);
-  a.content_type = "application/json";
-  a.text = util::status_json(code, message);
-  return a;
-}
-
-// A 503 the client should retry (elsewhere, or here in a second).
-answer unavailable_answer(const std::string& message) {
-  answer a = status_answer(503, message);
-  a.headers.emplace_back("Retry-After", "1");
-  return a;
 }
 
 bool etag_matches(std::string_view if_none_match, std::string_view etag) {
@@ -218,7 +202,7 @@ void plan_merged(plan& out, const bhttp::request_header<>& head, const request::
   }
 }
 
-// Every other decision: forward (local first, or peers in turn), wait, or a 503.
+// Every other decision: forward (local first, or peers in turn), wait, or refuse.
 void plan_decision(plan& out, const routing::route_decision& d, const view::cluster_view& view) {
   switch (d.kind) {
     case routing::route_kind::local:
@@ -238,21 +222,13 @@ void plan_decision(plan& out, const routing::route_decision& d, const view::clus
       out.wait = d.wait;
       out.route = route_kind::waiting;
       break;
-    case routing::route_kind::hand_back:
-      out.what = plan::action::respond;
+    case routing::route_kind::hand_back:  // d.reason is already in out.reason
+      out.what = plan::action::refuse;
       out.route = route_kind::handed_back;
-      out.response =
-          unavailable_answer("this apiserver cannot serve the request a peer proxied here (" +
-                             d.reason + "); nothing reached it, the peer may try another");
-      out.response.headers.emplace_back(std::string(view::handed_back_header), d.reason);
       break;
     case routing::route_kind::unavailable:
-      out.what = plan::action::respond;
+      out.what = plan::action::refuse;
       out.route = route_kind::unavailable;
-      out.response =
-          unavailable_answer("no peer apiserver that serves " +
-                             (out.group.empty() ? out.version : out.group + "/" + out.version) +
-                             ", Resource=" + out.resource + " is reachable");
       break;
     case routing::route_kind::merged_discovery:
       break;  // plan_merged
@@ -270,9 +246,9 @@ plan make_plan(const bhttp::request_header<>& head, const inputs& in,
   std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
   auto info = request::classify(head.method_string(), path, query);
   if (info.is_malformed()) {
-    out.what = plan::action::respond;
+    out.what = plan::action::refuse;
     out.route = route_kind::malformed;
-    out.response = status_answer(400, "bad request: " + std::string(info.malformed));
+    out.malformed = std::string(info.malformed);
     return out;
   }
   if (in.trusted_peer && path == view::peer_state_path && head.method() == bhttp::verb::get) {

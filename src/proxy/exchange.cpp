@@ -11,6 +11,7 @@
 
 #include "exchange_internal.hpp"
 #include "mvproxy/util/status.hpp"
+#include "mvproxy/view/peer_state.hpp"
 
 namespace mvproxy::proxy {
 
@@ -88,6 +89,9 @@ asio::awaitable<bool> exchange::serve() {
   switch (plan.what) {
     case dispatch::plan::action::peer_state:
       co_return co_await answer_peer_state();
+    case dispatch::plan::action::refuse:
+      co_await send_local_reply(reply_for(plan), keep);
+      co_return keep;
     case dispatch::plan::action::respond:
       if (plan.authorize) break;  // only after the local apiserver says the caller may
       co_await send_answer(plan.response, req.method() == bhttp::verb::head, keep);
@@ -105,8 +109,11 @@ asio::awaitable<void> exchange::send_local_reply(const local_reply& r, bool keep
   a.content_type = "application/json";
   a.headers = {{"Cache-Control", "no-cache, private"}};
   if (r.retry_after) a.headers.emplace_back("Retry-After", "1");
+  if (!r.handed_back.empty()) a.headers.emplace_back(view::handed_back_header, r.handed_back);
   a.text = util::status_json(r.code, r.message);
-  co_await send_answer(a, false, keep_alive);
+  // A HEAD answer has no body (its Content-Length is the GET's): a body would be read
+  // as the start of the next response on a kept-alive connection.
+  co_await send_answer(a, rec_.method == "HEAD", keep_alive);
 }
 
 asio::awaitable<void> exchange::send_answer(const dispatch::answer& a, bool head_request,

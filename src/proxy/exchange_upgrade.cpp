@@ -16,7 +16,9 @@ asio::awaitable<bool> exchange::forward_upgrade() {
   }
   dispatch::plan plan = co_await settle_plan();
   if (plan.what != dispatch::plan::action::forward) {
-    if (plan.what == dispatch::plan::action::respond)
+    if (plan.what == dispatch::plan::action::refuse)
+      co_await send_local_reply(reply_for(plan), false);
+    else if (plan.what == dispatch::plan::action::respond)
       co_await send_answer(plan.response, false, false);
     else
       co_await send_local_reply(reply_for(reply_kind::upgrade_not_routed), false);

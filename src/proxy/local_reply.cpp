@@ -1,5 +1,6 @@
 #include "mvproxy/proxy/local_reply.hpp"
 
+#include "mvproxy/dispatch/plan.hpp"
 #include "mvproxy/util/host_port.hpp"
 
 namespace mvproxy::proxy {
@@ -42,6 +43,30 @@ local_reply reply_for(reply_kind kind, std::string_view detail) {
               "serve it is unreachable or handed it back"};
     case reply_kind::unauthorized:
       return {401, false, "Unauthorized"};
+  }
+  return {500, false, "internal error"};
+}
+
+local_reply reply_for(const dispatch::plan& p) {
+  switch (p.route) {
+    case dispatch::route_kind::malformed:
+      return reply_for(reply_kind::bad_request, p.malformed);
+    case dispatch::route_kind::unavailable:  // a 503 the client should retry, later
+      return {503, true,
+              "no peer apiserver that serves " +
+                  (p.group.empty() ? p.version : p.group + "/" + p.version) +
+                  ", Resource=" + p.resource + " is reachable"};
+    case dispatch::route_kind::handed_back:  // the peer tries another: nothing reached us
+      return {503, true,
+              "this apiserver cannot serve the request a peer proxied here (" + p.reason +
+                  "); nothing reached it, the peer may try another",
+              p.reason};
+    case dispatch::route_kind::local:  // not refusals: a plan that says so is a bug
+    case dispatch::route_kind::peer:
+    case dispatch::route_kind::merged:
+    case dispatch::route_kind::peer_state:
+    case dispatch::route_kind::waiting:
+      break;
   }
   return {500, false, "internal error"};
 }

@@ -1,9 +1,10 @@
 #pragma once
 // What to do with one request, decided from its head and the current cluster view:
-// forward it (to the local apiserver, or to peer sidecars in turn), or answer it here
-// (peer-aggregated discovery, 304, 400 for a malformed path, 503 when no capable peer
-// is reachable). A value computed per request; the data plane carries it out and
-// reports back which target answered.
+// forward it (to the local apiserver, or to peer sidecars in turn), answer it here
+// (peer-aggregated discovery, 304), or refuse it (a malformed path, no capable peer
+// reachable, a hand-back). A value computed per request; the data plane carries it out
+// and reports back which target answered. A refusal carries facts only: its status,
+// headers and message are the local-reply policy's (proxy/local_reply.hpp).
 
 #include <cstdint>
 #include <memory>
@@ -45,11 +46,11 @@ enum class route_kind {
   local,        // the local apiserver (and failover peers after it)
   peer,         // peer sidecars in turn (labelled with the first one's id)
   merged,       // peer-aggregated discovery answered here
-  unavailable,  // 503: no capable peer is reachable
-  malformed,    // 400: a path kube-apiserver would refuse
+  unavailable,  // refused: no capable peer is reachable
+  malformed,    // refused: a path kube-apiserver would refuse
   peer_state,   // a peer's long-poll of this sidecar's state
   waiting,      // waits for the local view to be re-read
-  handed_back,  // 503 with x-mvproxy-handed-back: a peer may try another
+  handed_back,  // refused: a peer proxied it here and may try another
 };
 // The label value: "local", "peer", "merged", "unavailable", "malformed", "state",
 // "waiting", "handed-back" (the values the logs and metrics have always carried).
@@ -58,8 +59,9 @@ std::string_view to_string(route_kind k);
 struct plan {
   // wait: the local view is being re-read; wait (bounded) for the next view, then plan
   // again. peer_state: a peer's long-poll of this sidecar's state (the caller waits for
-  // a change and answers it).
-  enum class action { forward, respond, wait, peer_state };
+  // a change and answers it). refuse: answer with the local reply for `route`
+  // (malformed, unavailable or handed_back; proxy::reply_for(const plan&)).
+  enum class action { forward, respond, refuse, wait, peer_state };
   action what = action::forward;
   // forward: the targets in order. The first is tried first. For a peer route, every
   // target is a capable peer: a connect/TLS failure before any request byte was sent
@@ -83,8 +85,10 @@ struct plan {
   route_kind route = route_kind::local;
   // For logs and metrics: to_string(route), or for a peer route the first peer's id.
   std::string label() const;
-  std::string reason;  // the router's reason
-  // The request's group/version/resource, for apiserver_rerouted_request_total.
+  std::string reason;     // the router's reason (a hand-back's, for one)
+  std::string malformed;  // refuse, malformed: why kube-apiserver would refuse the path
+  // The request's group/version/resource, for apiserver_rerouted_request_total (and
+  // the message of an unavailable refusal).
   std::string group, version, resource;
 };
 

@@ -8,6 +8,10 @@
 
 #include "mvproxy/proxy/upstream.hpp"
 
+namespace mvproxy::dispatch {
+struct plan;
+}
+
 namespace mvproxy::proxy {
 
 // Where in a request's way an upstream failed.
@@ -31,6 +35,10 @@ struct local_reply {
   int code = 502;
   bool retry_after = false;  // Retry-After: 1 (the client may try again at once)
   std::string message;       // the Status message; its reason follows from the code
+  // A hand-back: the reason, sent as x-mvproxy-handed-back so the peer that proxied the
+  // request knows nothing reached an apiserver and tries another. The initializer lets
+  // every other reply leave it out (-Wmissing-field-initializers).
+  std::string handed_back = {};
 };
 
 // An upstream that failed in `ph`. `last_peer` is set when it was the last peer a
@@ -39,5 +47,9 @@ local_reply reply_for_failure(failure kind, const upstream_target& target, phase
                               std::string_view detail, bool last_peer = false);
 
 local_reply reply_for(reply_kind kind, std::string_view detail = {});
+
+// A request the planner refused (dispatch::plan::action::refuse), by the plan's route:
+// a malformed path, no reachable peer that serves it, or a hand-back.
+local_reply reply_for(const dispatch::plan& refused);
 
 }  // namespace mvproxy::proxy

@@ -99,15 +99,12 @@ TEST_F(plan_test, peer_proxied_from_a_trusted_peer_is_served_locally_or_handed_b
   EXPECT_EQ(served.targets[0].id, "local");
   // Not served here: handed back with our marker, never forwarded onward (one hop).
   auto p = make(bhttp::verb::get, new_only, {{"x-kubernetes-peer-proxied", "true"}}, trusted);
-  EXPECT_EQ(p.what, plan::action::respond);
+  // The reason is what the local reply's x-mvproxy-handed-back carries.
+  EXPECT_EQ(p.what, plan::action::refuse);
   EXPECT_TRUE(p.targets.empty());
-  EXPECT_EQ(p.response.status, 503u);
   EXPECT_EQ(p.route, route_kind::handed_back);
   EXPECT_EQ(p.label(), "handed-back");
-  bool marked = false;
-  for (auto& [k, v] : p.response.headers)
-    if (k == "x-mvproxy-handed-back") marked = v == "not-served-here";
-  EXPECT_TRUE(marked);
+  EXPECT_EQ(p.reason, "not-served-here");
   // The same header from anyone else changes nothing.
   auto q = make(bhttp::verb::get, new_only, {{"x-kubernetes-peer-proxied", "true"}});
   EXPECT_EQ(q.targets[0].id, "b");
@@ -126,25 +123,26 @@ TEST_F(plan_test, gate_off_and_not_synced_pass_through) {
   EXPECT_EQ(d.targets[0].id, "local");
 }
 
-TEST_F(plan_test, ejected_capable_peer_gives_503_with_retry_after) {
+TEST_F(plan_test, ejected_capable_peer_is_refused_as_unavailable) {
   for (int i = 0; i < 3; ++i) view_.peers[0].runtime->on_failure(std::chrono::steady_clock::now());
   auto p = make(bhttp::verb::get, new_only);
-  EXPECT_EQ(p.what, plan::action::respond);
+  EXPECT_EQ(p.what, plan::action::refuse);
   EXPECT_EQ(p.route, route_kind::unavailable);
-  EXPECT_EQ(p.response.status, 503u);
-  EXPECT_EQ(p.response.content_type, "application/json");
-  EXPECT_NE(p.response.body().find("\"kind\":\"Status\""), std::string_view::npos);
-  EXPECT_NE(p.response.body().find("\"code\":503"), std::string_view::npos);
-  ASSERT_EQ(p.response.headers.size(), 1u);
-  EXPECT_EQ(p.response.headers[0].first, "Retry-After");
+  EXPECT_TRUE(p.targets.empty());
+  // What the local reply's message names.
+  EXPECT_EQ(p.group, "resource.k8s.io");
+  EXPECT_EQ(p.version, "v1alpha3");
+  EXPECT_EQ(p.resource, "resourceclaims");
+  EXPECT_FALSE(p.reason.empty());
 }
 
-TEST_F(plan_test, malformed_paths_are_400_and_never_forwarded) {
+TEST_F(plan_test, malformed_paths_are_refused_and_never_forwarded) {
   for (std::string bad : {"/api/v1/namespaces//pods", "/api/v1/namespaces/default/../pods",
                           "/apis/apps/v1/namespaces/default/dep%6Coyments"}) {
     auto p = make(bhttp::verb::get, bad);
-    EXPECT_EQ(p.what, plan::action::respond) << bad;
-    EXPECT_EQ(p.response.status, 400u) << bad;
+    EXPECT_EQ(p.what, plan::action::refuse) << bad;
+    EXPECT_EQ(p.route, route_kind::malformed) << bad;
+    EXPECT_FALSE(p.malformed.empty()) << bad;
     EXPECT_TRUE(p.targets.empty()) << bad;
     EXPECT_EQ(p.label(), "malformed") << bad;
   }

@@ -15,7 +15,7 @@ namespace mvproxy::test {
 
 struct inprocess_proxy {
   void start(const fake_upstream& upstream, metrics::standard_metrics& metrics,
-             proxy::limits lim = {}) {
+             proxy::limits lim = {}, dispatch::planner* planner = nullptr) {
     auto pki = shared_pki();
     tls = std::make_unique<tls::provider>(
         tls::server_files{(pki / "apiserver.crt").string(),
@@ -30,6 +30,7 @@ struct inprocess_proxy {
     o.listen = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0);
     o.workers = 2;
     o.lim = lim;
+    o.planner = planner;  // none: everything goes to the local upstream
     o.local = proxy::parse_upstream_url(upstream.url(), "local");
     server = std::make_unique<proxy::server>(o, *tls, metrics);
     server->start();

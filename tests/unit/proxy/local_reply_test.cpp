@@ -1,9 +1,11 @@
 // The answers mvproxy makes itself, as a table: an upstream failure by kind, route and
-// phase; then the answers that are not about an upstream.
+// phase; then the answers that are not about an upstream; then the planner's refusals.
 
 #include "mvproxy/proxy/local_reply.hpp"
 
 #include <gtest/gtest.h>
+
+#include "mvproxy/dispatch/plan.hpp"
 
 namespace mvproxy::proxy {
 namespace {
@@ -78,6 +80,58 @@ TEST(LocalReply, NotAboutAnUpstream) {
   EXPECT_EQ(exhausted.code, 503);
   EXPECT_TRUE(exhausted.retry_after);
   EXPECT_NE(exhausted.message.find("handed it back"), std::string::npos);
+}
+
+dispatch::plan refused(dispatch::route_kind route, std::string reason = {},
+                       std::string malformed = {}, std::string group = {}) {
+  dispatch::plan p;
+  p.what = dispatch::plan::action::refuse;
+  p.route = route;
+  p.reason = std::move(reason);
+  p.malformed = std::move(malformed);
+  p.group = std::move(group);
+  p.version = "v1alpha3";
+  p.resource = "resourceclaims";
+  return p;
+}
+
+// The planner's refusals: the plan carries the facts, the policy the answer.
+TEST(LocalReply, ForAPlanThatRefuses) {
+  using dispatch::route_kind;
+  struct row {
+    dispatch::plan plan;
+    int code;
+    bool retry_after;
+    const char* message;
+    const char* handed_back;
+  };
+  const std::vector<row> table = {
+      {refused(route_kind::malformed, {}, "empty path segment"), 400, false,
+       "bad request: empty path segment", ""},
+      {refused(route_kind::unavailable, "peer", {}, "resource.k8s.io"), 503, true,
+       "no peer apiserver that serves resource.k8s.io/v1alpha3, Resource=resourceclaims is "
+       "reachable",
+       ""},
+      {refused(route_kind::unavailable, "peer"), 503, true,  // the core group has no name
+       "no peer apiserver that serves v1alpha3, Resource=resourceclaims is reachable", ""},
+      {refused(route_kind::handed_back, "not-served-here"), 503, true,
+       "this apiserver cannot serve the request a peer proxied here (not-served-here); nothing "
+       "reached it, the peer may try another",
+       "not-served-here"},
+      {refused(route_kind::handed_back, "apiserver-down"), 503, true,
+       "this apiserver cannot serve the request a peer proxied here (apiserver-down); nothing "
+       "reached it, the peer may try another",
+       "apiserver-down"},
+  };
+  for (const auto& r : table) {
+    auto got = reply_for(r.plan);
+    EXPECT_EQ(got.code, r.code) << r.message;
+    EXPECT_EQ(got.retry_after, r.retry_after) << r.message;
+    EXPECT_EQ(got.message, r.message);
+    EXPECT_EQ(got.handed_back, r.handed_back) << r.message;
+  }
+  // No other answer carries the hand-back header.
+  EXPECT_TRUE(reply_for(reply_kind::exhausted).handed_back.empty());
 }
 
 }  // namespace
