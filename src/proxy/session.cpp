@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 
+#include "mvproxy/proxy/h2_connection.hpp"
 #include "session_internal.hpp"
 
 namespace mvproxy::proxy {
@@ -23,12 +24,14 @@ session::~session() {
 }
 
 void session::close_if_idle() {
+  if (h2_) return h2_->close_if_idle();
   if (idle_) client_.cancel();
   if (current_) current_->stop_waiting();  // a waiting long-poll answers now
 }
 
 void session::terminate() {
   terminating_ = true;
+  if (h2_) return h2_->terminate();
   client_.cancel();
   if (current_) current_->terminate();
 }
@@ -50,8 +53,15 @@ asio::awaitable<void> session::run() {
     caller_.identity = http::identity_from_certificate(caller.certificate.get());
   shared_.log->debug("conn={} caller={}{}", id_, static_cast<int>(caller.kind),
                      caller_.identity ? " user=" + caller_.identity->user : std::string());
-  bool first = true;
-  while (!terminating_ && co_await serve_one(first)) first = false;
+  if (tls::negotiated_h2(client_.native_handle())) {
+    h2_connection h2(worker_, client_, caller_, id_);
+    h2_ = &h2;
+    co_await h2.run();
+    h2_ = nullptr;
+  } else {
+    bool first = true;
+    while (!terminating_ && co_await serve_one(first)) first = false;
+  }
   close_client();
 }
 

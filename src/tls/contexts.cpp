@@ -86,6 +86,28 @@ server_context::server_context(const server_files& files)
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
   static const unsigned char sid[] = "mvproxy";
   SSL_CTX_set_session_id_context(c, sid, sizeof sid - 1);
+  // ALPN as kube-apiserver: h2 preferred, then http/1.1; a client that offers neither
+  // gets HTTP/1.1 without ALPN.
+  SSL_CTX_set_alpn_select_cb(
+      c,
+      [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+         unsigned int inlen, void*) {
+        static const unsigned char ours[] = "\x02h2\x08http/1.1";
+        unsigned char* selected = nullptr;
+        if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours - 1, in, inlen) !=
+            OPENSSL_NPN_NEGOTIATED)
+          return SSL_TLSEXT_ERR_NOACK;
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+      },
+      nullptr);
+}
+
+bool negotiated_h2(const SSL* ssl) {
+  const unsigned char* proto = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl, &proto, &len);
+  return len == 2 && proto[0] == 'h' && proto[1] == '2';
 }
 
 server_context::~server_context() {

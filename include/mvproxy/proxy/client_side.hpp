@@ -43,6 +43,8 @@ class client_side {
   virtual bool body_chunked() const = 0;
   // An HTTP/1.0 client: it cannot read chunks, so such a body ends with the connection.
   virtual bool http10() const = 0;
+  // "HTTP/1.1", "HTTP/2.0" (as Go's Request.Proto), for the access line.
+  virtual std::string_view protocol() const = 0;
 
   // Tells a client that asked for it (Expect: 100-continue) to send its body; false
   // when the client is gone.

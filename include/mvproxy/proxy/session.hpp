@@ -29,6 +29,7 @@
 namespace mvproxy::proxy {
 
 class exchange;
+class h2_connection;
 
 // The HTTP/1.1 codec of one client connection, and the client side of the exchange it
 // is serving (one at a time: HTTP/1.1 has no multiplexing).
@@ -52,6 +53,7 @@ class session final : public client_side {
   bool body_pending() const override;
   bool body_chunked() const override;
   bool http10() const override { return http10_; }
+  std::string_view protocol() const override { return http10_ ? "HTTP/1.0" : "HTTP/1.1"; }
   boost::asio::awaitable<bool> send_continue() override;
   boost::asio::awaitable<relay_end> send_body(tls_stream& to, std::string_view head,
                                               bool chunked_out) override;
@@ -133,6 +135,7 @@ class session final : public client_side {
   std::shared_ptr<client_watch> watch_;
   bool client_left_ = false;
   tls_stream* relay_from_ = nullptr;  // the upstream a watched relay waits on
+  h2_connection* h2_ = nullptr;       // ALPN chose HTTP/2: the connection is its
 };
 
 }  // namespace mvproxy::proxy

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 
 namespace mvproxy::proxy {
 
@@ -27,6 +28,14 @@ struct limits {
   // proxied here waits for the probe that decides whether it is handed back.
   milliseconds local_recovery_wait{2'000};
   milliseconds peer_probe_wait{1'000};
+  // HTTP/2 clients: streams per connection (--http2-max-streams-per-connection, as
+  // kube-apiserver: 250 when unset), the fraction of requests after which the client
+  // is sent GOAWAY (--goaway-chance), and the PING that finds a dead connection behind
+  // quiet streams (client-go's defaults: after 30 s of silence, 15 s for the answer).
+  std::uint32_t http2_max_streams = 250;
+  double goaway_chance = 0;
+  milliseconds http2_ping_interval{30'000};
+  milliseconds http2_ping_timeout{15'000};
 };
 
 }  // namespace mvproxy::proxy

@@ -63,6 +63,9 @@ class server_context {
   std::vector<std::string> allowed_names_;
 };
 
+// The client and the listener agreed on HTTP/2 (ALPN "h2").
+bool negotiated_h2(const SSL* ssl);
+
 struct client_files {
   std::string ca_file;    // upstream's serving certificate must chain here
   std::string cert_file;  // our client certificate (optional)

@@ -1,0 +1,43 @@
+#pragma once
+// What the HTTP/2 source files share: the settings mvproxy offers and the limits it
+// holds clients to. Private to src/proxy.
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+#include "exchange_internal.hpp"
+#include "mvproxy/proxy/h2_connection.hpp"
+
+namespace mvproxy::proxy {
+
+// As kube-apiserver (k8s.io/apiserver secure serving): a stream may hold 256 KiB of an
+// upload unread (most POST bodies fit in one window), and frames may be that large.
+constexpr std::uint32_t h2_stream_window = 256 * 1024;
+constexpr std::uint32_t h2_max_frame = 256 * 1024;
+
+inline std::array<nghttp2_settings_entry, 3> server_settings(std::uint32_t max_streams) {
+  return {{{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams},
+           {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2_stream_window},
+           {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2_max_frame}}};
+}
+
+// The connection's window: every stream's, as kube-apiserver sizes it.
+inline std::int32_t connection_window(std::uint32_t max_streams) {
+  return static_cast<std::int32_t>(
+      std::min<std::uint64_t>(std::uint64_t{h2_stream_window} * max_streams, 0x7fffffff));
+}
+
+// The floods an HTTP/2 server must survive: rapid resets (CVE-2023-44487), endless
+// CONTINUATION frames (CVE-2024-27316 / CVE-2024-28182), SETTINGS and PING floods that
+// queue acknowledgements. nghttp2 answers each with GOAWAY.
+inline void apply_flood_limits(nghttp2_option* opt) {
+  nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);  // burst, then per second
+  nghttp2_option_set_max_continuations(opt, 8);
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  nghttp2_option_set_max_settings(opt, 32);
+}
+
+}  // namespace mvproxy::proxy
