@@ -95,7 +95,8 @@ class fake_upstream {
 
   explicit fake_upstream(const std::filesystem::path& pki, std::string cert = "apiserver")
       : ctx_(asio::ssl::context::tls_server),
-        acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        port_(acceptor_.local_endpoint().port()) {
     ctx_.use_certificate_chain_file((pki / (cert + ".crt")).string());
     ctx_.use_private_key_file((pki / (cert + ".key")).string(), asio::ssl::context::pem);
     ctx_.load_verify_file((pki / "front-proxy-ca.crt").string());
@@ -106,7 +107,8 @@ class fake_upstream {
   }
   ~fake_upstream() { stop(); }
 
-  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+  // Kept from construction: still the port after stop() (refused) and restart().
+  std::uint16_t port() const { return port_; }
   std::string url() const { return "https://127.0.0.1:" + std::to_string(port()); }
 
   // Handler for targets starting with `prefix` (longest prefix wins); default: 200 "ok".
@@ -118,6 +120,7 @@ class fake_upstream {
     std::lock_guard lock(mutex_);
     return requests_;
   }
+  // Client connections (1, 2, ...): counted on across restart(), never reset.
   int connections() const { return connections_.load(); }
   int closed_connections() const { return closed_.load(); }
 
@@ -133,6 +136,19 @@ class fake_upstream {
       for (auto* s : open_) ::shutdown(s->native_handle(), SHUT_RDWR);
     }
     for (auto& t : threads_) t.join();
+  }
+
+  // As an apiserver restarts: every connection closed (FIN, no response to anything in
+  // flight), then listening again on the same port. Until then the port refuses.
+  void restart() {
+    stop();
+    threads_.clear();
+    acceptor_.open(tcp::v4());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    acceptor_.listen();
+    stopped_ = false;
+    acceptor_thread_ = std::thread([this] { accept_loop(); });
   }
 
  private:
@@ -166,6 +182,8 @@ class fake_upstream {
     {
       std::lock_guard lock(mutex_);
       open_.push_back(&s.next_layer());
+      // Accepted just before stop() shut the open ones down: not left to linger.
+      if (stopped_) ::shutdown(s.next_layer().native_handle(), SHUT_RDWR);
     }
     set_io_timeout(s.next_layer(), std::chrono::seconds(30));
     beast::error_code ec;
@@ -237,6 +255,7 @@ class fake_upstream {
   asio::io_context ioc_;
   asio::ssl::context ctx_;
   tcp::acceptor acceptor_;
+  std::uint16_t port_;
   std::thread acceptor_thread_;
   std::vector<std::thread> threads_;
   mutable std::mutex mutex_;
