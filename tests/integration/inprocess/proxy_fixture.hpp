@@ -37,7 +37,6 @@ struct inprocess_proxy {
     o.lim = lim;
     o.planner = planner;  // none: everything goes to the local upstream
     o.local = proxy::parse_upstream_url(upstream.url(), "local");
-    o.planner = planner;
     o.local_trouble = [this] { ++local_troubles; };
     server = std::make_unique<proxy::server>(o, *tls, metrics);
     server->start();
