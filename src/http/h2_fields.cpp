@@ -96,15 +96,13 @@ std::vector<std::pair<std::string, std::string>> h2_response_fields(std::string_
   std::string_view status_line = head.substr(0, eol);
   // "HTTP/1.1 200 OK": the three digits after the first space.
   auto sp = status_line.find(' ');
-  out.emplace_back(":status", std::string(status_line.substr(sp == std::string_view::npos
-                                                                  ? status_line.size()
-                                                                  : sp + 1,
-                                                              3)));
+  out.emplace_back(":status", std::string(status_line.substr(
+                                  sp == std::string_view::npos ? status_line.size() : sp + 1, 3)));
   while (eol != std::string_view::npos) {
     auto start = eol + 2;
     eol = head.find("\r\n", start);
-    auto line = head.substr(start, eol == std::string_view::npos ? head.size() - start
-                                                                 : eol - start);
+    auto line =
+        head.substr(start, eol == std::string_view::npos ? head.size() - start : eol - start);
     auto colon = line.find(':');
     if (line.empty() || colon == std::string_view::npos) continue;
     std::string name = util::ascii_lower(line.substr(0, colon));

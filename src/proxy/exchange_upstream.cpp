@@ -31,8 +31,13 @@ asio::awaitable<exchange::upstream_reply> exchange::send_and_read_head(upstream_
     head.clear();
   }
   st.rp.reset();
-  if (ask_first && !co_await wait_for_continue(io, st, out)) co_return out;
-  if (has_body && !co_await send_body(up, st, head, out)) co_return out;
+  // (No co_await inside && or ?: anywhere here: GCC 12 miscompiles the coroutine.)
+  if (ask_first) {
+    if (!co_await wait_for_continue(io, st, out)) co_return out;
+  }
+  if (has_body) {
+    if (!co_await send_body(up, st, head, out)) co_return out;
+  }
   auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false,
                                          &io.received);
   if (!rec && st.rp->get().result_int() == 101) {

@@ -33,8 +33,8 @@ int h2_connection::on_header(nghttp2_session* session, const nghttp2_frame* fram
                              const std::uint8_t* value, std::size_t valuelen, std::uint8_t,
                              void* user) {
   if (!is_request_head(frame)) return 0;  // trailers are not relayed
-  auto* s = static_cast<h2_stream*>(
-      nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+  auto* s =
+      static_cast<h2_stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
   if (!s) return 0;
   // As for HTTP/1.1 heads: --max-request-header-bytes in all (name, value, 32 each as
   // HPACK counts a field).
@@ -48,11 +48,10 @@ int h2_connection::on_header(nghttp2_session* session, const nghttp2_frame* fram
   return 0;
 }
 
-int h2_connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame,
-                                 void* user) {
+int h2_connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto& c = self(user);
-  auto* s = static_cast<h2_stream*>(
-      nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
+  auto* s =
+      static_cast<h2_stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
   if (!s) return 0;
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (is_request_head(frame)) {

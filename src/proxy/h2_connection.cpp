@@ -106,9 +106,13 @@ asio::awaitable<void> h2_connection::read_loop() {
 asio::awaitable<void> h2_connection::write_loop() {
   for (;;) {
     write_wanted_ = false;
-    if (!transport_failed_ && !co_await flush()) {
-      transport_failed_ = true;
-      client_.cancel();
+    if (!transport_failed_) {
+      // (Not one condition with the co_await: GCC 12 miscompiles that coroutine.)
+      const bool flushed = co_await flush();
+      if (!flushed) {
+        transport_failed_ = true;
+        client_.cancel();
+      }
     }
     if (finished()) client_.cancel();  // nothing more to read: the read loop ends
     if (closing_) break;
@@ -129,12 +133,15 @@ asio::awaitable<bool> h2_connection::flush() {
     std::size_t len = 0;
     for (;;) {
       const std::uint8_t* data = nullptr;
-      auto n = static_cast<std::size_t>(std::max<ssize_t>(0, nghttp2_session_mem_send(session_, &data)));
+      auto n =
+          static_cast<std::size_t>(std::max<ssize_t>(0, nghttp2_session_mem_send(session_, &data)));
       if (n == 0) break;
       if (len + n > relay_read_bytes) {
         // Full: what was gathered goes first, then this frame as it is.
         client_.expires_after(write_timeout);
-        if (len > 0 && co_await client_.write(buf, len)) co_return false;
+        if (len > 0) {
+          if (co_await client_.write(buf, len)) co_return false;
+        }
         len = 0;
         client_.expires_after(write_timeout);
         if (co_await client_.write(data, n)) co_return false;
@@ -157,8 +164,8 @@ void h2_connection::want_write() {
 }
 
 bool h2_connection::finished() const {
-  return transport_failed_ || (nghttp2_session_want_read(session_) == 0 &&
-                               nghttp2_session_want_write(session_) == 0);
+  return transport_failed_ ||
+         (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
 }
 
 // Clients keep HTTP/2 connections for hours; a quiet one with streams open is pinged,
@@ -175,9 +182,9 @@ asio::awaitable<void> h2_connection::keepalive_loop() {
       continue;
     }
     if (ping_out_ && now - last_read_ >= lim.http2_ping_interval + lim.http2_ping_timeout) {
-      shared_.log->info("conn={} HTTP/2: no answer to PING in {}s, closing", id_,
-                        std::chrono::duration_cast<std::chrono::seconds>(lim.http2_ping_timeout)
-                            .count());
+      shared_.log->info(
+          "conn={} HTTP/2: no answer to PING in {}s, closing", id_,
+          std::chrono::duration_cast<std::chrono::seconds>(lim.http2_ping_timeout).count());
       transport_failed_ = true;
       client_.cancel();
       co_return;

@@ -26,8 +26,8 @@ asio::awaitable<void> h2_stream::wait() {
 asio::awaitable<bool> h2_stream::send_continue() {
   if (closed_) co_return false;
   const nghttp2_nv nv{const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(":status")),
-                      const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("100")), 7,
-                      3, NGHTTP2_NV_FLAG_NONE};
+                      const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>("100")), 7, 3,
+                      NGHTTP2_NV_FLAG_NONE};
   nghttp2_submit_headers(conn_.session_, NGHTTP2_FLAG_NONE, id_, nullptr, &nv, 1, nullptr);
   conn_.want_write();
   co_return true;
@@ -54,7 +54,9 @@ asio::awaitable<relay_end> h2_stream::send_body(tls_stream& to, std::string_view
     const bool done = in_done_ && in_.empty();
     auto out = frame_in_place(base, n, chunked_out, done);
     to.expires_after(write_timeout);
-    if (!out.empty() && co_await to.write(out.data(), out.size())) co_return relay_end::to_failed;
+    if (!out.empty()) {
+      if (co_await to.write(out.data(), out.size())) co_return relay_end::to_failed;
+    }
     if (n > 0) {
       // Relayed: the client may send that much more.
       nghttp2_session_consume(conn_.session_, id_, n);
@@ -121,8 +123,7 @@ asio::awaitable<relay_end> h2_stream::relay_response(const response_start& start
 
 // Upstream body bytes into out_, as the client takes them.
 asio::awaitable<relay_end> h2_stream::pump_response(http::response_relay_parser& rp,
-                                                    upstream_connection& up,
-                                                    std::uint64_t& bytes) {
+                                                    upstream_connection& up, std::uint64_t& bytes) {
   const auto& lim = conn_.shared_.options.lim;
   char* const base = conn_.worker_.scratch.data() + scratch_headroom;
   bool starved = false;  // up.buffer ends inside a chunk line: read more first
@@ -139,7 +140,8 @@ asio::awaitable<relay_end> h2_stream::pump_response(http::response_relay_parser&
           first_wait = false;
         }
         up.stream.expires_after(lim.stream_idle_timeout);
-        auto [wec] = co_await up.stream.socket().async_wait(asio::socket_base::wait_read, use_tuple);
+        auto [wec] =
+            co_await up.stream.socket().async_wait(asio::socket_base::wait_read, use_tuple);
         if (closed_) co_return relay_end::client_gone;
         if (up.stream.timed_out() || wec || conn_.terminating_) co_return relay_end::from_failed;
         continue;

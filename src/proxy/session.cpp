@@ -59,8 +59,9 @@ asio::awaitable<void> session::run() {
     co_await h2.run();
     h2_ = nullptr;
   } else {
-    bool first = true;
-    while (!terminating_ && co_await serve_one(first)) first = false;
+    for (bool first = true; !terminating_; first = false) {
+      if (!co_await serve_one(first)) break;
+    }
   }
   close_client();
 }

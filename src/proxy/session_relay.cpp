@@ -74,7 +74,9 @@ asio::awaitable<relay_end> session::relay_body(relay_run& r, Parser& p) {
 // begin); then the wait, with the client watched while an upstream is waited on.
 asio::awaitable<std::optional<relay_end>> session::wait_for_bytes(relay_run& r) {
   const auto& lim = shared_.options.lim;
-  if (!r.head.empty() && co_await write_out(r, {})) co_return relay_end::to_failed;
+  if (!r.head.empty()) {
+    if (co_await write_out(r, {})) co_return relay_end::to_failed;
+  }
   r.from.expires_after(r.watch_client ? lim.stream_idle_timeout : lim.write_timeout);
   if (r.watch_client && !watch_) {
     client_.expires_never();  // each write to the client sets its own deadline

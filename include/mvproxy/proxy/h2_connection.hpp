@@ -71,10 +71,10 @@ class h2_stream final : public client_side {
   bool in_done_ = false;  // the client ended the stream
   std::string out_;       // response body not yet taken by nghttp2
   std::size_t out_off_ = 0;
-  bool out_done_ = false;   // the response body is complete
-  bool responded_ = false;  // a response head was submitted
-  bool closed_ = false;     // nghttp2 closed the stream (done, or reset by the client)
-  bool running_ = false;    // its exchange is running
+  bool out_done_ = false;       // the response body is complete
+  bool responded_ = false;      // a response head was submitted
+  bool closed_ = false;         // nghttp2 closed the stream (done, or reset by the client)
+  bool running_ = false;        // its exchange is running
   std::size_t head_bytes_ = 0;  // the header block's size so far
   bool too_large_ = false;      // over --max-request-header-bytes: 431
   boost::asio::steady_timer wake_;
