@@ -91,6 +91,18 @@ const std::vector<flag>& flags() {
          if (first) c.requestheader_allowed_names.clear();
          for (auto& n : split_list(v)) c.requestheader_allowed_names.push_back(std::move(n));
        }},
+      {"http2-max-streams-per-connection", "Listener", "n", "0",
+       "Streams an HTTP/2 client may open on one connection (0: 250, as kube-apiserver).",
+       kind::scalar,
+       [](config& c, string_view v, bool) {
+         c.http2_max_streams_per_connection = static_cast<std::uint32_t>(int_value(v, 0, 100000));
+       }},
+      {"goaway-chance", "Listener", "fraction", "0",
+       "As kube-apiserver: the fraction of HTTP/2 requests after which the client is sent "
+       "GOAWAY, so it reconnects, likely through the load balancer to another server "
+       "(0: off; at most 0.02).",
+       kind::scalar,
+       [](config& c, string_view v, bool) { c.goaway_chance = fraction_value(v, 0.02); }},
       // Local apiserver.
       {"upstream", "Local apiserver", "url", "https://127.0.0.1:6443",
        "The local kube-apiserver (https://host[:port]).", kind::scalar,

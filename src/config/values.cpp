@@ -1,6 +1,8 @@
 #include "values.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -58,6 +60,26 @@ long long int_value(string_view v, long long min, long long max) {
                                 std::to_string(max) + "]");
   }
   return n;
+}
+
+namespace {
+// 0.02 as 0.02, not 0.020000.
+std::string fmt_max(double d) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+  return ec == std::errc() ? std::string(buf, end) : std::to_string(d);
+}
+}  // namespace
+
+double fraction_value(string_view v, double max) {
+  double d = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (v.empty() || ec != std::errc() || end != v.data() + v.size() || !std::isfinite(d))
+    throw std::invalid_argument(quoted(v) + " is not a number");
+  if (d < 0 || d > max)
+    throw std::invalid_argument(quoted(v) + " is out of range [0, " + std::string(fmt_max(max)) +
+                                "]");
+  return d;
 }
 
 std::vector<static_peer> peers_value(string_view v) {

@@ -16,6 +16,8 @@ bool parse_bool(std::string_view v);
 std::uint16_t port_value(std::string_view v);
 std::chrono::milliseconds duration_value(std::string_view v);
 long long int_value(std::string_view v, long long min, long long max);
+// A decimal number in [0, max].
+double fraction_value(std::string_view v, double max);
 // Peers are written id=host:port so one --peers value can serve every node.
 std::vector<static_peer> peers_value(std::string_view v);
 // Name=bool,... into c.feature_gates; unknown gates are errors, as in kube-apiserver.

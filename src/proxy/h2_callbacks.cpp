@@ -3,6 +3,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
 #include "h2_internal.hpp"
 
@@ -60,7 +61,10 @@ int h2_connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* 
     // Counted as running now: DATA parsed in this same call is the exchange's.
     s->running_ = true;
     ++c.running_;
-    asio::co_spawn(c.worker_.ioc, c.serve_stream(s), asio::detached);
+    // Posted: co_spawn would start the exchange right here, inside nghttp2's parse of
+    // the bytes in the worker's scratch, which the exchange may reuse.
+    asio::post(c.worker_.ioc,
+               [&c, s] { asio::co_spawn(c.worker_.ioc, c.serve_stream(s), asio::detached); });
     return 0;
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end_stream) {
@@ -94,6 +98,15 @@ int h2_connection::on_stream_close(nghttp2_session*, std::int32_t id, std::uint3
   s.wake();
   if (!s.running_) c.streams_.erase(it);
   if (c.streams_.empty()) c.idle_since_ = clock::now();
+  return 0;
+}
+
+// What nghttp2 found wrong with what the client sent, for the debug log (-v=2).
+int h2_connection::on_error(nghttp2_session*, int code, const char* msg, std::size_t len,
+                            void* user) {
+  auto& c = self(user);
+  c.shared_.log->debug("conn={} HTTP/2 protocol error ({}): {}", c.id_, nghttp2_strerror(code),
+                       std::string_view(msg, len));
   return 0;
 }
 

@@ -45,6 +45,7 @@ void h2_connection::start_session() {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_session_callbacks_set_error_callback2(cb, on_error);
   nghttp2_option* opt = nullptr;
   nghttp2_option_new(&opt);
   // Request bodies are acknowledged as they are relayed, not as they arrive: a stream

@@ -106,6 +106,7 @@ class h2_connection {
   static int on_data_chunk(nghttp2_session*, std::uint8_t, std::int32_t, const std::uint8_t*,
                            std::size_t, void*);
   static int on_stream_close(nghttp2_session*, std::int32_t, std::uint32_t, void*);
+  static int on_error(nghttp2_session*, int, const char*, std::size_t, void*);
 
   void start_session();
   boost::asio::awaitable<void> read_loop();

@@ -166,6 +166,12 @@ TEST_F(Config, GoodArgumentVectors) {
          EXPECT_EQ(c.bind_address, "::");
          EXPECT_EQ(c.admin_address, "[::1]:9000");
        }},
+      {"HTTP/2 flags as kube-apiserver's",
+       {"--http2-max-streams-per-connection=1000", "--goaway-chance=0.001"},
+       [](const config& c) {
+         EXPECT_EQ(c.http2_max_streams_per_connection, 1000u);
+         EXPECT_DOUBLE_EQ(c.goaway_chance, 0.001);
+       }},
       {"upstream without port, IPv6 with slash",
        {"--upstream=https://[::1]:6443/"},
        [](const config& c) { EXPECT_EQ(c.upstream, "https://[::1]:6443/"); }},
@@ -250,6 +256,8 @@ TEST_F(Config, HelpListsEveryFlagWithDefaults) {
                            "admin-address",
                            "config",
                            "workers",
+                           "http2-max-streams-per-connection",
+                           "goaway-chance",
                            "log-format",
                            "v",
                            "shutdown-grace-period",
@@ -326,6 +334,13 @@ TEST_F(Config, BadArgumentVectors) {
       {with(base(), {"-v=-1"}), "--v: \"-1\" is out of range [0, 10]"},
       {with(base(), {"--workers=0"}), "--workers: \"0\" is out of range [1, 1024]"},
       {with(base(), {"--log-format=xml"}), "--log-format: \"xml\" is not one of text, json"},
+      {with(base(), {"--goaway-chance=0.05"}),
+       "--goaway-chance: \"0.05\" is out of range [0, 0.02]"},
+      {with(base(), {"--goaway-chance=-0.01"}),
+       "--goaway-chance: \"-0.01\" is out of range [0, 0.02]"},
+      {with(base(), {"--goaway-chance=1/50"}), "--goaway-chance: \"1/50\" is not a number"},
+      {with(base(), {"--http2-max-streams-per-connection=-1"}),
+       "--http2-max-streams-per-connection: \"-1\" is out of range [0, 100000]"},
       // Durations.
       {with(base(), {"--lease-duration=10"}),
        "--lease-duration: \"10\" is not a duration: missing unit in duration"},
