@@ -37,7 +37,7 @@ int h2_connection::on_header(nghttp2_session* session, const nghttp2_frame* fram
   auto* s =
       static_cast<h2_stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
   if (!s) return 0;
-  // As for HTTP/1.1 heads: --max-request-header-bytes in all (name, value, 32 each as
+  // As for HTTP/1.1 heads: limits::max_head_bytes in all (name, value, 32 each as
   // HPACK counts a field).
   s->head_bytes_ += namelen + valuelen + 32;
   if (s->head_bytes_ > self(user).shared_.options.lim.max_head_bytes) {

@@ -76,7 +76,7 @@ class h2_stream final : public client_side {
   bool closed_ = false;         // nghttp2 closed the stream (done, or reset by the client)
   bool running_ = false;        // its exchange is running
   std::size_t head_bytes_ = 0;  // the header block's size so far
-  bool too_large_ = false;      // over --max-request-header-bytes: 431
+  bool too_large_ = false;      // over limits::max_head_bytes: 431
   boost::asio::steady_timer wake_;
   tls_stream* relay_from_ = nullptr;  // the upstream a relay waits on
   exchange* exchange_ = nullptr;

@@ -24,7 +24,7 @@ enum class phase {
 // Answers that are not about an upstream.
 enum class reply_kind {
   bad_request,         // a head or body framing we refuse (detail: why)
-  head_too_large,      // over --max-request-header-bytes (431)
+  head_too_large,      // a head over limits::max_head_bytes, 1 MiB (431)
   upgrade_with_body,   // an upgrade request that carries a body
   upgrade_not_routed,  // an upgrade request for a path mvproxy answers itself
   exhausted,           // every target that might serve it handed it back or failed
