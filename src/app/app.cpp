@@ -77,7 +77,8 @@ struct app::impl final : dispatch::planner {
         metrics(registry),
         endpoints(registry, ready),
         tls(tls::server_files{cfg.tls_cert_file, cfg.tls_private_key_file, cfg.client_ca_file,
-                              cfg.requestheader_client_ca_file, cfg.requestheader_allowed_names},
+                              cfg.requestheader_client_ca_file, cfg.requestheader_allowed_names,
+                              !cfg.disable_http2_serving},
             tls::client_files{cfg.upstream_ca_file, cfg.proxy_client_cert_file,
                               cfg.proxy_client_key_file},
             cfg.peer_ca_file.empty()

@@ -97,6 +97,9 @@ const std::vector<flag>& flags() {
        [](config& c, string_view v, bool) {
          c.http2_max_streams_per_connection = static_cast<std::uint32_t>(int_value(v, 0, 100000));
        }},
+      {"disable-http2-serving", "Listener", "", "false",
+       "As kube-apiserver: offer HTTP/1.1 only (no h2 in ALPN).", kind::boolean,
+       [](config& c, string_view v, bool) { c.disable_http2_serving = parse_bool(v); }},
       {"goaway-chance", "Listener", "fraction", "0",
        "As kube-apiserver: the fraction of HTTP/2 requests after which the client is sent "
        "GOAWAY, so it reconnects, likely through the load balancer to another server "
@@ -331,7 +334,8 @@ void apply_file(config& c, const std::string& file) {
   for (const auto& kv : root) {
     std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
     const flag* f = find_flag(key);
-    if (f == nullptr || f->k == kind::boolean || f->name == "config") {
+    // Booleans that only act (help, version) have no setter and no place in a file.
+    if (f == nullptr || (f->k == kind::boolean && !f->set) || f->name == "config") {
       throw error(flag_error("config", file + ": unknown key " + quoted(key)));
     }
     if (seen.contains(f->name))
@@ -385,7 +389,7 @@ parse_result parse(int argc, const char* const* argv) {
   if (!c.config_file.empty()) apply_file(c, c.config_file);
   std::set<string_view> seen;
   for (const auto& a : given) {
-    if (a.f->k != kind::boolean) apply(c, *a.f, a.value, seen, {});
+    if (a.f->k != kind::boolean || a.f->set) apply(c, *a.f, a.value, seen, {});
   }
 
   // As kube-apiserver: the peer flags mean nothing with the gate off, so setting them

@@ -86,21 +86,28 @@ server_context::server_context(const server_files& files)
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
   static const unsigned char sid[] = "mvproxy";
   SSL_CTX_set_session_id_context(c, sid, sizeof sid - 1);
-  // ALPN as kube-apiserver: h2 preferred, then http/1.1; a client that offers neither
-  // gets HTTP/1.1 without ALPN.
+  // ALPN as kube-apiserver: h2 preferred, then http/1.1 (only that with
+  // --disable-http2-serving); a client that offers neither gets HTTP/1.1 without ALPN.
+  struct protocols {
+    const unsigned char* list;
+    unsigned int size;
+  };
+  static const unsigned char both[] = "\x02h2\x08http/1.1";
+  static const unsigned char http1[] = "\x08http/1.1";
+  static const protocols with_h2{both, sizeof both - 1}, without_h2{http1, sizeof http1 - 1};
   SSL_CTX_set_alpn_select_cb(
       c,
       [](SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-         unsigned int inlen, void*) {
-        static const unsigned char ours[] = "\x02h2\x08http/1.1";
+         unsigned int inlen, void* arg) {
+        const auto* ours = static_cast<const protocols*>(arg);
         unsigned char* selected = nullptr;
-        if (SSL_select_next_proto(&selected, outlen, ours, sizeof ours - 1, in, inlen) !=
+        if (SSL_select_next_proto(&selected, outlen, ours->list, ours->size, in, inlen) !=
             OPENSSL_NPN_NEGOTIATED)
           return SSL_TLSEXT_ERR_NOACK;
         *out = selected;
         return SSL_TLSEXT_ERR_OK;
       },
-      nullptr);
+      const_cast<protocols*>(files.http2 ? &with_h2 : &without_h2));
 }
 
 bool negotiated_h2(const SSL* ssl) {

@@ -2,6 +2,7 @@
 // Starts build/bin/mvproxy as a sidecar in front of one stand-in instance, on port 0,
 // and reads back the ports it bound.
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,10 @@ class sidecar {
         "--workers=1",
         "--shutdown-grace-period=2s"};
     if (!o.peers.empty()) argv.push_back("--peers=" + o.peers);
+    // scripts/test runs the end-to-end tests twice: clients negotiate HTTP/2 with the
+    // sidecars (as with kube-apiserver), then, with this set, HTTP/1.1.
+    if (const char* h1 = std::getenv("MVPROXY_TEST_HTTP1"); h1 && *h1)
+      argv.push_back("--disable-http2-serving");
     for (auto& e : o.extra) argv.push_back(e);
     proc_ = std::make_unique<process>(argv, workdir / ("mvproxy-" + o.id + ".log"));
     auto main = proc_->wait_for_output("listening on 127\\.0\\.0\\.1:(\\d+) \\(");

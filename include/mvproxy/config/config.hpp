@@ -70,6 +70,7 @@ struct config {
   std::string admin_address = "127.0.0.1:7444";
   std::string config_file;
   std::uint32_t http2_max_streams_per_connection = 0;  // 0: 250
+  bool disable_http2_serving = false;
   double goaway_chance = 0;
   unsigned workers = 0;  // 0 before defaults are applied; then hardware_concurrency
   log_format log_fmt = log_format::text;

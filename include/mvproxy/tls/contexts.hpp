@@ -43,6 +43,7 @@ struct server_files {
   std::string client_ca_file;              // optional
   std::string requestheader_ca_file;       // optional
   std::vector<std::string> allowed_names;  // empty: any CN chaining to the requestheader CA
+  bool http2 = true;                       // offer h2 in ALPN (--disable-http2-serving)
 };
 
 class server_context {

@@ -3,7 +3,10 @@
 // protobuf bodies, and kubectl explain of a kind only the new apiserver serves.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "cluster.hpp"
+#include "kubectl_version.hpp"
 
 namespace mvproxy::test {
 namespace {
@@ -122,6 +125,51 @@ TEST_F(clients, kubectl_explain_of_a_new_only_kind_through_the_old_sidecar) {
   auto v2 = c_->served("/openapi/v2");
   ASSERT_FALSE(v2.empty());
   EXPECT_EQ(v2.back()["instance"], "old");
+}
+
+}  // namespace
+}  // namespace mvproxy::test
+
+namespace mvproxy::test {
+namespace {
+
+// Which HTTP version each real client speaks with a sidecar, from the sidecar's access
+// line: kubectl (client-go) negotiates h2 as with kube-apiserver, on both routes (local,
+// and the peer's resource); the Python client (urllib3) speaks HTTP/1.1. (kpt's h2 is
+// checked in crd_test.cpp.)
+// With MVPROXY_TEST_HTTP1 the sidecars offer HTTP/1.1 only, and everyone uses it.
+TEST_F(clients, each_client_speaks_the_protocol_it_negotiates_on_both_routes) {
+  const bool h1_only = std::getenv("MVPROXY_TEST_HTTP1") && *std::getenv("MVPROXY_TEST_HTTP1");
+  const std::string h2 = h1_only ? "HTTP/1.1" : "HTTP/2.0";
+  auto& old_sidecar = c_->at("old");
+  const auto url = old_sidecar.url();
+  auto seen = [&](const std::string& request_line, const std::string& proto) {
+    return old_sidecar.proc()
+        .wait_for_output(
+            "access: " + request_line + " \\d+ route=\\S+ .* proto=" + proto + " conn=", 5s)
+        .has_value();
+  };
+  report_kubectl_version("kubectl", "kubectl (the dispatcher)");
+  auto cms = c_->kubectl(url, "get configmaps -n kube-public");
+  ASSERT_EQ(cms.exit_code, 0) << cms.output;
+  EXPECT_TRUE(seen("GET /api/v1/namespaces/kube-public/configmaps\\S*", h2))
+      << old_sidecar.proc().output();
+  auto claims = c_->kubectl(url, "get resourceclaims.v1alpha3.resource.k8s.io -n kube-public");
+  ASSERT_EQ(claims.exit_code, 0) << claims.output;
+  EXPECT_TRUE(
+      seen("GET /apis/resource.k8s.io/v1alpha3/namespaces/kube-public/resourceclaims\\S*", h2))
+      << old_sidecar.proc().output();
+
+  if (has_python_client()) {
+    // The Python client of the watch test, listing namespaces once.
+    auto py = run_command(python + " -c \"import kubernetes as k; k.config.load_kube_config('" +
+                          c_->pki("admin.conf") +
+                          "'); c = k.client.Configuration.get_default_copy(); c.host = '" + url +
+                          "'; print(len(k.client.CoreV1Api(k.client.ApiClient(c))"
+                          ".list_namespace().items))\"");
+    EXPECT_EQ(py.exit_code, 0) << py.output;
+    EXPECT_TRUE(seen("GET /api/v1/namespaces", "HTTP/1.1")) << old_sidecar.proc().output();
+  }
 }
 
 }  // namespace

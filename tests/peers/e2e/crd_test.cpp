@@ -171,6 +171,15 @@ TEST_F(crd, kpt_live_apply_through_a_sidecar) {
   EXPECT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find("Current"), std::string::npos) << status.output;
 
+  // kpt is client-go: it negotiated HTTP/2 with the sidecar (unless told HTTP/1.1 only).
+  const char* h1 = std::getenv("MVPROXY_TEST_HTTP1");
+  EXPECT_TRUE(c_->at("old").proc().wait_for_output(
+      "access: \\S+ /api/v1/namespaces/kpt-demo/configmaps\\S* \\d+ route=\\S+ .* "
+      "proto=" +
+          std::string(h1 && *h1 ? "HTTP/1.1" : "HTTP/2.0"),
+      5s))
+      << c_->at("old").proc().output();
+
   auto destroy = kpt("live destroy " + pkg.string());
   ASSERT_EQ(destroy.exit_code, 0) << destroy.output;
   EXPECT_NE(destroy.output.find("delete result: 2 attempted, 2 successful"), std::string::npos)

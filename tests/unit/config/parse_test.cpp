@@ -167,8 +167,10 @@ TEST_F(Config, GoodArgumentVectors) {
          EXPECT_EQ(c.admin_address, "[::1]:9000");
        }},
       {"HTTP/2 flags as kube-apiserver's",
-       {"--http2-max-streams-per-connection=1000", "--goaway-chance=0.001"},
+       {"--http2-max-streams-per-connection=1000", "--goaway-chance=0.001",
+        "--disable-http2-serving"},
        [](const config& c) {
+         EXPECT_TRUE(c.disable_http2_serving);
          EXPECT_EQ(c.http2_max_streams_per_connection, 1000u);
          EXPECT_DOUBLE_EQ(c.goaway_chance, 0.001);
        }},
@@ -258,6 +260,7 @@ TEST_F(Config, HelpListsEveryFlagWithDefaults) {
                            "workers",
                            "http2-max-streams-per-connection",
                            "goaway-chance",
+                           "disable-http2-serving",
                            "log-format",
                            "v",
                            "shutdown-grace-period",
