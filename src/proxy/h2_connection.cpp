@@ -50,7 +50,7 @@ void h2_connection::start_session() {
   // Request bodies are acknowledged as they are relayed, not as they arrive: a stream
   // holds at most its window of unrelayed bytes.
   nghttp2_option_set_no_auto_window_update(opt, 1);
-  apply_flood_limits(opt);
+  apply_flood_limits(opt, shared_.options.lim.max_head_bytes);
   nghttp2_session_server_new2(&session_, cb, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
