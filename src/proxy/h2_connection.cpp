@@ -96,6 +96,12 @@ asio::awaitable<void> h2_connection::read_loop() {
       if (r < 0) {
         shared_.log->info("conn={} HTTP/2 connection error: {}", id_,
                           nghttp2_strerror(static_cast<int>(r)));
+        // nghttp2 queues no GOAWAY for the errors it returns (floods among them); the
+        // client is told why before the connection closes (RFC 9113 §5.4.1).
+        const bool flood = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+        if (r != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+          nghttp2_session_terminate_session(
+              session_, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
         co_return;
       }
     }
