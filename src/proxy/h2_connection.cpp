@@ -6,6 +6,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <random>
 
 #include "h2_internal.hpp"
@@ -236,14 +237,22 @@ h2_stream* h2_connection::stream(std::int32_t id) {
 
 // Counted in running_ by on_frame_recv, which spawned it.
 asio::awaitable<void> h2_connection::serve_stream(h2_stream* s) {
+  // co_spawn starts this inside nghttp2's callback; the rest of what was read (this
+  // stream's RST_STREAM, in a rapid-reset flood) is parsed before the exchange begins.
+  co_await asio::post(worker_.ioc, asio::use_awaitable);
   exchange ex(worker_, *s, caller_, id_);
   s->exchange_ = &ex;
-  if (s->too_large_)
+  if (s->closed_) {
+    // The client reset the stream before its exchange began (HEADERS and RST_STREAM
+    // read together, as in a rapid-reset flood): nobody waits for an answer, so the
+    // request does not go upstream.
+  } else if (s->too_large_) {
     co_await ex.refuse(reply_for(reply_kind::head_too_large));
-  else if (!s->req_.reason().empty())
+  } else if (!s->req_.reason().empty()) {
     co_await ex.refuse(reply_for(reply_kind::bad_request, s->req_.reason()));
-  else
+  } else {
     co_await ex.run();
+  }
   s->exchange_ = nullptr;
   s->running_ = false;
   if (!s->responded_ && !s->closed_)
