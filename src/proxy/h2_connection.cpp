@@ -6,6 +6,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <random>
 
 #include "h2_internal.hpp"
@@ -51,7 +52,7 @@ void h2_connection::start_session() {
   // Request bodies are acknowledged as they are relayed, not as they arrive: a stream
   // holds at most its window of unrelayed bytes.
   nghttp2_option_set_no_auto_window_update(opt, 1);
-  apply_flood_limits(opt);
+  apply_flood_limits(opt, shared_.options.lim.max_head_bytes);
   nghttp2_session_server_new2(&session_, cb, this, opt);
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
@@ -97,6 +98,12 @@ asio::awaitable<void> h2_connection::read_loop() {
       if (r < 0) {
         shared_.log->info("conn={} HTTP/2 connection error: {}", id_,
                           nghttp2_strerror(static_cast<int>(r)));
+        // nghttp2 queues no GOAWAY for the errors it returns (floods among them); the
+        // client is told why before the connection closes (RFC 9113 §5.4.1).
+        const bool flood = r == NGHTTP2_ERR_FLOODED || r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+        if (r != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+          nghttp2_session_terminate_session(
+              session_, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
         co_return;
       }
     }
@@ -231,14 +238,22 @@ h2_stream* h2_connection::stream(std::int32_t id) {
 
 // Counted in running_ by on_frame_recv, which spawned it.
 asio::awaitable<void> h2_connection::serve_stream(h2_stream* s) {
+  // co_spawn starts this inside nghttp2's callback; the rest of what was read (this
+  // stream's RST_STREAM, in a rapid-reset flood) is parsed before the exchange begins.
+  co_await asio::post(worker_.ioc, asio::use_awaitable);
   exchange ex(worker_, *s, caller_, id_);
   s->exchange_ = &ex;
-  if (s->too_large_)
+  if (s->closed_) {
+    // The client reset the stream before its exchange began (HEADERS and RST_STREAM
+    // read together, as in a rapid-reset flood): nobody waits for an answer, so the
+    // request does not go upstream.
+  } else if (s->too_large_) {
     co_await ex.refuse(reply_for(reply_kind::head_too_large));
-  else if (!s->req_.reason().empty())
+  } else if (!s->req_.reason().empty()) {
     co_await ex.refuse(reply_for(reply_kind::bad_request, s->req_.reason()));
-  else
+  } else {
     co_await ex.run();
+  }
   s->exchange_ = nullptr;
   s->running_ = false;
   if (!s->responded_ && !s->closed_)
