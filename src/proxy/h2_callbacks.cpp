@@ -51,6 +51,15 @@ int h2_connection::on_header(nghttp2_session* session, const nghttp2_frame* fram
 
 int h2_connection::on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto& c = self(user);
+  if (frame->hd.type == NGHTTP2_RST_STREAM && !c.take_reset_token()) {
+    // Rapid reset (CVE-2023-44487). Ended here rather than by nghttp2's own limit,
+    // which queues its GOAWAY but goes on taking streams until it is sent.
+    c.shared_.log->info("conn={} HTTP/2: too many streams reset, closing", c.id_);
+    nghttp2_session_terminate_session(session, NGHTTP2_INTERNAL_ERROR);
+    c.goaway_last_id_ =
+        std::min(c.goaway_last_id_, nghttp2_session_get_last_proc_stream_id(session));
+    return 0;
+  }
   auto* s =
       static_cast<h2_stream*>(nghttp2_session_get_stream_user_data(session, frame->hd.stream_id));
   if (!s) return 0;

@@ -166,6 +166,19 @@ asio::awaitable<bool> h2_connection::flush() {
   }
 }
 
+// A token bucket of stream resets: 1000 at once, then 33 a second (nghttp2's defaults
+// for the same limit, which stays on behind this one at twice the rate).
+bool h2_connection::take_reset_token() {
+  const auto now = clock::now();
+  reset_tokens_ = std::min(
+      h2_reset_burst,
+      reset_tokens_ + h2_reset_rate * std::chrono::duration<double>(now - reset_refill_).count());
+  reset_refill_ = now;
+  if (reset_tokens_ < 1) return false;
+  reset_tokens_ -= 1;
+  return true;
+}
+
 void h2_connection::want_write() {
   write_wanted_ = true;
   write_signal_.cancel();
@@ -207,10 +220,10 @@ asio::awaitable<void> h2_connection::keepalive_loop() {
 
 void h2_connection::close_if_idle() {
   if (closing_ || !session_) return;
-  // GOAWAY names the last stream taken: the client retries later ones elsewhere.
-  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
-                        nullptr, 0);
+  // GOAWAY names the last stream taken: the client retries later ones elsewhere (and
+  // streams that arrive before it is sent are refused, in serve_stream).
+  goaway_last_id_ = std::min(goaway_last_id_, nghttp2_session_get_last_proc_stream_id(session_));
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_id_, NGHTTP2_NO_ERROR, nullptr, 0);
   for (auto& [id, s] : streams_)
     if (s->exchange_) s->exchange_->stop_waiting();
   want_write();
@@ -238,15 +251,19 @@ h2_stream* h2_connection::stream(std::int32_t id) {
 
 // Counted in running_ by on_frame_recv, which spawned it.
 asio::awaitable<void> h2_connection::serve_stream(h2_stream* s) {
-  // co_spawn starts this inside nghttp2's callback; the rest of what was read (this
-  // stream's RST_STREAM, in a rapid-reset flood) is parsed before the exchange begins.
-  co_await asio::post(worker_.ioc, asio::use_awaitable);
   exchange ex(worker_, *s, caller_, id_);
   s->exchange_ = &ex;
+  // Started posted (on_frame_recv), after the rest of that read was parsed: this
+  // stream's own RST_STREAM, or a GOAWAY that came to be queued.
   if (s->closed_) {
     // The client reset the stream before its exchange began (HEADERS and RST_STREAM
     // read together, as in a rapid-reset flood): nobody waits for an answer, so the
     // request does not go upstream.
+  } else if (s->id_ > goaway_last_id_ || nghttp2_session_want_read(session_) == 0) {
+    // Past our GOAWAY's last stream, or the session is being torn down (nghttp2 takes
+    // new streams until its GOAWAY is sent): refused unprocessed, the client retries.
+    nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s->id_, NGHTTP2_REFUSED_STREAM);
+    s->responded_ = true;
   } else if (s->too_large_) {
     co_await ex.refuse(reply_for(reply_kind::head_too_large));
   } else if (!s->req_.reason().empty()) {

@@ -18,6 +18,9 @@ namespace mvproxy::proxy {
 // upload unread (most POST bodies fit in one window), and frames may be that large.
 constexpr std::uint32_t h2_stream_window = 256 * 1024;
 constexpr std::uint32_t h2_max_frame = 256 * 1024;
+// Stream resets a client may send: a burst, then a rate per second (CVE-2023-44487).
+constexpr double h2_reset_burst = 1000;
+constexpr double h2_reset_rate = 33;
 
 inline std::array<nghttp2_settings_entry, 3> server_settings(std::uint32_t max_streams) {
   return {{{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams},
@@ -35,8 +38,9 @@ inline std::int32_t connection_window(std::uint32_t max_streams) {
 // CONTINUATION frames (CVE-2024-27316 / CVE-2024-28182), SETTINGS and PING floods that
 // queue acknowledgements. Each ends the connection with GOAWAY.
 inline void apply_flood_limits(nghttp2_option* opt, std::size_t max_head_bytes) {
-  nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);  // burst, then per second
-  // A header block within --max-request-header-bytes must not count as a flood (it is
+  // Resets are limited by take_reset_token; nghttp2's own limit stays as a backstop.
+  nghttp2_option_set_stream_reset_rate_limit(opt, 2 * 1000, 2 * 33);
+  // A header block within the 1 MiB head limit must not count as a flood (it is
   // answered 431 past it): clients such as curl (nghttp2) send 16 KiB frames, so a
   // 1 MiB block takes 64 CONTINUATION frames, not nghttp2's default of 8.
   nghttp2_option_set_max_continuations(opt, max_head_bytes / 16384 + 8);

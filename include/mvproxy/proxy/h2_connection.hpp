@@ -116,6 +116,7 @@ class h2_connection {
   boost::asio::awaitable<void> keepalive_loop();
   boost::asio::awaitable<void> serve_stream(h2_stream* s);
   h2_stream* stream(std::int32_t id);
+  bool take_reset_token();
   // Frames are waiting to be written: the write loop runs.
   void want_write();
   // Nothing more to read or write: the connection ends.
@@ -138,6 +139,9 @@ class h2_connection {
   clock::time_point last_read_ = clock::now();
   clock::time_point idle_since_ = clock::now();  // no stream open since
   bool ping_out_ = false;
+  std::int32_t goaway_last_id_ = 0x7fffffff;  // the last stream our GOAWAY took
+  double reset_tokens_ = 1000;                // see take_reset_token
+  clock::time_point reset_refill_ = clock::now();
   boost::asio::steady_timer write_signal_;
   boost::asio::steady_timer exchanges_done_;
   boost::asio::steady_timer keepalive_;
