@@ -146,10 +146,12 @@ void exchange::finish() {
   series.duration->observe(seconds);
   // Integer formatting of the duration: a float format is the costliest part of the line.
   // The audit ID goes last: a client's may contain spaces.
-  shared_.access->info("{} {} {} route={} bytes={} duration={}.{:06}s proto={} conn={} audit-id={}",
-                       rec_.method, rec_.path, rec_.status, rec_.route, rec_.bytes, us / 1'000'000,
-                       us % 1'000'000, client_.protocol(), conn_id_,
-                       http::audit_id_for_log(rec_.audit_id));
+  // A response the upstream cut says so: incomplete=true after its byte count.
+  shared_.access->info(
+      "{} {} {} route={} bytes={}{} duration={}.{:06}s proto={} conn={} audit-id={}", rec_.method,
+      rec_.path, rec_.status, rec_.route, rec_.bytes, rec_.cut ? " incomplete=true" : "",
+      us / 1'000'000, us % 1'000'000, client_.protocol(), conn_id_,
+      http::audit_id_for_log(rec_.audit_id));
 }
 
 }  // namespace mvproxy::proxy

@@ -142,7 +142,7 @@ asio::awaitable<exchange::step_result> exchange::answer_attempt(forward_state& s
   const bool keep =
       client_.wants_keep_alive() && !worker_.draining && !rp.need_eof() && request_done;
   current_upstream_ = up.get();
-  bool ok = co_await relay_response(rp, *up, keep, std::move(st.relayed_head));
+  bool ok = co_await relay_response(rp, *up, keep, std::move(st.relayed_head), target);
   current_upstream_ = nullptr;
   if (ok && rp.is_done() && rp.keep_alive() && up->buffer.empty() && up->stream.input_drained() &&
       !terminating_ && !worker_.draining && request_done) {

@@ -80,14 +80,15 @@ asio::awaitable<void> exchange::upgrade_to(dispatch::plan& plan) {
     }
     report_attempt(plan, ti, target, {});
     current_upstream_ = up.get();
-    co_await answer_upgrade(*rp, *up);
+    co_await answer_upgrade(*rp, *up, target);
     current_upstream_ = nullptr;
     co_return;
   }
 }
 
 // The upstream's answer: on 101 the tunnel, anything else relayed as it is.
-asio::awaitable<void> exchange::answer_upgrade(response_parser& rp, upstream_connection& up) {
+asio::awaitable<void> exchange::answer_upgrade(response_parser& rp, upstream_connection& up,
+                                               const upstream_target& target) {
   auto& res = rp.get();
   const bool switched = res.result() == bhttp::status::switching_protocols;
   http::strip_hop_by_hop(res, switched);
@@ -99,7 +100,7 @@ asio::awaitable<void> exchange::answer_upgrade(response_parser& rp, upstream_con
     const response_start start{head_lines(res), false, true, true};
     co_await client_.tunnel(start, up);
   } else {
-    co_await relay_response(rp, up, false, head_lines(res));
+    co_await relay_response(rp, up, false, head_lines(res), target);
   }
 }
 

@@ -153,16 +153,25 @@ asio::awaitable<error_code> exchange::read_response_head(
 }
 
 asio::awaitable<bool> exchange::relay_response(response_parser& rp, upstream_connection& up,
-                                               bool keep_alive, std::string head) {
+                                               bool keep_alive, std::string head,
+                                               const upstream_target& target) {
   rec_.status = static_cast<int>(rp.get().result_int());
   if (!rp.connection_tokens().empty()) http::remove_fields(head, rp.connection_tokens());
   http::add_audit_id(head, rec_.audit_id);
   response_start start{std::move(head), rp.chunked(), keep_alive, rp.is_done()};
   auto end = co_await client_.relay_response(start, rp, up, rec_.bytes);
-  if (end == relay_end::from_failed)
-    shared_.log->debug("conn={} upstream response ended early", conn_id_);
-  else if (end == relay_end::client_gone)
+  if (end == relay_end::from_failed && !terminating_) {
+    // Cut by the upstream mid-body (it closed, reset, or went quiet past the stream
+    // idle timeout): the client must not take it for whole, so it is told, counted
+    // and logged.
+    rec_.cut = true;
+    shared_.metrics.upstream_errors_total.with({target.name, "response-cut"}).inc();
+    shared_.log->warn(
+        "conn={} {} {}: the response from {} ended after {} body bytes, before its end", conn_id_,
+        rec_.method, rec_.path, target.name, rec_.bytes);
+  } else if (end == relay_end::client_gone) {
     shared_.log->debug("conn={} client went away during the response", conn_id_);
+  }
   co_return end == relay_end::done;
 }
 

@@ -67,6 +67,13 @@ asio::awaitable<void> session::run() {
 }
 
 void session::close_client() {
+  if (reset_on_close_) {
+    // A response cut upstream: RST, no close_notify (see relay_response).
+    error_code ignored;
+    client_.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+    client_.close();
+    return;
+  }
   // close_notify goes out if the socket takes it at once; nobody waits for the answer.
   client_.shutdown_and_close();
 }

@@ -178,6 +178,9 @@ asio::awaitable<relay_end> session::relay_response(const response_start& start,
   auto end = co_await relay_body(r, rp);
   // Grace period over: a chunked response (a watch) ends with its last chunk, so the
   // client sees a clean end and re-establishes it elsewhere.
+  // An upstream that cut its response otherwise: the connection is reset, not closed
+  // cleanly, so not even a close-delimited body can pass for complete.
+  if (end == relay_end::from_failed && !terminating_) reset_on_close_ = true;
   if (end == relay_end::from_failed && terminating_ && chunked_out && r.head_sent) {
     client_.expires_after(std::chrono::seconds(1));
     co_await client_.write(http::last_chunk.data(), http::last_chunk.size());

@@ -70,6 +70,7 @@ class exchange {
     // apiserver_rerouted_request_total{code,group,version,resource}.
     bool rerouted = false;
     std::string group, version, resource;
+    bool cut = false;  // the upstream's response ended before its end
   };
 
   // The request's way through its plan's targets.
@@ -168,13 +169,17 @@ class exchange {
       upstream_connection& up, std::optional<response_parser>& rp, bool head_request,
       std::string* relayed_head, bool stop_at_continue = false, std::size_t* received = nullptr);
   // The response `rp` began, relayed to the client; `head` as write_head_to left it.
+  // A response the upstream cut (its body ended early) is counted, logged, marked
+  // incomplete in the access line, and ended abruptly for the client (client_side).
   boost::asio::awaitable<bool> relay_response(response_parser& rp, upstream_connection& up,
-                                              bool keep_alive, std::string head);
+                                              bool keep_alive, std::string head,
+                                              const upstream_target& target);
 
   // exchange_upgrade.cpp
   boost::asio::awaitable<bool> forward_upgrade();
   boost::asio::awaitable<void> upgrade_to(dispatch::plan& plan);
-  boost::asio::awaitable<void> answer_upgrade(response_parser& rp, upstream_connection& up);
+  boost::asio::awaitable<void> answer_upgrade(response_parser& rp, upstream_connection& up,
+                                              const upstream_target& target);
 
   // exchange_wait.cpp
   // The plan for this request, after any bounded wait it asks for (the local view being

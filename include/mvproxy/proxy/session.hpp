@@ -131,7 +131,8 @@ class session final : public client_side {
   request_parser* parser_ = nullptr;
   exchange* current_ = nullptr;
   bool http10_ = false;
-  bool close_after_ = false;  // a response said Connection: close
+  bool close_after_ = false;     // a response said Connection: close
+  bool reset_on_close_ = false;  // a response was cut upstream: end with a reset
   std::shared_ptr<client_watch> watch_;
   bool client_left_ = false;
   tls_stream* relay_from_ = nullptr;  // the upstream a watched relay waits on
