@@ -35,7 +35,7 @@ def parse_args():
     p.add_argument("--rounds", type=int)
     p.add_argument("--duration", type=int, help="seconds per load run")
     p.add_argument("--watches", type=int)
-    p.add_argument("--only", help="comma-separated subset of: local,peer,list,watch,newconn")
+    p.add_argument("--only", help="comma-separated subset of: local,peer,list,watch,newconn,h2,h2list")
     p.add_argument("--targets", help="comma-separated subset of: direct,mvproxy,nginx,haproxy")
     a = p.parse_args()
     a.rounds = a.rounds or (1 if a.quick else 3)
@@ -47,30 +47,38 @@ def parse_args():
 
 class Bench:
     concurrency = 32  # wrk connections for (a) and (d)
+    # h2load for (a) over HTTP/2: as many requests in flight as wrk's 32 connections.
+    h2_connections, h2_streams = 4, 8
 
     def __init__(self, args, env, ca, direct_port, client_cert):
         self.args, self.env, self.ca = args, env, ca
         self.direct_port = direct_port
         self.client_cert = client_cert
         self.tls = {}
+        self.tls_h2 = {}  # what h2load negotiated with each HTTP/2 listener
         self.killed = {}  # target -> how many of its instances had to be SIGKILLed
 
     # -- tools
 
-    def curl(self, port, path, extra=()):
+    def curl(self, port, path, extra=(), http2=False):
+        """HTTP/1.1 unless http2: curl offers ALPN h2 by itself, and mvproxy takes it.
+        An answer in the other protocol is an error, so a figure never mixes them."""
         r = subprocess.run(["curl", "-s", "-o", "/dev/null", "--cacert", self.ca, "--max-time", "60",
-                            "-H", AUTH_HEADER,
-                            "-w", "%{http_code} %{size_download} %{time_total}", *extra,
+                            "--http2" if http2 else "--http1.1", "-H", AUTH_HEADER,
+                            "-w", "%{http_code} %{size_download} %{time_total} %{http_version}", *extra,
                             f"https://127.0.0.1:{port}{path}"],
                            capture_output=True, text=True, timeout=90)
-        code, size, seconds = r.stdout.split() if r.stdout else ("000", "0", "0")
+        code, size, seconds, version = r.stdout.split() if r.stdout else ("000", "0", "0", "0")
+        if code != "000" and version != ("2" if http2 else "1.1"):
+            raise RuntimeError(f"GET {path} on :{port} was answered over HTTP/{version}, "
+                               f"not HTTP/{'2' if http2 else '1.1'}")
         return int(code), int(size), float(seconds)
 
-    def wait_ok(self, port, path, timeout=10, extra=()):
+    def wait_ok(self, port, path, timeout=10, extra=(), http2=False):
         deadline = time.monotonic() + timeout
         code = 0
         while time.monotonic() < deadline:
-            code, _, _ = self.curl(port, path, ["--max-time", "2", *extra])
+            code, _, _ = self.curl(port, path, ["--max-time", "2", *extra], http2)
             if code == 200:
                 return
             time.sleep(0.05)
@@ -91,6 +99,36 @@ class Bench:
             raise RuntimeError(f"wrk: {res['requests']} requests, {res['errors']} socket errors, "
                                f"{res['non2xx']} non-2xx")
         return res
+
+    def h2load(self, port, path):
+        """h2load -D over HTTP/2 only (ALPN h2, no fallback), the suite every server is
+        told to negotiate; latency percentiles from its per-request log."""
+        log = os.path.join(self.env.run, "h2load-requests.tsv")
+        cmd = ["h2load", "-t1", f"-c{self.h2_connections}", f"-m{self.h2_streams}", f"-D{self.args.duration}",
+               "--npn-list", "h2", "--tls13-ciphers", workspace.CIPHERSUITE, "-H", AUTH_HEADER,
+               "--log-file", log, f"https://127.0.0.1:{port}{path}"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.args.duration + 30)
+        out = r.stdout + r.stderr
+        m = re.search(r"^requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                      r"(\d+) errored, (\d+) timeout", out, re.M)
+        proto = re.search(r"^Application protocol: (\S+)", out, re.M)
+        if not m or not proto or proto.group(1) != "h2":
+            raise RuntimeError(f"h2load: {procs.tail(out)}")
+        done, ok, bad = int(m.group(2)), int(m.group(3)), sum(int(m.group(i)) for i in (4, 5, 6))
+        if ok == 0 or bad > ok // 100 or done - ok > ok // 100:
+            raise RuntimeError(f"h2load: {done} done, {ok} succeeded (2xx), {bad} failed/errored/timed out")
+        seconds = float(re.search(r"^finished in ([\d.]+)s", out, re.M).group(1))
+        times = []
+        with open(log) as f:
+            for line in f:
+                fields = line.split("\t")
+                if len(fields) >= 3 and fields[1].startswith("2"):
+                    times.append(int(fields[2]))
+        os.unlink(log)
+        times.sort()
+        tls = [re.search(rf"^{k}: (.*)$", out, re.M) for k in ("TLS Protocol", "Cipher", "Server Temp Key")]
+        return {"rps": ok / seconds, "p50_us": times[len(times) // 2], "p99_us": times[len(times) * 99 // 100],
+                "tls": ", ".join(m.group(1) for m in tls if m) + f", ALPN {proto.group(1)}"}
 
     def stop(self, inst):
         inst.stop()
@@ -138,28 +176,43 @@ class Bench:
         return {"peer_rps": res["requests"] / (res["duration_us"] / 1e6),
                 "peer_p50_ms": res["p50_us"] / 1000, "peer_p99_ms": res["p99_us"] / 1000}
 
-    def list(self, target, _):
-        inst = target.start(self.env.backend_a)
+    def h2(self, target, first_round):
+        inst = target.start(self.env.backend_a, http2=True)
         try:
-            self.wait_ok(inst.port, workspace.SMALL_PATH)
+            self.wait_ok(inst.port, workspace.SMALL_PATH, http2=True)
+            res = self.h2load(inst.port, workspace.SMALL_PATH)
+            if first_round:
+                self.tls_h2[target.name] = res["tls"]
+        finally:
+            self.stop(inst)
+        return {"h2_rps": res["rps"], "h2_p50_ms": res["p50_us"] / 1000, "h2_p99_ms": res["p99_us"] / 1000}
+
+    def list(self, target, _, http2=False):
+        inst = target.start(self.env.backend_a, http2=http2)
+        prefix = "h2list" if http2 else "list"
+        try:
+            self.wait_ok(inst.port, workspace.SMALL_PATH, http2=http2)
             if inst.rss_pid:
                 before = procs.status_kib(inst.rss_pid, "VmRSS")
                 procs.reset_peak_rss(inst.rss_pid)
             speeds = {workspace.LIST_PATH: [], workspace.LIST_CL_PATH: []}
             for _ in range(self.args.list_downloads):
                 for path, got in speeds.items():
-                    code, size, seconds = self.curl(inst.port, path)
+                    code, size, seconds = self.curl(inst.port, path, http2=http2)
                     if code != 200 or size != self.env.list_bytes:
                         raise RuntimeError(f"LIST {path} answered {code} with {size} of {self.env.list_bytes} bytes")
                     got.append(size / seconds / 1e6)
-            out = {"list_mbps": statistics.median(speeds[workspace.LIST_PATH]),
-                   "list_cl_mbps": statistics.median(speeds[workspace.LIST_CL_PATH])}
+            out = {f"{prefix}_mbps": statistics.median(speeds[workspace.LIST_PATH]),
+                   f"{prefix}_cl_mbps": statistics.median(speeds[workspace.LIST_CL_PATH])}
             if inst.rss_pid:
                 peak = procs.status_kib(inst.rss_pid, "VmHWM")
-                out.update(list_peak_rss_mib=peak / 1024, list_rss_growth_mib=(peak - before) / 1024)
+                out.update({f"{prefix}_peak_rss_mib": peak / 1024, f"{prefix}_rss_growth_mib": (peak - before) / 1024})
         finally:
             self.stop(inst)
         return out
+
+    def h2list(self, target, first_round):
+        return self.list(target, first_round, http2=True)
 
     def watch(self, target, _):
         inst = target.start(self.env.watch_backend)
@@ -194,7 +247,7 @@ class Bench:
             self.wait_ok(inst.port, workspace.SMALL_PATH)
             # wrk only reconnects when the response says so; a proxy that kept the
             # connection open would be measured on keep-alive instead.
-            head = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--cacert", self.ca,
+            head = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--http1.1", "--cacert", self.ca,
                                    "-H", AUTH_HEADER, "-H", "Connection: close",
                                    f"https://127.0.0.1:{inst.port}{workspace.SMALL_PATH}"],
                                   capture_output=True, text=True, timeout=30).stdout
@@ -231,6 +284,7 @@ def machine():
         "nginx " + version(["nginx", "-v"], r"nginx/(\S+)"),
         "haproxy " + version(["haproxy", "-v"], r"version (\S+)"),
         "wrk " + version(["wrk", "-v"], r"wrk (\S+)"),
+        "h2load " + version(["h2load", "--version"], r"nghttp2/(\S+)"),
         version(["openssl", "version"], r"(OpenSSL \S+)")])
     return {"cpu": cpu, "cores": os.cpu_count(), "memory": f"{mem_kib / MIB:.0f} GiB RAM",
             "kernel": platform.release(), "versions": versions}
@@ -257,16 +311,16 @@ def run(args):
     data = os.path.join(run_dir, "data")
     list_bytes = workspace.make_data(ROOT, data, 50 * MIB)
 
-    backend_a, backend_b, direct = procs.free_port(), procs.free_port(), procs.free_port()
+    backend_a, backend_b, direct, direct_h2 = (procs.free_port() for _ in range(4))
     for name in ("backend-nginx.conf", "backend-locations.conf"):
         workspace.render(os.path.join(ROOT, "bench/configs", name), os.path.join(run_dir, name), {
             "RUN": run_dir, "PKI": pki, "DATA": data, "BACKEND_A_PORT": backend_a, "BACKEND_B_PORT": backend_b,
-            "DIRECT_PORT": direct, "CIPHERSUITE": workspace.CIPHERSUITE, "NOFILE": hard,
+            "DIRECT_PORT": direct, "DIRECT_H2_PORT": direct_h2, "CIPHERSUITE": workspace.CIPHERSUITE, "NOFILE": hard,
             "CONNECTIONS": hard - 100})
     backend = procs.Proc("backend-nginx", ["nginx", "-p", run_dir, "-c", os.path.join(run_dir, "backend-nginx.conf"),
                                            "-e", os.path.join(run_dir, "backend-nginx.error.log"), "-g", "daemon off;"],
                          os.path.join(run_dir, "backend-nginx.log"))
-    for port in (backend_a, backend_b, direct):
+    for port in (backend_a, backend_b, direct, direct_h2):
         targets.wait_listening(backend, port)
     watch_backend = procs.Proc("watch-backend", [
         args.watchbench, "backend", "--cert", f"{pki}/apiserver.crt", "--key", f"{pki}/apiserver.key",
@@ -281,7 +335,7 @@ def run(args):
                   (f"{pki}/front-proxy-client.crt", f"{pki}/front-proxy-client.key"))
     bench.wait_ok(direct, workspace.SMALL_PATH)
 
-    order = [targets.Direct(env, direct)]
+    order = [targets.Direct(env, direct, direct_h2)]
     mvproxy_state = "measured"
     if os.access(args.mvproxy, os.X_OK):
         order.append(targets.Mvproxy(env, args.mvproxy))
@@ -300,7 +354,7 @@ def run(args):
     rounds = {t.name: {} for t in order}
     if mvproxy_state == "not built" and (not args.targets or "mvproxy" in args.targets.split(",")):
         rounds["mvproxy"] = {k: ["not built"] for k, *_ in report.FIGURES}
-    measurements = [bench.local, bench.peer, bench.list, bench.watch, bench.newconn]
+    measurements = [bench.local, bench.peer, bench.list, bench.watch, bench.newconn, bench.h2, bench.h2list]
     if args.only:
         measurements = [m for m in measurements if m.__name__ in args.only.split(",")]
     failed = []
@@ -315,7 +369,7 @@ def run(args):
                     msg = str(e).replace("|", "/")
                     print(f"   FAILED: {msg}", flush=True)
                     failed.append(f"{target.name} {measure.__name__}: {msg}")
-                    figures = {k: "error" for k, *_ in report.FIGURES if k.startswith(measure.__name__)}
+                    figures = {k: "error" for k in report.keys_of(measure.__name__)}
                 for k, v in figures.items():
                     rounds[target.name].setdefault(k, []).append(v)
     names = [t.name for t in order]
@@ -332,8 +386,10 @@ def run(args):
     meta = machine()
     meta.update(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 mode="quick" if args.quick else "full", rounds=args.rounds, duration=args.duration,
-                concurrency=Bench.concurrency, list_mib=list_bytes / MIB, list_downloads=args.list_downloads,
-                watches=watches, tls=bench.tls, notes=notes, mvproxy=mvproxy_state, mvproxy_binary=mvproxy_binary(args),
+                concurrency=Bench.concurrency, h2_connections=Bench.h2_connections,
+                h2_streams=Bench.h2_streams, list_mib=list_bytes / MIB, list_downloads=args.list_downloads,
+                watches=watches, tls=bench.tls, tls_h2=bench.tls_h2, notes=notes, mvproxy=mvproxy_state,
+                mvproxy_binary=mvproxy_binary(args),
                 wall_seconds=round(time.monotonic() - t0, 1), loadavg=loadavg_start,
                 loadavg_end=" ".join(open("/proc/loadavg").read().split()[:3]))
     checks = report.check_targets(figures)
@@ -343,7 +399,7 @@ def run(args):
         f.write(md)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"meta": meta, "figures": figures, "rounds": rounds, "ratios_mvproxy_over": ratios,
-                   "targets": checks}, f, indent=2)
+                   "h2_over_h1": report.h2_over_h1(figures), "targets": checks}, f, indent=2)
     print(md)
     print(f"== wrote {args.out}/results.md and results.json in {time.monotonic() - t0:.0f}s", flush=True)
     return 1 if failed else 0

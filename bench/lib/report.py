@@ -19,8 +19,35 @@ FIGURES = [
     ("watch_fanout_ms", "(c) one event reaches every watcher", "ms", "lower"),
     ("watch_open_s", "(c) time to open all watches", "s", "lower"),
     ("newconn_cps", "(d) new TLS connections/s (1 request each)", "conn/s", "higher"),
+    # Everything above is HTTP/1.1 from the client; below, HTTP/2 in, HTTP/1.1 out.
+    ("h2_rps", "HTTP/2 (a) GET ~1 KiB, local route: requests/s", "req/s", "higher"),
+    ("h2_p50_ms", "HTTP/2 (a) GET ~1 KiB, local route: latency p50", "ms", "lower"),
+    ("h2_p99_ms", "HTTP/2 (a) GET ~1 KiB, local route: latency p99", "ms", "lower"),
+    ("h2list_mbps", "HTTP/2 (b) LIST ~50 MiB, chunked upstream", "MB/s", "higher"),
+    ("h2list_cl_mbps", "HTTP/2 (b) LIST ~50 MiB, Content-Length upstream", "MB/s", "higher"),
+    ("h2list_peak_rss_mib", "HTTP/2 (b) LISTs: proxy peak RSS (VmHWM)", "MiB", "lower"),
+    ("h2list_rss_growth_mib", "HTTP/2 (b) LISTs: proxy RSS growth (peak − before)", "MiB", "lower"),
 ]
 PROXIES = ["mvproxy", "nginx", "haproxy"]
+MEASUREMENTS = ["local", "peer", "list", "watch", "newconn", "h2", "h2list"]
+
+
+def keys_of(measurement):
+    """The figures one measurement yields ("h2" does not yield the "h2list_" ones)."""
+    longer = [m for m in MEASUREMENTS if m != measurement and m.startswith(measurement)]
+    return [k for k, *_ in FIGURES if k.startswith(measurement) and not any(k.startswith(m) for m in longer)]
+
+
+def h2_over_h1(figures):
+    """Each target's HTTP/2 LIST MB/s ÷ its own HTTP/1.1 LIST MB/s, same run."""
+    out = {}
+    for t, f in figures.items():
+        out[t] = {}
+        for k in ("list_mbps", "list_cl_mbps"):
+            h1, h2 = f.get(k), f.get("h2" + k)
+            ok = isinstance(h1, (int, float)) and isinstance(h2, (int, float)) and h1
+            out[t][k] = h2 / h1 if ok else None
+    return out
 
 
 def medians(rounds):
@@ -77,6 +104,14 @@ def check_targets(figures):
     checks.append(verdict("(c) memory per watch ≤ 32 KiB", lambda m: m <= 32, ("mvproxy", "watch_kib")))
     checks.append(verdict("(d) new connections/s ≥ nginx", lambda m, o: m >= o,
                           ("mvproxy", "newconn_cps"), ("nginx", "newconn_cps")))
+    for other in ("nginx", "haproxy"):
+        checks.append(verdict(f"HTTP/2 (a): req/s ≥ {other}", lambda m, o: m >= o,
+                              ("mvproxy", "h2_rps"), (other, "h2_rps")))
+        checks.append(verdict(f"HTTP/2 (a): p99 ≤ {other}", lambda m, o: m <= o,
+                              ("mvproxy", "h2_p99_ms"), (other, "h2_p99_ms")))
+    for key, kind in (("list_mbps", "chunked"), ("list_cl_mbps", "Content-Length")):
+        checks.append(verdict(f"HTTP/2 (b) LIST ({kind}) MB/s ≥ 0.9 × mvproxy's HTTP/1.1 LIST",
+                              lambda h2, h1: h2 >= 0.9 * h1, ("mvproxy", "h2" + key), ("mvproxy", key)))
     if not mv:
         for c in checks:
             c["verdict"], c["detail"] = "not measured", "mvproxy not built"
@@ -103,7 +138,9 @@ def markdown(meta, figures, targets, checks):
              f"Versions: {meta['versions']}; mvproxy: {meta['mvproxy_binary'] or 'not built'}.",
              f"Rounds: {meta['rounds']} (targets interleaved, medians shown); load runs {meta['duration']} s "
              f"with wrk at {meta['concurrency']} connections, 1 thread; LIST {meta['list_mib']:.1f} MiB × "
-             f"{meta['list_downloads']} downloads of each kind per round (curl); {meta['watches']} watches.",
+             f"{meta['list_downloads']} downloads of each kind per round (curl); {meta['watches']} watches. "
+             f"All HTTP/1.1 from the client except the HTTP/2 rows: h2load -t1 -c{meta['h2_connections']} "
+             f"-m{meta['h2_streams']} for {meta['duration']} s, curl --http2 for the LISTs (HTTP/1.1 to the backend).",
              ""]
     lines += ["| figure | " + " | ".join(targets) + " | mvproxy ÷ nginx | mvproxy ÷ haproxy |",
               "|---" * (len(targets) + 3) + "|"]
@@ -112,9 +149,19 @@ def markdown(meta, figures, targets, checks):
         ratios = [ratio(figures, key, "mvproxy", o) for o in ("nginx", "haproxy")]
         lines.append(f"| {label}{' (' + unit + ')' if unit else ''} | " + " | ".join(cells) + " | "
                      + " | ".join("—" if r is None else f"{r:.2f}×" for r in ratios) + " |")
-    lines += ["", "TLS negotiated by an OpenSSL client with each listener: " +
-              "; ".join(f"{t}: {v}" for t, v in meta["tls"].items()) + ".", "",
-              "| target (issue 7) | verdict | figures |", "|---|---|---|"]
+    if meta["tls"]:
+        lines += ["", "TLS negotiated by an OpenSSL client with each listener: " +
+                  "; ".join(f"{t}: {v}" for t, v in meta["tls"].items()) + "."]
+    if meta.get("tls_h2"):
+        lines += ["", "Negotiated by h2load with each HTTP/2 listener: " +
+                  "; ".join(f"{t}: {v}" for t, v in meta["tls_h2"].items()) + "."]
+    h2h1 = h2_over_h1(figures)
+    shown = [t for t in targets if any(v is not None for v in h2h1.get(t, {}).values())]
+    if shown:
+        lines += ["", "HTTP/2 LIST ÷ the same target's HTTP/1.1 LIST (chunked, Content-Length): " +
+                  "; ".join(f"{t} " + ", ".join("—" if h2h1[t][k] is None else f"{h2h1[t][k]:.2f}×"
+                                                for k in ("list_mbps", "list_cl_mbps")) for t in shown) + "."]
+    lines += ["", "| target | verdict | figures |", "|---|---|---|"]
     for c in checks:
         lines.append(f"| {c['target']} | {c['verdict']} | {c['detail']} |")
     if meta.get("notes"):

@@ -53,7 +53,7 @@ class Nginx:
         self.env = env
         self.count = 0
 
-    def start(self, upstream, peer=None, verify_client=False):
+    def start(self, upstream, peer=None, verify_client=False, http2=False):
         env = self.env
         self.count += 1
         name = f"nginx-{self.count}"
@@ -63,6 +63,7 @@ class Nginx:
         workspace.render(os.path.join(env.root, "bench/configs/nginx-proxy.conf"), conf, {
             "NAME": name, "RUN": env.run, "PKI": env.pki, "PORT": port, "UPSTREAM_PORT": upstream,
             "PEER_PORT": peer or env.unused_port, "VERIFY_CLIENT": "on" if verify_client else "optional",
+            "HTTP2": " http2" if http2 else "",
             "CIPHERSUITE": workspace.CIPHERSUITE, "NOFILE": env.nofile, "CONNECTIONS": 2 * env.nofile})
         p = procs.Proc(name, ["nginx", "-p", env.run, "-c", conf, "-e", os.path.join(env.run, f"{name}.error.log"),
                               "-g", "daemon off;"], os.path.join(env.run, f"{name}.log"))
@@ -85,7 +86,7 @@ class Haproxy:
         for pem in ("apiserver", "front-proxy-client"):
             workspace.combined_pem(env.pki, pem, os.path.join(env.run, f"{pem}.pem"))
 
-    def start(self, upstream, peer=None, verify_client=False):
+    def start(self, upstream, peer=None, verify_client=False, http2=False):
         env = self.env
         self.count += 1
         name = f"haproxy-{self.count}"
@@ -96,7 +97,8 @@ class Haproxy:
         verify = f"verify {'required' if verify_client else 'optional'} ca-file {env.pki}/front-proxy-ca.crt"
         workspace.render(os.path.join(env.root, "bench/configs/haproxy-proxy.cfg"), conf, {
             "RUN": env.run, "PKI": env.pki, "PORT": port, "UPSTREAM_PORT": upstream,
-            "PEER_PORT": peer or env.unused_port, "BIND_VERIFY": verify, "CIPHERSUITE": workspace.CIPHERSUITE,
+            "PEER_PORT": peer or env.unused_port, "BIND_VERIFY": verify,
+            "BIND_ALPN": " alpn h2,http/1.1" if http2 else "", "CIPHERSUITE": workspace.CIPHERSUITE,
             "NOFILE": env.nofile, "MAXCONN": (env.nofile - 200) // 2})
         p = procs.Proc(name, ["haproxy", "-db", "-f", conf], os.path.join(env.run, f"{name}.log"))
         wait_listening(p, port)
@@ -141,8 +143,10 @@ class Mvproxy:
             p.stop()
             raise
 
-    def start(self, upstream, peer=None, verify_client=False):
+    def start(self, upstream, peer=None, verify_client=False, http2=False):
         # A one-node static cluster (it lists only itself): no peers, pass-through.
+        # Its listener offers ALPN h2,http/1.1 either way, as kube-apiserver's: the
+        # client picks the protocol, so http2 changes nothing here.
         return self._spawn(self._flags(upstream) + [
             "--secure-port", "0", "--server-id", "bench", "--peer-discovery", "static",
             "--peers", "bench=127.0.0.1:7443", "--feature-gates", "UnknownVersionInteroperabilityProxy=false"])
@@ -175,16 +179,17 @@ class Direct:
     name = "direct"
     peer_pending = False
 
-    def __init__(self, env, direct_port):
+    def __init__(self, env, direct_port, direct_h2_port):
         self.env = env
         self.direct_port = direct_port
+        self.direct_h2_port = direct_h2_port  # the same files, HTTP/2 offered
 
-    def start(self, upstream, peer=None, verify_client=False):
+    def start(self, upstream, peer=None, verify_client=False, http2=False):
         # The watch backend takes the client certificate; the nginx backend has a
         # listener without one for clients (wrk) that cannot present it.
         if upstream == self.env.watch_backend:
             return Instance(upstream, None, [])
-        return Instance(self.direct_port, None, [])
+        return Instance(self.direct_h2_port if http2 else self.direct_port, None, [])
 
 
 def negotiated_tls(port):
