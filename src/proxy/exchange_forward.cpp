@@ -238,7 +238,9 @@ void exchange::report_attempt(const dispatch::plan& plan, std::size_t ti,
   if (outcome.will_retry) return;
   shared_.metrics.upstream_errors_total.with({target.name, to_string(outcome.kind)}).inc();
   if (!ref.peer) return;
-  if (ref.runtime) ref.runtime->on_failure(clock::now());
+  // A timeout ejects at once: a frozen peer would make every request wait as long.
+  if (ref.runtime) ref.runtime->on_failure(clock::now(), outcome.kind == failure::timeout);
+  if (outcome.kind == failure::timeout) worker_.pool.drop(target);  // frozen too
   // Upstream's two types here; the exact reason is in mvproxy_upstream_errors_total.
   shared_.metrics.peer_proxy_errors_total
       .with({peer_proxy_error_type(outcome.kind), plan.group, plan.version, plan.resource})

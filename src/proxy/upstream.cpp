@@ -183,6 +183,10 @@ void upstream_pool::release(const upstream_target& target,
   q.push_back(std::move(conn));
 }
 
+void upstream_pool::drop(const upstream_target& target) {
+  if (auto it = targets_.find(target.key()); it != targets_.end()) it->second.idle.clear();
+}
+
 void upstream_pool::clear() { targets_.clear(); }
 
 metrics::gauge* upstream_pool::gauge_for(const upstream_target& target, const char* state) {

@@ -9,9 +9,9 @@ void peer_runtime::on_success() {
                        std::memory_order_relaxed);
 }
 
-void peer_runtime::on_failure(std::chrono::steady_clock::time_point now) {
+void peer_runtime::on_failure(std::chrono::steady_clock::time_point now, bool at_once) {
   std::lock_guard lock(mu_);
-  health_.on_failure(now);
+  health_.on_failure(now, at_once);
   ejected_until_.store(health_.ejected_until().time_since_epoch().count(),
                        std::memory_order_relaxed);
 }

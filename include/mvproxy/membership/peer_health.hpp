@@ -1,6 +1,6 @@
 #pragma once
 // Outlier ejection for one peer (SPEC §3 rule 5, "a peer that keeps failing is left
-// out for a while"): consecutive connect/TLS failures eject it for a period that
+// out for a while"): consecutive connect/TLS failures, or one timeout, eject it for a period that
 // doubles on each ejection up to a cap; when the period ends the peer is probed back
 // (it is healthy again, and one more failure ejects it at once). Pure: the caller
 // passes the time.
@@ -21,7 +21,9 @@ class peer_health {
   explicit peer_health(ejection_policy p = {}) : policy_(p) {}
 
   void on_success();
-  void on_failure(time_point now);
+  // `at_once`: a failure that ejects by itself (a timeout: the peer is frozen or cut
+  // off, and every request to it would wait as long).
+  void on_failure(time_point now, bool at_once = false);
   bool healthy(time_point now) const { return now >= ejected_until_; }
   bool probing(time_point now) const { return probing_ && healthy(now); }
   int consecutive_failures() const { return failures_; }

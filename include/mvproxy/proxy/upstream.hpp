@@ -95,6 +95,8 @@ class upstream_pool {
                                                bool* found_closed = nullptr);
   // Back to the idle list of the target it was made for (its key).
   void release(const upstream_target& target, std::unique_ptr<upstream_connection> conn);
+  // Closes the target's idle connections (it timed out: they would wait as long).
+  void drop(const upstream_target& target);
   void clear();
   // The connection gauge of a target in a state ("active", "tunnel").
   metrics::gauge* gauge_for(const upstream_target& target, const char* state);

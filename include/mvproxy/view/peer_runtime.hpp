@@ -23,7 +23,7 @@ class peer_runtime {
     return now.time_since_epoch().count() >= ejected_until_.load(std::memory_order_relaxed);
   }
   void on_success();
-  void on_failure(std::chrono::steady_clock::time_point now);
+  void on_failure(std::chrono::steady_clock::time_point now, bool at_once = false);
   std::atomic<int>& in_flight() { return in_flight_; }
   int in_flight_count() const { return in_flight_.load(std::memory_order_relaxed); }
   int consecutive_failures() const;

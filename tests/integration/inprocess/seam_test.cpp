@@ -443,3 +443,31 @@ TEST_F(seam, a_request_on_a_stale_pooled_connection_is_retried_once_on_a_fresh_o
 
 }  // namespace
 }  // namespace mvproxy::test
+
+namespace mvproxy::test {
+namespace {
+
+// A frozen peer (it takes the request and never answers, as under SIGSTOP or a
+// partition): one response timeout ejects it at once, not after three failures.
+TEST_F(seam, a_peer_that_times_out_is_ejected_at_once) {
+  proxy::limits lim;
+  lim.upstream_response_timeout = std::chrono::milliseconds(300);
+  proxy_.stop();
+  proxy_.start(local_, metrics_, lim, &planner_);
+  auto a = runtime("peer-a");
+  plan_peers({peer("peer-a", peer_a_.port(), a)});
+  std::atomic<bool> done{false};
+  peer_a_.on("/api", [&done](upstream_conn& c, const recorded&) {
+    wait_until([&] { return done.load(); }, std::chrono::seconds(10));
+    c.close_after = true;
+  });
+  auto c = connect();
+  auto r = c.get(pods);
+  done = true;
+  expect_status(r, 504, "timeout awaiting response headers");
+  EXPECT_EQ(errors("peer-a", "timeout"), 1);
+  EXPECT_FALSE(a->healthy(steady::now()));
+}
+
+}  // namespace
+}  // namespace mvproxy::test

@@ -71,6 +71,16 @@ TEST(peer_set, diff_notices_added_removed_and_restarted) {
   EXPECT_TRUE(diff_peers(after, after).empty());
 }
 
+TEST(peer_health, a_timeout_ejects_at_once) {
+  using tp = peer_health::time_point;
+  peer_health h({3, 1000ms, 3000ms});
+  tp t{};
+  h.on_failure(t, true);
+  EXPECT_FALSE(h.healthy(t));
+  EXPECT_TRUE(h.healthy(t + 1000ms));
+  EXPECT_TRUE(h.probing(t + 1000ms));
+}
+
 TEST(peer_health, ejects_after_consecutive_failures_and_backs_off) {
   using tp = peer_health::time_point;
   peer_health h({3, 1000ms, 3000ms});
