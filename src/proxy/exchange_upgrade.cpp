@@ -97,7 +97,7 @@ asio::awaitable<void> exchange::answer_upgrade(response_parser& rp, upstream_con
   if (switched) {
     rec_.status = 101;
     // A named local: GCC 12 destroys a braced temporary in a co_await twice.
-    const response_start start{head_lines(res), false, true, true};
+    response_start start{head_lines(res), false, true, true};
     co_await client_.tunnel(start, up);
   } else {
     co_await relay_response(rp, up, false, head_lines(res), target);

@@ -67,7 +67,7 @@ asio::awaitable<relay_end> h2_stream::send_body(tls_stream& to, std::string_view
   }
 }
 
-bool h2_stream::submit(const response_start& start, bool has_body) {
+bool h2_stream::submit(response_start& start, bool has_body) {
   auto fields = http::h2_response_fields(start.head);
   std::vector<nghttp2_nv> nva;
   nva.reserve(fields.size());
@@ -87,15 +87,14 @@ bool h2_stream::submit(const response_start& start, bool has_body) {
   return responded_;
 }
 
-asio::awaitable<bool> h2_stream::write_response(const response_start& start,
-                                                std::string_view body) {
+asio::awaitable<bool> h2_stream::write_response(response_start& start, std::string_view body) {
   if (closed_) co_return false;
   out_.assign(body.data(), body.size());
   out_done_ = true;
   co_return submit(start, !body.empty());
 }
 
-asio::awaitable<relay_end> h2_stream::relay_response(const response_start& start,
+asio::awaitable<relay_end> h2_stream::relay_response(response_start& start,
                                                      http::response_relay_parser& rp,
                                                      upstream_connection& up,
                                                      std::uint64_t& bytes) {
@@ -175,7 +174,7 @@ asio::awaitable<relay_end> h2_stream::pump_response(http::response_relay_parser&
   }
 }
 
-asio::awaitable<void> h2_stream::tunnel(const response_start&, upstream_connection&) {
+asio::awaitable<void> h2_stream::tunnel(response_start&, upstream_connection&) {
   // HTTP/2 requests carry no Upgrade (nghttp2 refuses it), so no exchange gets here;
   // clients open an HTTP/1.1 connection for exec, attach and port-forward.
   co_return;

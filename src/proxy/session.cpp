@@ -170,8 +170,8 @@ asio::awaitable<bool> session::send_continue() {
   co_return !co_await client_.write(cont.data(), cont.size());
 }
 
-std::string session::framed_head(const response_start& start) {
-  std::string head = start.head;
+std::string session::framed_head(response_start& start) {
+  std::string head = std::move(start.head);  // consumed: no copy per response
   // An HTTP/1.0 client cannot read chunks (RFC 9112 §6.1): it gets the body
   // de-chunked, ended by closing the connection.
   if (start.chunked && !http10_) head += "Transfer-Encoding: chunked\r\n";
@@ -183,7 +183,7 @@ std::string session::framed_head(const response_start& start) {
   return head;
 }
 
-asio::awaitable<bool> session::write_response(const response_start& start, std::string_view body) {
+asio::awaitable<bool> session::write_response(response_start& start, std::string_view body) {
   std::string head = framed_head(start);
   client_.expires_after(shared_.options.lim.write_timeout);
   co_return !co_await write_message(client_, head, body);

@@ -161,7 +161,7 @@ asio::awaitable<relay_end> session::send_body(tls_stream& to, std::string_view h
   co_return co_await relay_body(r, *parser_);
 }
 
-asio::awaitable<relay_end> session::relay_response(const response_start& start,
+asio::awaitable<relay_end> session::relay_response(response_start& start,
                                                    http::response_relay_parser& rp,
                                                    upstream_connection& up, std::uint64_t& bytes) {
   std::string head = framed_head(start);

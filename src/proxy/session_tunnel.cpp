@@ -8,7 +8,7 @@
 
 namespace mvproxy::proxy {
 
-asio::awaitable<void> session::tunnel(const response_start& start, upstream_connection& up) {
+asio::awaitable<void> session::tunnel(response_start& start, upstream_connection& up) {
   // The head keeps its Connection: Upgrade; nothing is framed after it.
   std::string head = start.head + "\r\n";
   client_.expires_after(shared_.options.lim.write_timeout);

@@ -22,7 +22,7 @@ enum class relay_end { done, from_failed, to_failed, client_gone };
 
 // A response head as the exchange hands it over: the status line and the end-to-end
 // fields, each line CRLF-terminated, without the blank line and without framing or
-// connection fields (the client side adds its own).
+// connection fields (the client side adds its own). The client side may take `head`.
 struct response_start {
   std::string head;
   bool chunked = false;     // the upstream framed the body as chunks: its length is unknown
@@ -55,18 +55,17 @@ class client_side {
                                                       bool chunked_out) = 0;
 
   // A whole response made here.
-  virtual boost::asio::awaitable<bool> write_response(const response_start& start,
+  virtual boost::asio::awaitable<bool> write_response(response_start& start,
                                                       std::string_view body) = 0;
   // An upstream's response: `start`, then the body `rp` parses from `up`. `bytes`
   // counts the body bytes delivered. While it streams, a client that leaves ends it.
-  virtual boost::asio::awaitable<relay_end> relay_response(const response_start& start,
+  virtual boost::asio::awaitable<relay_end> relay_response(response_start& start,
                                                            http::response_relay_parser& rp,
                                                            upstream_connection& up,
                                                            std::uint64_t& bytes) = 0;
   // 101 Switching Protocols: writes `start` and joins the client to `up` until either
   // ends or it idles out. Only an HTTP/1.1 connection can.
-  virtual boost::asio::awaitable<void> tunnel(const response_start& start,
-                                              upstream_connection& up) = 0;
+  virtual boost::asio::awaitable<void> tunnel(response_start& start, upstream_connection& up) = 0;
 };
 
 }  // namespace mvproxy::proxy

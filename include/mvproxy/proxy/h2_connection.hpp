@@ -39,19 +39,18 @@ class h2_stream final : public client_side {
   boost::asio::awaitable<bool> send_continue() override;
   boost::asio::awaitable<relay_end> send_body(tls_stream& to, std::string_view head,
                                               bool chunked_out) override;
-  boost::asio::awaitable<bool> write_response(const response_start& start,
+  boost::asio::awaitable<bool> write_response(response_start& start,
                                               std::string_view body) override;
-  boost::asio::awaitable<relay_end> relay_response(const response_start& start,
+  boost::asio::awaitable<relay_end> relay_response(response_start& start,
                                                    http::response_relay_parser& rp,
                                                    upstream_connection& up,
                                                    std::uint64_t& bytes) override;
-  boost::asio::awaitable<void> tunnel(const response_start& start,
-                                      upstream_connection& up) override;
+  boost::asio::awaitable<void> tunnel(response_start& start, upstream_connection& up) override;
 
  private:
   friend class h2_connection;
   // Submits the response head; with `has_body`, DATA follows from out_.
-  bool submit(const response_start& start, bool has_body);
+  bool submit(response_start& start, bool has_body);
   boost::asio::awaitable<relay_end> pump_response(http::response_relay_parser& rp,
                                                   upstream_connection& up, std::uint64_t& bytes);
   // Wakes whatever the stream's exchange waits for (body bytes, room in out_, close).

@@ -57,14 +57,13 @@ class session final : public client_side {
   boost::asio::awaitable<bool> send_continue() override;
   boost::asio::awaitable<relay_end> send_body(tls_stream& to, std::string_view head,
                                               bool chunked_out) override;
-  boost::asio::awaitable<bool> write_response(const response_start& start,
+  boost::asio::awaitable<bool> write_response(response_start& start,
                                               std::string_view body) override;
-  boost::asio::awaitable<relay_end> relay_response(const response_start& start,
+  boost::asio::awaitable<relay_end> relay_response(response_start& start,
                                                    http::response_relay_parser& rp,
                                                    upstream_connection& up,
                                                    std::uint64_t& bytes) override;
-  boost::asio::awaitable<void> tunnel(const response_start& start,
-                                      upstream_connection& up) override;
+  boost::asio::awaitable<void> tunnel(response_start& start, upstream_connection& up) override;
 
  private:
   using request_parser = http::request_relay_parser;
@@ -76,7 +75,8 @@ class session final : public client_side {
   // A request that could not be read: answered and logged; the connection ends.
   boost::asio::awaitable<void> refuse(const local_reply& r);
   // `start` framed for this connection: Transfer-Encoding, Connection, the blank line.
-  std::string framed_head(const response_start& start);
+  // Takes start.head.
+  std::string framed_head(response_start& start);
   // Writes a head and a body as one record when they are small.
   boost::asio::awaitable<error_code> write_message(tls_stream& to, std::string_view head,
                                                    std::string_view body);
