@@ -456,14 +456,15 @@ TEST_F(seam, a_peer_that_times_out_is_ejected_at_once) {
   proxy_.start(local_, metrics_, lim, &planner_);
   auto a = runtime("peer-a");
   plan_peers({peer("peer-a", peer_a_.port(), a)});
-  std::atomic<bool> done{false};
-  peer_a_.on("/api", [&done](upstream_conn& c, const recorded&) {
-    wait_until([&] { return done.load(); }, std::chrono::seconds(10));
+  // Shared with the handler's thread, which may outlive the test body.
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  peer_a_.on("/api", [done](upstream_conn& c, const recorded&) {
+    wait_until([&] { return done->load(); }, std::chrono::seconds(10));
     c.close_after = true;
   });
   auto c = connect();
   auto r = c.get(pods);
-  done = true;
+  *done = true;
   expect_status(r, 504, "timeout awaiting response headers");
   EXPECT_EQ(errors("peer-a", "timeout"), 1);
   EXPECT_FALSE(a->healthy(steady::now()));
