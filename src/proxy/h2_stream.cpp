@@ -155,7 +155,7 @@ asio::awaitable<relay_end> h2_stream::pump_response(http::response_relay_parser&
       starved = false;
     }
     const std::size_t have = std::min(up.buffer.size(), relay_read_bytes);
-    std::memcpy(base, up.buffer.data(), have);
+    up.buffer.copy(base, have);
     up.buffer.erase(0, have);
     auto f = rp.feed(base, have);
     if (f.ec) co_return relay_end::from_failed;
