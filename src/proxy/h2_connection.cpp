@@ -244,11 +244,6 @@ void h2_connection::end_all() {
   }
 }
 
-h2_stream* h2_connection::stream(std::int32_t id) {
-  auto it = streams_.find(id);
-  return it == streams_.end() ? nullptr : it->second.get();
-}
-
 // Counted in running_ by on_frame_recv, which spawned it.
 asio::awaitable<void> h2_connection::serve_stream(h2_stream* s) {
   exchange ex(worker_, *s, caller_, id_);

@@ -114,7 +114,6 @@ class h2_connection {
   boost::asio::awaitable<void> wait_signal();
   boost::asio::awaitable<void> keepalive_loop();
   boost::asio::awaitable<void> serve_stream(h2_stream* s);
-  h2_stream* stream(std::int32_t id);
   bool take_reset_token();
   // Frames are waiting to be written: the write loop runs.
   void want_write();
