@@ -103,6 +103,9 @@ struct app::impl final : dispatch::planner {
     if (cfg.http2_max_streams_per_connection > 0)
       options.lim.http2_max_streams = cfg.http2_max_streams_per_connection;
     options.lim.goaway_chance = cfg.goaway_chance;
+    options.lim.upstream_http2 = !cfg.disable_upstream_http2;
+    options.lim.upstream_http2_read_idle_timeout = cfg.upstream_http2_read_idle_timeout;
+    options.lim.upstream_http2_ping_timeout = cfg.upstream_http2_ping_timeout;
     if (proxy_enabled) {
       options.planner = this;
       options.cluster = &cluster;

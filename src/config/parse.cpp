@@ -120,6 +120,20 @@ const std::vector<flag>& flags() {
       {"proxy-client-key-file", "Local apiserver", "file", "",
        "Private key of --proxy-client-cert-file.", kind::scalar,
        text_into(&config::proxy_client_key_file)},
+      {"disable-upstream-http2", "Local apiserver", "", "false",
+       "Speak HTTP/1.1 to the local apiserver and to peers even when they offer h2 (by "
+       "default one multiplexed HTTP/2 connection per upstream carries every request but "
+       "upgrades).",
+       kind::boolean,
+       [](config& c, string_view v, bool) { c.disable_upstream_http2 = parse_bool(v); }},
+      {"upstream-http2-read-idle-timeout", "Local apiserver", "duration", "30s",
+       "As client-go's HTTP2_READ_IDLE_TIMEOUT_SECONDS: an HTTP/2 upstream connection with "
+       "no frame read for this long is sent a PING (to the local apiserver and to peers).",
+       kind::scalar, duration_into(&config::upstream_http2_read_idle_timeout)},
+      {"upstream-http2-ping-timeout", "Local apiserver", "duration", "15s",
+       "As client-go's HTTP2_PING_TIMEOUT_SECONDS: the connection is closed, and its "
+       "requests fail over, when that PING is not answered in this time.",
+       kind::scalar, duration_into(&config::upstream_http2_ping_timeout)},
       // Peers.
       {"peer-ca-file", "Peers", "file", "",
        "CA bundle that peers' serving certificates must chain to. Without it nothing is proxied "

@@ -197,6 +197,10 @@ void validate(const config& c) {
   }
   using std::chrono::milliseconds;
   if (c.lease_duration <= milliseconds::zero()) fail("lease-duration", "must be positive");
+  if (c.upstream_http2_read_idle_timeout <= milliseconds::zero())
+    fail("upstream-http2-read-idle-timeout", "must be positive");
+  if (c.upstream_http2_ping_timeout <= milliseconds::zero())
+    fail("upstream-http2-ping-timeout", "must be positive");
   if (c.lease_renew_interval <= milliseconds::zero())
     fail("lease-renew-interval", "must be positive");
   if (c.lease_renew_interval >= c.lease_duration) {

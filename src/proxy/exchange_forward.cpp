@@ -69,11 +69,18 @@ asio::awaitable<exchange::step_result> exchange::attempt(forward_state& st) {
   peer_in_flight counted_peer(ref.runtime);
   bool found_closed = false;
   auto up = st.fresh ? nullptr : worker_.pool.acquire(target, &found_closed);
+  if (!up && !st.fresh && worker_.pool.h2_connect_pending(target)) {
+    // Its HTTP/2 connection is being made: this request will be one of its streams.
+    const auto& lim = shared_.options.lim;
+    co_await worker_.pool.wait_for_connect(target,
+                                           lim.upstream_connect_timeout + lim.handshake_timeout);
+    up = worker_.pool.acquire(target, &found_closed);
+  }
   st.fresh = false;
   if (found_closed && !target.peer) report_local_trouble();
   const bool reused = up != nullptr;
   if (!up) {
-    auto cr = co_await connect(target);
+    auto cr = co_await connect_for_request(target);
     if (!cr.conn) {
       if (target.peer) st.unreachable = true;
       auto a = after_connect_failure(st.plan, st.ti, target, cr);
@@ -84,7 +91,6 @@ asio::awaitable<exchange::step_result> exchange::attempt(forward_state& st) {
       co_return step_result{step::done, keep};
     }
     up = std::move(cr.conn);
-    up->count_in(worker_.pool.gauge_for(target, "active"));
   }
   current_upstream_ = up.get();
   auto reply = co_await send_and_read_head(*up, st, target.peer, reused);
@@ -247,14 +253,24 @@ void exchange::report_attempt(const dispatch::plan& plan, std::size_t ti,
       .inc();
 }
 
-asio::awaitable<connect_result> exchange::connect(const upstream_target& target) {
+asio::awaitable<connect_result> exchange::connect_for_request(const upstream_target& target) {
+  worker_.pool.connecting(target);
+  auto cr = co_await connect(target, true);
+  if (cr.conn && cr.http2) cr.conn = worker_.pool.adopt_h2(worker_, target, std::move(cr.conn));
+  worker_.pool.done_connecting(target, cr.conn != nullptr, cr.http2);
+  if (cr.conn) cr.conn->count_in(worker_.pool.gauge_for(target, "active"));
+  co_return cr;
+}
+
+asio::awaitable<connect_result> exchange::connect(const upstream_target& target, bool http2) {
   auto ctx = target.peer        ? shared_.tls.peers()
              : target.anonymous ? shared_.tls.anonymous_upstream()
                                 : shared_.tls.upstream();
   if (!ctx)
     co_return connect_result{nullptr, failure::tls, "no CA configured for peers (--peer-ca-file)"};
+  const bool offer_h2 = http2 && shared_.options.lim.upstream_http2;
   co_return co_await connect_upstream(target, std::move(ctx), shared_.options.lim,
-                                      &worker_.sweeper);
+                                      &worker_.sweeper, offer_h2);
 }
 
 std::optional<local_reply> exchange::after_connect_failure(const dispatch::plan& plan,

@@ -97,7 +97,9 @@ asio::awaitable<bool> exchange::send_body(upstream_connection& up, forward_state
     st.expect_continue = false;
   }
   st.body_consumed = true;
-  auto end = co_await client_.send_body(up.stream, head, client_.body_chunked());
+  // An HTTP/2 upstream takes the body as it is (DATA), its end said by end_body().
+  const bool chunked_out = client_.body_chunked() && !up.multiplexed();
+  auto end = co_await client_.send_body(up.stream, head, chunked_out);
   if (end == relay_end::from_failed || end == relay_end::client_gone) {
     out.client_gone = true;
     co_return false;
@@ -107,6 +109,7 @@ asio::awaitable<bool> exchange::send_body(upstream_connection& up, forward_state
     out.detail = "writing the request body";
     co_return false;
   }
+  up.end_body();
   co_return true;
 }
 

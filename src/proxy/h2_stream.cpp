@@ -33,7 +33,7 @@ asio::awaitable<bool> h2_stream::send_continue() {
   co_return true;
 }
 
-asio::awaitable<relay_end> h2_stream::send_body(tls_stream& to, std::string_view head,
+asio::awaitable<relay_end> h2_stream::send_body(byte_stream& to, std::string_view head,
                                                 bool chunked_out) {
   const auto write_timeout = conn_.shared_.options.lim.write_timeout;
   if (!head.empty()) {
@@ -139,8 +139,7 @@ asio::awaitable<relay_end> h2_stream::pump_response(http::response_relay_parser&
           first_wait = false;
         }
         up.stream.expires_after(lim.stream_idle_timeout);
-        auto [wec] =
-            co_await up.stream.socket().async_wait(asio::socket_base::wait_read, use_tuple);
+        auto wec = co_await up.stream.wait_readable();
         if (closed_) co_return relay_end::client_gone;
         if (up.stream.timed_out() || wec || conn_.terminating_) co_return relay_end::from_failed;
         continue;

@@ -90,7 +90,7 @@ asio::awaitable<std::optional<relay_end>> session::wait_for_bytes(relay_run& r) 
     r.to.release_buffers();
     r.first_wait = false;
   }
-  auto [wec] = co_await r.from.socket().async_wait(asio::socket_base::wait_read, use_tuple);
+  auto wec = co_await r.from.wait_readable();
   if (client_left_) co_return relay_end::client_gone;
   if (r.from.timed_out() || wec || terminating_) co_return relay_end::from_failed;
   co_return std::nullopt;
@@ -141,7 +141,7 @@ void session::disarm_client_watch() {
   client_.cancel();  // the only wait pending on the client socket now
 }
 
-asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_view head,
+asio::awaitable<error_code> session::write_message(byte_stream& to, std::string_view head,
                                                    std::string_view body) {
   auto& c = worker_.coalesce;
   if (head.size() + body.size() <= c.size()) {
@@ -154,7 +154,7 @@ asio::awaitable<error_code> session::write_message(tls_stream& to, std::string_v
   co_return co_await to.write(body.data(), body.size());
 }
 
-asio::awaitable<relay_end> session::send_body(tls_stream& to, std::string_view head,
+asio::awaitable<relay_end> session::send_body(byte_stream& to, std::string_view head,
                                               bool chunked_out) {
   std::uint64_t bytes = 0;
   relay_run r{client_, to, client_buf_, head, chunked_out, false, bytes};

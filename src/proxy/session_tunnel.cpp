@@ -14,10 +14,11 @@ asio::awaitable<void> session::tunnel(response_start& start, upstream_connection
   client_.expires_after(shared_.options.lim.write_timeout);
   if (co_await client_.write(head.data(), head.size())) co_return;
   client_.expires_never();
-  up.stream.expires_never();
+  auto& upstream = *up.tls();  // upgrades always have a connection of their own
+  upstream.expires_never();
   // Bytes that arrived right behind either head belong to the tunnel.
   if (!client_buf_.empty()) {
-    if (co_await up.stream.write(client_buf_.data(), client_buf_.size())) co_return;
+    if (co_await upstream.write(client_buf_.data(), client_buf_.size())) co_return;
     client_buf_.clear();
   }
   if (!up.buffer.empty()) {
@@ -26,7 +27,7 @@ asio::awaitable<void> session::tunnel(response_start& start, upstream_connection
   }
   tunnel_state st(client_.socket().get_executor());
   using namespace asio::experimental::awaitable_operators;
-  co_await (pump(client_, up.stream, true, st) && pump(up.stream, client_, false, st) &&
+  co_await (pump(client_, upstream, true, st) && pump(upstream, client_, false, st) &&
             idle_watch(up, st));
 }
 

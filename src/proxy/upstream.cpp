@@ -12,6 +12,9 @@
 #include <stdexcept>
 
 #include "mvproxy/metrics/standard.hpp"
+#include "mvproxy/proxy/h2_upstream.hpp"
+#include "mvproxy/proxy/worker.hpp"
+#include "mvproxy/tls/contexts.hpp"
 #include "mvproxy/util/host_port.hpp"
 #include "mvproxy/util/https_url.hpp"
 
@@ -62,10 +65,19 @@ upstream_connection::upstream_connection(const asio::any_io_executor& ex,
                                          std::shared_ptr<tls::client_context> c, std::string k,
                                          deadline_sweeper* sweeper)
     : ctx(std::move(c)),
-      stream(tcp::socket(ex), ctx->context().native_handle(), sweeper),
+      tls_(std::make_unique<tls_stream>(tcp::socket(ex), ctx->context().native_handle(), sweeper)),
+      stream(*tls_),
       key(std::move(k)) {
   // A LIST streams through in large reads; the buffer is released while empty.
-  SSL_set_default_read_buffer_len(stream.native_handle(), 64 * 1024);
+  SSL_set_default_read_buffer_len(tls_->native_handle(), 64 * 1024);
+}
+
+upstream_connection::upstream_connection(std::unique_ptr<h2_upstream_stream> multiplexed,
+                                         std::string k)
+    : multiplexed_(std::move(multiplexed)), stream(*multiplexed_), key(std::move(k)) {}
+
+void upstream_connection::end_body() {
+  if (multiplexed_) multiplexed_->end_body();
 }
 
 upstream_connection::~upstream_connection() { count_in(nullptr); }
@@ -77,7 +89,8 @@ void upstream_connection::count_in(metrics::gauge* g) {
 }
 
 bool upstream_connection::still_usable() {
-  auto& sock = stream.socket();
+  if (!tls_) return true;
+  auto& sock = tls_->socket();
   if (!sock.is_open()) return false;
   char byte;
   ssize_t n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -88,7 +101,8 @@ bool upstream_connection::still_usable() {
 
 asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
                                                  std::shared_ptr<tls::client_context> ctx,
-                                                 const limits& lim, deadline_sweeper* sweeper) {
+                                                 const limits& lim, deadline_sweeper* sweeper,
+                                                 bool offer_h2) {
   connect_result r;
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
@@ -100,7 +114,7 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
     co_return r;
   }
   auto conn = std::make_unique<upstream_connection>(ex, std::move(ctx), target.key(), sweeper);
-  auto& st = conn->stream;
+  auto& st = *conn->tls();
   st.expires_after(lim.upstream_connect_timeout);
   auto [cec, ep] = co_await asio::async_connect(st.socket(), endpoints, use_tuple);
   if (cec || st.timed_out()) {
@@ -117,6 +131,12 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
     r.detail = "cannot verify server name " + target.server_name;
     co_return r;
   }
+  static constexpr unsigned char h2_first[] = "\x02h2\x08http/1.1";
+  static constexpr unsigned char http1_only[] = "\x08http/1.1";
+  if (offer_h2)
+    SSL_set_alpn_protos(st.native_handle(), h2_first, sizeof h2_first - 1);
+  else
+    SSL_set_alpn_protos(st.native_handle(), http1_only, sizeof http1_only - 1);
   st.expires_after(lim.handshake_timeout);
   auto hec = co_await st.handshake(false);
   if (hec) {
@@ -132,9 +152,15 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
     }
     co_return r;
   }
+  r.http2 = offer_h2 && tls::negotiated_h2(st.native_handle());
   r.conn = std::move(conn);
   co_return r;
 }
+
+upstream_pool::upstream_pool(const limits& lim, metrics::gauge_family* gauges)
+    : limits_(lim), gauges_(gauges) {}
+
+upstream_pool::~upstream_pool() { clear(); }
 
 upstream_pool::target_entry& upstream_pool::entry(const std::string& key,
                                                   const upstream_target& target) {
@@ -149,6 +175,19 @@ upstream_pool::target_entry& upstream_pool::entry(const std::string& key,
 std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_target& target,
                                                             bool* found_closed) {
   auto& e = entry(target.key(), target);
+  // HTTP/2 first: one connection carries them all. Ended ones are let go; one the
+  // upstream closed says it restarted, as a closed pooled connection does.
+  std::erase_if(e.h2, [&](const auto& s) {
+    if (!s->ended()) return false;
+    if (s->closed_by_upstream() && found_closed) *found_closed = true;
+    return true;
+  });
+  for (auto& s : e.h2) {
+    if (!s->usable()) continue;
+    auto conn = s->open_stream(target.key());
+    conn->count_in(e.active_gauge);
+    return conn;
+  }
   auto& q = e.idle;
   auto now = std::chrono::steady_clock::now();
   // Newest first: it is the least likely to have been closed by the upstream.
@@ -169,8 +208,48 @@ std::unique_ptr<upstream_connection> upstream_pool::acquire(const upstream_targe
   return nullptr;
 }
 
+std::unique_ptr<upstream_connection> upstream_pool::adopt_h2(
+    worker& w, const upstream_target& target, std::unique_ptr<upstream_connection> conn) {
+  auto& e = entry(target.key(), target);
+  auto s = std::make_shared<h2_upstream_session>(
+      w, std::move(conn), target.name, target.server_name + ":" + std::to_string(target.port));
+  s->start();
+  e.h2.push_back(s);
+  return s->open_stream(target.key());
+}
+
+bool upstream_pool::h2_connect_pending(const upstream_target& target) {
+  auto& e = entry(target.key(), target);
+  // Unknown yet: the first connection will tell, and it may be HTTP/2.
+  return (e.speaks_h2 || !e.known) && e.connecting > 0 && limits_.upstream_http2;
+}
+
+asio::awaitable<void> upstream_pool::wait_for_connect(const upstream_target& target,
+                                                      clock::duration timeout) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  entry(target.key(), target).waiting.push_back(&timer);
+  co_await timer.async_wait(use_tuple);
+  // Woken by done_connecting (which empties the list) or timed out (still listed).
+  auto& w = entry(target.key(), target).waiting;
+  std::erase(w, &timer);
+}
+
+void upstream_pool::connecting(const upstream_target& target) { ++entry(target.key(), target).connecting; }
+
+void upstream_pool::done_connecting(const upstream_target& target, bool made, bool h2) {
+  auto& e = entry(target.key(), target);
+  if (made) {
+    e.speaks_h2 = h2;
+    e.known = true;
+  }
+  if (e.connecting > 0) --e.connecting;
+  for (auto* t : e.waiting) t->cancel();
+  e.waiting.clear();
+}
+
 void upstream_pool::release(const upstream_target& target,
                             std::unique_ptr<upstream_connection> conn) {
+  if (conn->multiplexed()) return;  // the stream ends; its connection stays
   auto& e = entry(conn->key, target);
   auto& q = e.idle;
   auto now = std::chrono::steady_clock::now();
@@ -184,13 +263,27 @@ void upstream_pool::release(const upstream_target& target,
 }
 
 void upstream_pool::drop(const upstream_target& target) {
-  if (auto it = targets_.find(target.key()); it != targets_.end()) it->second.idle.clear();
+  if (auto it = targets_.find(target.key()); it != targets_.end()) {
+    it->second.idle.clear();
+    for (auto& s : it->second.h2) s->close();
+    it->second.h2.clear();
+  }
 }
 
-void upstream_pool::clear() { targets_.clear(); }
+void upstream_pool::clear() {
+  for (auto& [key, e] : targets_) {
+    for (auto& s : e.h2) s->close();
+    for (auto* t : e.waiting) t->cancel();
+  }
+  targets_.clear();
+}
 
 metrics::gauge* upstream_pool::gauge_for(const upstream_target& target, const char* state) {
-  return gauges_ ? &gauges_->with({target.name, state}) : nullptr;
+  return gauge_for_name(target.name, state);
+}
+
+metrics::gauge* upstream_pool::gauge_for_name(const std::string& name, const char* state) {
+  return gauges_ ? &gauges_->with({name, state}) : nullptr;
 }
 
 }  // namespace mvproxy::proxy

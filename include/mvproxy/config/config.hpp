@@ -72,6 +72,9 @@ struct config {
   std::uint32_t http2_max_streams_per_connection = 0;  // 0: 250
   bool disable_http2_serving = false;
   double goaway_chance = 0;
+  bool disable_upstream_http2 = false;
+  std::chrono::milliseconds upstream_http2_read_idle_timeout{30'000};
+  std::chrono::milliseconds upstream_http2_ping_timeout{15'000};
   unsigned workers = 0;  // 0 before defaults are applied; then hardware_concurrency
   log_format log_fmt = log_format::text;
   int verbosity = 0;  // -v

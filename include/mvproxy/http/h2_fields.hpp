@@ -6,6 +6,8 @@
 // what HTTP/1.1 would read differently, so nothing ambiguous reaches an upstream.
 
 #include <boost/beast/http/message.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,5 +46,26 @@ class h2_request_builder {
 // no blank line) as HTTP/2 fields: ":status" first, names lower-cased, HTTP/1.1's
 // connection-specific fields left out.
 std::vector<std::pair<std::string, std::string>> h2_response_fields(std::string_view head);
+
+// The other direction, for an upstream that speaks HTTP/2 (src/proxy/h2_upstream*):
+// a request head as the exchange writes it for HTTP/1.1 (status line, fields, blank
+// line) as HTTP/2 fields. Pseudo-headers first, names lower-cased, Host as
+// :authority, HTTP/1.1's connection-specific fields and its framing left out.
+struct h2_upstream_request {
+  std::vector<std::pair<std::string, std::string>> fields;
+  bool has_body = false;               // DATA follows the head
+  std::optional<std::uint64_t> length;  // the body's announced length
+  bool head_method = false;            // HEAD: the response has no body
+  std::string error;                   // not a head that can be sent (empty: fine)
+};
+h2_upstream_request h2_request_from_head(std::string_view head, std::string_view authority);
+
+// An upstream's HTTP/2 response head as HTTP/1.1 bytes for the exchange's response
+// parser: the status line, `fields` ("name: value\r\n" each) and the framing of the
+// body that follows (its content-length as sent, else chunks), then the blank line.
+// `end_stream`: the head ended the stream (no body). Interim (1xx) heads have no
+// framing. *chunked says whether DATA must be framed as chunks.
+std::string h1_response_head(int status, std::string_view fields, bool has_length,
+                             bool end_stream, bool head_method, bool* chunked);
 
 }  // namespace mvproxy::http

@@ -51,7 +51,7 @@ class client_side {
   virtual boost::asio::awaitable<bool> send_continue() = 0;
   // Writes `head` (the request head for the upstream, empty when already sent) and
   // then the request body to `to`, framed as chunks when `chunked_out`.
-  virtual boost::asio::awaitable<relay_end> send_body(tls_stream& to, std::string_view head,
+  virtual boost::asio::awaitable<relay_end> send_body(byte_stream& to, std::string_view head,
                                                       bool chunked_out) = 0;
 
   // A whole response made here.

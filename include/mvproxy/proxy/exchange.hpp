@@ -134,7 +134,12 @@ class exchange {
   // to be retried on a fresh connection only asks for the probe.
   void report_attempt(const dispatch::plan& plan, std::size_t ti, const upstream_target& target,
                       const attempt_outcome& outcome);
-  boost::asio::awaitable<connect_result> connect(const upstream_target& target);
+  // A new upstream connection for a request: one that negotiates HTTP/2 becomes the
+  // target's shared connection (the pool's), and what is returned is a stream on it.
+  boost::asio::awaitable<connect_result> connect_for_request(const upstream_target& target);
+  // With `http2`, the upstream may choose HTTP/2 (not for upgrades).
+  boost::asio::awaitable<connect_result> connect(const upstream_target& target,
+                                                 bool http2 = false);
   // After a failed connect to plan target `ti` (nothing sent): recorded, and nothing
   // when the plan has a next target to try, else the answer for the client.
   std::optional<local_reply> after_connect_failure(const dispatch::plan& plan, std::size_t ti,

@@ -37,7 +37,7 @@ class h2_stream final : public client_side {
   bool http10() const override { return false; }
   std::string_view protocol() const override { return "HTTP/2.0"; }
   boost::asio::awaitable<bool> send_continue() override;
-  boost::asio::awaitable<relay_end> send_body(tls_stream& to, std::string_view head,
+  boost::asio::awaitable<relay_end> send_body(byte_stream& to, std::string_view head,
                                               bool chunked_out) override;
   boost::asio::awaitable<bool> write_response(response_start& start,
                                               std::string_view body) override;
@@ -77,7 +77,7 @@ class h2_stream final : public client_side {
   std::size_t head_bytes_ = 0;  // the header block's size so far
   bool too_large_ = false;      // over limits::max_head_bytes: 431
   boost::asio::steady_timer wake_;
-  tls_stream* relay_from_ = nullptr;  // the upstream a relay waits on
+  byte_stream* relay_from_ = nullptr;  // the upstream a relay waits on
   exchange* exchange_ = nullptr;
 };
 

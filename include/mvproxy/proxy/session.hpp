@@ -54,7 +54,7 @@ class session final : public client_side {
   bool http10() const override { return http10_; }
   std::string_view protocol() const override { return http10_ ? "HTTP/1.0" : "HTTP/1.1"; }
   boost::asio::awaitable<bool> send_continue() override;
-  boost::asio::awaitable<relay_end> send_body(tls_stream& to, std::string_view head,
+  boost::asio::awaitable<relay_end> send_body(byte_stream& to, std::string_view head,
                                               bool chunked_out) override;
   boost::asio::awaitable<bool> write_response(response_start& start,
                                               std::string_view body) override;
@@ -77,15 +77,15 @@ class session final : public client_side {
   // Takes start.head.
   std::string framed_head(response_start& start);
   // Writes a head and a body as one record when they are small.
-  boost::asio::awaitable<error_code> write_message(tls_stream& to, std::string_view head,
+  boost::asio::awaitable<error_code> write_message(byte_stream& to, std::string_view head,
                                                    std::string_view body);
   // A body from `from` to `to` through the worker's scratch buffer, `head` written
   // first (with the first body bytes when they are at hand), re-framed as chunks when
   // `chunked_out`. With `watch_client`, `from` is an upstream and the client is
   // watched for leaving while we wait on it.
   struct relay_run {
-    tls_stream& from;
-    tls_stream& to;
+    byte_stream& from;
+    byte_stream& to;
     std::string& pending;   // read from `from`, not yet parsed
     std::string_view head;  // not yet written
     bool chunked_out = false;
@@ -134,7 +134,7 @@ class session final : public client_side {
   bool reset_on_close_ = false;  // a response was cut upstream: end with a reset
   std::shared_ptr<client_watch> watch_;
   bool client_left_ = false;
-  tls_stream* relay_from_ = nullptr;  // the upstream a watched relay waits on
+  byte_stream* relay_from_ = nullptr;  // the upstream a watched relay waits on
   h2_connection* h2_ = nullptr;       // ALPN chose HTTP/2: the connection is its
 };
 

@@ -36,6 +36,12 @@ struct limits {
   double goaway_chance = 0;
   milliseconds http2_ping_interval{30'000};
   milliseconds http2_ping_timeout{15'000};
+  // HTTP/2 to upstreams that offer it (--disable-upstream-http2), and its PING health
+  // check with client-go's defaults (--upstream-http2-read-idle-timeout,
+  // --upstream-http2-ping-timeout).
+  bool upstream_http2 = true;
+  milliseconds upstream_http2_read_idle_timeout{30'000};
+  milliseconds upstream_http2_ping_timeout{15'000};
 };
 
 }  // namespace mvproxy::proxy

@@ -24,10 +24,9 @@
 #include <string>
 #include <utility>
 
-namespace mvproxy::proxy {
+#include "mvproxy/proxy/byte_stream.hpp"
 
-using clock = std::chrono::steady_clock;
-using error_code = boost::system::error_code;
+namespace mvproxy::proxy {
 
 class tls_stream;
 
@@ -57,7 +56,7 @@ class deadline_sweeper {
   bool stopped_ = false;
 };
 
-class tls_stream {
+class tls_stream final : public byte_stream {
  public:
   // Server side: an accepted socket. Client side: an unconnected one (connect it
   // through socket(), then handshake). The SSL_CTX must outlive the stream.
@@ -71,39 +70,33 @@ class tls_stream {
   void attach_socket();
   SSL* native_handle() { return ssl_; }
 
-  void expires_after(clock::duration d);
-  void expires_never();
-  bool timed_out() const { return timed_out_; }
+  void expires_after(clock::duration d) override;
+  void expires_never() override;
+  bool timed_out() const override { return timed_out_; }
 
   boost::asio::awaitable<error_code> handshake(bool server);
 
-  // A read attempt that never waits: bytes (up to `size`, possibly several records),
-  // or would_block with nothing read, or an error (eof for close_notify,
-  // ssl::error::stream_truncated for a close without it).
-  struct read_result {
-    error_code ec;
-    std::size_t bytes = 0;
-    bool would_block = false;
-  };
-  read_result try_read(void* data, std::size_t size);
-  // try_read, waiting as long as needed for at least one byte.
+  // Bytes possibly from several records; errors: eof for close_notify,
+  // ssl::error::stream_truncated for a close without it.
+  read_result try_read(void* data, std::size_t size) override;
   boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data,
-                                                                       std::size_t size);
-  // Writes all of it. The bytes need stay valid only until the first suspension.
-  boost::asio::awaitable<error_code> write(const void* data, std::size_t size);
+                                                                       std::size_t size) override;
+  boost::asio::awaitable<error_code> write(const void* data, std::size_t size) override;
+  boost::asio::awaitable<error_code> wait_readable() override {
+    return wait(boost::asio::socket_base::wait_read);
+  }
 
   // Sends close_notify without waiting for the peer's, then closes the socket.
   void shutdown_and_close();
-  // Pending waits end with operation_aborted.
-  void cancel();
+  void cancel() override;
   void close();
   // Gives OpenSSL's record buffers back while nothing is in them (before a wait that
   // is likely long, such as a watch's: an idle connection then holds no buffer).
-  void release_buffers() {
+  void release_buffers() override {
     if (SSL_free_buffers(ssl_) == 1) buffers_held_ = false;
   }
   // No decrypted or undecrypted bytes wait inside OpenSSL.
-  bool input_drained() const { return SSL_has_pending(ssl_) == 0; }
+  bool input_drained() const override { return SSL_has_pending(ssl_) == 0; }
 
  private:
   friend class deadline_sweeper;

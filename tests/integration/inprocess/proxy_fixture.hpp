@@ -18,13 +18,20 @@ namespace mvproxy::test {
 struct inprocess_proxy {
   void start(const fake_upstream& upstream, metrics::standard_metrics& metrics,
              proxy::limits lim = {}, dispatch::planner* planner = nullptr) {
+    start(upstream.url(), metrics, lim, planner);
+  }
+  // In front of any upstream (another in-process proxy, for one); `http2`: the
+  // listener offers h2.
+  void start(const std::string& upstream_url, metrics::standard_metrics& metrics,
+             proxy::limits lim = {}, dispatch::planner* planner = nullptr, bool http2 = true) {
     auto pki = shared_pki();
     tls = std::make_unique<tls::provider>(
         tls::server_files{(pki / "apiserver.crt").string(),
                           (pki / "apiserver.key").string(),
                           (pki / "ca.crt").string(),
                           (pki / "front-proxy-ca.crt").string(),
-                          {"front-proxy-client"}},
+                          {"front-proxy-client"},
+                          http2},
         tls::client_files{(pki / "ca.crt").string(), (pki / "front-proxy-client.crt").string(),
                           (pki / "front-proxy-client.key").string()},
         planner ? std::optional<tls::client_files>(tls::client_files{
@@ -36,7 +43,7 @@ struct inprocess_proxy {
     o.workers = 2;
     o.lim = lim;
     o.planner = planner;  // none: everything goes to the local upstream
-    o.local = proxy::parse_upstream_url(upstream.url(), "local");
+    o.local = proxy::parse_upstream_url(upstream_url, "local");
     o.local_trouble = [this] { ++local_troubles; };
     server = std::make_unique<proxy::server>(o, *tls, metrics);
     server->start();
