@@ -101,6 +101,8 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
   }
   auto conn = std::make_unique<upstream_connection>(ex, std::move(ctx), target.key(), sweeper);
   auto& st = conn->stream;
+  // One deadline for connect and handshake (--upstream-connect-timeout): a frozen
+  // peer accepts TCP (its kernel does) and then never answers the handshake.
   st.expires_after(lim.upstream_connect_timeout);
   auto [cec, ep] = co_await asio::async_connect(st.socket(), endpoints, use_tuple);
   if (cec || st.timed_out()) {
@@ -117,7 +119,6 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
     r.detail = "cannot verify server name " + target.server_name;
     co_return r;
   }
-  st.expires_after(lim.handshake_timeout);
   auto hec = co_await st.handshake(false);
   if (hec) {
     if (hec == beast::error::timeout) {

@@ -18,6 +18,11 @@ namespace mvproxy::test {
 struct inprocess_proxy {
   void start(const fake_upstream& upstream, metrics::standard_metrics& metrics,
              proxy::limits lim = {}, dispatch::planner* planner = nullptr) {
+    start(upstream.url(), metrics, lim, planner);
+  }
+  // In front of any upstream (one a test serves itself).
+  void start(const std::string& upstream_url, metrics::standard_metrics& metrics,
+             proxy::limits lim = {}, dispatch::planner* planner = nullptr) {
     auto pki = shared_pki();
     tls = std::make_unique<tls::provider>(
         tls::server_files{(pki / "apiserver.crt").string(),
@@ -36,7 +41,7 @@ struct inprocess_proxy {
     o.workers = 2;
     o.lim = lim;
     o.planner = planner;  // none: everything goes to the local upstream
-    o.local = proxy::parse_upstream_url(upstream.url(), "local");
+    o.local = proxy::parse_upstream_url(upstream_url, "local");
     o.local_trouble = [this] { ++local_troubles; };
     server = std::make_unique<proxy::server>(o, *tls, metrics);
     server->start();
