@@ -100,6 +100,8 @@ struct app::impl final : dispatch::planner {
           "no --peer-ca-file: serving locally only, no Lease published and nothing proxied "
           "to peers (as kube-apiserver 1.36)");
     options.lim.local_recovery_wait = cfg.local_recovery_wait;
+    options.lim.request_timeout = cfg.request_timeout;
+    options.lim.upstream_connect_timeout = cfg.upstream_connect_timeout;
     if (cfg.http2_max_streams_per_connection > 0)
       options.lim.http2_max_streams = cfg.http2_max_streams_per_connection;
     options.lim.goaway_chance = cfg.goaway_chance;

@@ -195,6 +195,16 @@ const std::vector<flag>& flags() {
        "Credentials for mvproxy's own API calls; without it they use the proxy client "
        "certificate.",
        kind::scalar, text_into(&config::kubeconfig)},
+      // Timeouts.
+      {"request-timeout", "Timeouts", "duration", "1m",
+       "As kube-apiserver's (and with its default): for requests other than watches, exec, "
+       "attach, port-forward, proxy and logs, the most an upstream may stay silent while its "
+       "response is awaited or relayed, and a client while its request body is read.",
+       kind::scalar, duration_into(&config::request_timeout)},
+      {"upstream-connect-timeout", "Timeouts", "duration", "5s",
+       "TCP connect and TLS handshake to the local apiserver or a peer, together; past it the "
+       "next target is tried.",
+       kind::scalar, duration_into(&config::upstream_connect_timeout)},
       // Operations.
       {"admin-address", "Operations", "host:port", "127.0.0.1:7444",
        "Plain-HTTP address of /metrics, /healthz, /livez, /readyz, /debug/peers.", kind::scalar,

@@ -237,6 +237,14 @@ void validate(const config& c) {
   if (c.verbosity < 0) fail("v", "must not be negative");
   if (c.shutdown_grace_period < milliseconds::zero())
     fail("shutdown-grace-period", "must not be negative");
+
+  // Timeouts: 0 would fail every request at once.
+  if (c.request_timeout <= milliseconds::zero()) fail("request-timeout", "must be positive");
+  if (c.upstream_connect_timeout <= milliseconds::zero() ||
+      c.upstream_connect_timeout > std::chrono::minutes(5)) {
+    fail("upstream-connect-timeout", util::format_duration(c.upstream_connect_timeout) +
+                                         " is out of range (above 0s, at most 5m)");
+  }
 }
 
 }  // namespace mvproxy::config

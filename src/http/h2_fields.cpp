@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "mvproxy/http/relay.hpp"
 #include "mvproxy/util/text.hpp"
 
 namespace mvproxy::http {
@@ -60,6 +61,9 @@ bool h2_request_builder::add(std::string_view name, std::string_view value) {
     return true;
   }
   if (name == "cookie") {
+    // Joined into one HTTP/1.1 field, which has a length limit (http::max_field_bytes).
+    if (cookies_.size() + value.size() + 2 > max_field_bytes)
+      return refuse("cookie fields too long to join");
     if (!cookies_.empty()) cookies_ += "; ";
     cookies_.append(value);
     return true;

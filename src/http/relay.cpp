@@ -82,11 +82,17 @@ void relay_parser<isRequest>::on_response_impl(int code, sv reason, int version,
 }
 
 template <bool isRequest>
-void relay_parser<isRequest>::on_field_impl(field name, sv name_string, sv value, error_code&) {
+void relay_parser<isRequest>::on_field_impl(field name, sv name_string, sv value, error_code& ec) {
   // Fields after the head are chunked trailers: not relayed (Go's proxy drops them
   // unless announced, and the apiserver sends none).
   if (this->is_header_done()) return;
   if (!out_head_) {
+    // Beast's fields keep a name's and a value's length in 16 bits and throw past
+    // that: such a field is a head too large (431), not an exception.
+    if (name_string.size() > max_field_bytes || value.size() > max_field_bytes) {
+      ec = boost::beast::http::error::header_limit;
+      return;
+    }
     head_.insert(name, name_string, value);
     return;
   }

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "exchange_internal.hpp"
+#include "mvproxy/request/request_info.hpp"
 #include "mvproxy/util/status.hpp"
 #include "mvproxy/view/peer_state.hpp"
 
@@ -62,10 +63,25 @@ asio::awaitable<bool> exchange::run() {
   rec_.method = req.method_string();
   rec_.path = req.target();
   rec_.audit_id = http::audit_id_for(req, audit_id_random);
+  classify_timeouts();
   in_flight counted(shared_.metrics.requests_in_flight);
   bool keep = co_await serve();
   finish();
   co_return keep;
+}
+
+// As kube-apiserver: a long-running request (a watch, exec, a log, a proxied stream)
+// may go quiet for as long as it lasts, up to the stream limit; any other request is
+// one the apiserver itself ends within --request-timeout, so that much silence from
+// either side means it is stuck.
+void exchange::classify_timeouts() {
+  std::string_view target = rec_.path;
+  const auto q = target.find('?');
+  const auto query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  long_running_ =
+      request::is_long_running(request::classify(rec_.method, target.substr(0, q), query));
+  const auto& lim = shared_.options.lim;
+  client_.read_idle_timeout(long_running_ ? lim.stream_idle_timeout : lim.request_timeout);
 }
 
 asio::awaitable<void> exchange::refuse(const local_reply& r) {

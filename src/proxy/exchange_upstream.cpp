@@ -38,8 +38,11 @@ asio::awaitable<exchange::upstream_reply> exchange::send_and_read_head(upstream_
   if (has_body) {
     if (!co_await send_body(up, st, head, out)) co_return out;
   }
-  auto rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false,
-                                         &io.received);
+  error_code rec;
+  if (!st.rp) {  // else: the answer came early, while the body was being written
+    rec = co_await read_response_head(up, st.rp, st.head_request, &st.relayed_head, false,
+                                      &io.received);
+  }
   if (!rec && st.rp->get().result_int() == 101) {
     out.kind = failure::broken;
     out.detail = "101 Switching Protocols without an upgrade request";
@@ -100,17 +103,60 @@ asio::awaitable<bool> exchange::send_body(upstream_connection& up, forward_state
   // An HTTP/2 upstream takes the body as it is (DATA), its end said by end_body().
   const bool chunked_out = client_.body_chunked() && !up.multiplexed();
   auto end = co_await client_.send_body(up.stream, head, chunked_out);
+  if (end == relay_end::from_malformed) {
+    // A chunk line that is not one: no response has begun, so the client is told (a
+    // 400, as Go's server), and the connection closes, its framing lost. The upstream
+    // got at most part of a chunked body, which it cannot take for whole; its
+    // connection is dropped with the attempt.
+    shared_.log->debug("conn={} malformed request body, answering 400", conn_id_);
+    co_await send_local_reply(reply_for(reply_kind::bad_request, "malformed chunked request body"),
+                              false);
+    out.client_gone = true;
+    co_return false;
+  }
   if (end == relay_end::from_failed || end == relay_end::client_gone) {
     out.client_gone = true;
     co_return false;
   }
   if (end == relay_end::to_failed) {
+    // The upstream stopped taking the body. An apiserver that refuses a request before
+    // reading all of it (413, 431, 401, 429) answers, then closes: that answer is the
+    // client's, not a 502 (Go's transport, reading the response while it writes the
+    // body, returns it too).
+    if (early_answer(up, st)) co_return true;
     out.kind = failure::broken;
     out.detail = "writing the request body";
     co_return false;
   }
   up.end_body();
   co_return true;
+}
+
+// A response head among the bytes the upstream sent before it stopped reading: they
+// are all here by the time a write fails (they came before its close or reset), so
+// nothing is waited for. True when st.rp holds a final head.
+bool exchange::early_answer(upstream_connection& up, forward_state& st) {
+  up.stream.expires_never();  // a write timeout would fail the reads too
+  char* buf = worker_.scratch.data();
+  for (;;) {
+    auto got = up.stream.try_read(buf, relay_read_bytes);
+    if (got.bytes == 0) break;
+    up.buffer.append(buf, got.bytes);
+  }
+  st.rp.reset();
+  while (!up.buffer.empty()) {
+    st.rp.emplace(static_cast<std::uint32_t>(shared_.options.lim.max_head_bytes));
+    if (st.head_request) st.rp->skip(true);
+    st.relayed_head.clear();
+    st.rp->write_head_to(&st.relayed_head);
+    auto f = st.rp->feed(up.buffer.data(), up.buffer.size(), true);
+    if (f.ec || !st.rp->is_header_done()) break;
+    up.buffer.erase(0, f.consumed);
+    const auto code = st.rp->get().result_int();
+    if (code >= 200) return true;  // 1xx: interim (a 100 Continue) or an upgrade, not it
+  }
+  st.rp.reset();
+  return false;
 }
 
 void exchange::check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const {
@@ -123,7 +169,9 @@ asio::awaitable<error_code> exchange::read_response_head(
     upstream_connection& up, std::optional<response_parser>& rp, bool head_request,
     std::string* relayed_head, bool stop_at_continue, std::size_t* received) {
   const auto& lim = shared_.options.lim;
-  up.stream.expires_after(lim.upstream_response_timeout);
+  // A long-running request's head within upstream_response_timeout; any other's
+  // within --request-timeout of each read (the apiserver answers it within that).
+  up.stream.expires_after(long_running_ ? lim.upstream_response_timeout : lim.request_timeout);
   for (;;) {
     if (!rp) {
       rp.emplace(static_cast<std::uint32_t>(lim.max_head_bytes));
@@ -148,6 +196,7 @@ asio::awaitable<error_code> exchange::read_response_head(
       }
     }
     char* buf = worker_.scratch.data();
+    if (!long_running_) up.stream.expires_after(lim.request_timeout);
     auto [ec, n] = co_await up.stream.read_some(buf, relay_read_bytes);
     if (received) *received += n;
     if (ec) co_return ec;

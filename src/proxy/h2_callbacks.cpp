@@ -40,7 +40,9 @@ int h2_connection::on_header(nghttp2_session* session, const nghttp2_frame* fram
   // As for HTTP/1.1 heads: limits::max_head_bytes in all (name, value, 32 each as
   // HPACK counts a field).
   s->head_bytes_ += namelen + valuelen + 32;
-  if (s->head_bytes_ > self(user).shared_.options.lim.max_head_bytes) {
+  // A field the HTTP/1.1 head for the upstream cannot hold is too large as well.
+  if (s->head_bytes_ > self(user).shared_.options.lim.max_head_bytes ||
+      namelen > http::max_field_bytes || valuelen > http::max_field_bytes) {
     s->too_large_ = true;
     return 0;
   }

@@ -23,6 +23,13 @@ asio::awaitable<void> h2_stream::wait() {
   co_await wake_.async_wait(use_tuple);
 }
 
+asio::awaitable<bool> h2_stream::wait_until(clock::time_point deadline) {
+  if (clock::now() >= deadline) co_return false;
+  wake_.expires_at(deadline);
+  auto [ec] = co_await wake_.async_wait(use_tuple);
+  co_return ec == asio::error::operation_aborted;  // woken, not expired
+}
+
 asio::awaitable<bool> h2_stream::send_continue() {
   if (closed_) co_return false;
   const nghttp2_nv nv{const_cast<std::uint8_t*>(reinterpret_cast<const std::uint8_t*>(":status")),
@@ -36,6 +43,9 @@ asio::awaitable<bool> h2_stream::send_continue() {
 asio::awaitable<relay_end> h2_stream::send_body(byte_stream& to, std::string_view head,
                                                 bool chunked_out) {
   const auto write_timeout = conn_.shared_.options.lim.write_timeout;
+  // DATA must keep coming: a client silent for read_idle_ loses its stream, as an
+  // HTTP/1.1 client its connection.
+  auto deadline = clock::now() + read_idle_;
   if (!head.empty()) {
     to.expires_after(write_timeout);
     if (co_await to.write(head.data(), head.size())) co_return relay_end::to_failed;
@@ -44,9 +54,10 @@ asio::awaitable<relay_end> h2_stream::send_body(byte_stream& to, std::string_vie
   for (;;) {
     if (in_.empty() && !in_done_) {
       if (closed_) co_return relay_end::client_gone;  // reset before its end
-      co_await wait();
+      if (!co_await wait_until(deadline)) co_return relay_end::from_failed;
       continue;
     }
+    deadline = clock::now() + read_idle_;
     // The scratch is ours until the write first waits (it copies what it must).
     const std::size_t n = std::min(in_.size(), relay_read_bytes);
     std::memcpy(base, in_.data(), n);
@@ -106,6 +117,8 @@ asio::awaitable<relay_end> h2_stream::relay_response(response_start& start,
   } unwatch_at_end{*this};
   relay_from_ = &up.stream;  // a reset cancels the wait on it
   auto end = co_await pump_response(rp, up, bytes);
+  // A response body that is not HTTP is cut short like any other.
+  if (end == relay_end::from_malformed) end = relay_end::from_failed;
   if (end == relay_end::from_failed && !closed_) {
     if (conn_.terminating_) {
       // Grace period over: the stream ends cleanly, so the client re-watches elsewhere.
@@ -123,7 +136,6 @@ asio::awaitable<relay_end> h2_stream::relay_response(response_start& start,
 // Upstream body bytes into out_, as the client takes them.
 asio::awaitable<relay_end> h2_stream::pump_response(http::response_relay_parser& rp,
                                                     upstream_connection& up, std::uint64_t& bytes) {
-  const auto& lim = conn_.shared_.options.lim;
   char* const base = conn_.worker_.scratch.data() + scratch_headroom;
   bool starved = false;  // up.buffer ends inside a chunk line: read more first
   bool first_wait = true;
@@ -138,7 +150,7 @@ asio::awaitable<relay_end> h2_stream::pump_response(http::response_relay_parser&
           up.stream.release_buffers();  // likely a long wait: a watch between events
           first_wait = false;
         }
-        up.stream.expires_after(lim.stream_idle_timeout);
+        up.stream.expires_after(read_idle_);  // the exchange's choice for this request
         auto wec = co_await up.stream.wait_readable();
         if (closed_) co_return relay_end::client_gone;
         if (up.stream.timed_out() || wec || conn_.terminating_) co_return relay_end::from_failed;

@@ -136,6 +136,11 @@ asio::awaitable<bool> session::serve_one(bool first) {
   request_parser parser(static_cast<std::uint32_t>(lim.max_head_bytes + 1));
   auto fed = parser.feed(client_buf_.data(), head_size);
   client_buf_.erase(0, head_size);
+  if (fed.ec == bhttp::error::header_limit) {
+    // A field Beast cannot hold (64 KiB or more), though the head is within limits.
+    co_await refuse(reply_for(reply_kind::head_too_large));
+    co_return false;
+  }
   if (fed.ec || !parser.is_header_done()) {
     co_await refuse(
         reply_for(reply_kind::bad_request, fed.ec ? fed.ec.message() : "incomplete head"));

@@ -31,7 +31,7 @@ asio::awaitable<relay_end> session::relay_body(relay_run& r, Parser& p) {
       r.pending.erase(0, have);
     }
     if ((have == 0 || starved) && !p.is_done()) {
-      if (have == relay_read_bytes) co_return relay_end::from_failed;  // an endless chunk line
+      if (have == relay_read_bytes) co_return relay_end::from_malformed;  // an endless chunk line
       auto got = r.from.try_read(base + have, relay_read_bytes - have);
       if (got.would_block) {
         // We wait: the scratch is not ours meanwhile (the writes and poll_client() use
@@ -52,7 +52,7 @@ asio::awaitable<relay_end> session::relay_body(relay_run& r, Parser& p) {
       have += got.bytes;
     }
     auto f = p.feed(base, have);
-    if (f.ec) co_return relay_end::from_failed;
+    if (f.ec) co_return relay_end::from_malformed;
     starved = false;
     if (f.consumed < have) {
       // After the body: the next message's bytes. Inside it: an incomplete chunk line.
@@ -73,11 +73,10 @@ asio::awaitable<relay_end> session::relay_body(relay_run& r, Parser& p) {
 // Nothing to read yet. The head goes out now (a watch's client sees its response
 // begin); then the wait, with the client watched while an upstream is waited on.
 asio::awaitable<std::optional<relay_end>> session::wait_for_bytes(relay_run& r) {
-  const auto& lim = shared_.options.lim;
   if (!r.head.empty()) {
     if (co_await write_out(r, {})) co_return relay_end::to_failed;
   }
-  r.from.expires_after(r.watch_client ? lim.stream_idle_timeout : lim.write_timeout);
+  r.from.expires_after(read_idle_);  // the exchange's choice for this request
   if (r.watch_client && !watch_) {
     client_.expires_never();  // each write to the client sets its own deadline
     if (!poll_client()) co_return relay_end::client_gone;
@@ -176,6 +175,8 @@ asio::awaitable<relay_end> session::relay_response(response_start& start,
   const bool chunked_out = start.chunked && !http10_;
   relay_run r{up.stream, client_, up.buffer, head, chunked_out, true, bytes};
   auto end = co_await relay_body(r, rp);
+  // A response body that is not HTTP is cut short like any other.
+  if (end == relay_end::from_malformed) end = relay_end::from_failed;
   // Grace period over: a chunked response (a watch) ends with its last chunk, so the
   // client sees a clean end and re-establishes it elsewhere.
   // An upstream that cut its response otherwise: the connection is reset, not closed

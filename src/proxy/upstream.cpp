@@ -115,6 +115,8 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
   }
   auto conn = std::make_unique<upstream_connection>(ex, std::move(ctx), target.key(), sweeper);
   auto& st = *conn->tls();
+  // One deadline for connect and handshake (--upstream-connect-timeout): a frozen
+  // peer accepts TCP (its kernel does) and then never answers the handshake.
   st.expires_after(lim.upstream_connect_timeout);
   auto [cec, ep] = co_await asio::async_connect(st.socket(), endpoints, use_tuple);
   if (cec || st.timed_out()) {
@@ -137,7 +139,6 @@ asio::awaitable<connect_result> connect_upstream(const upstream_target& target,
     SSL_set_alpn_protos(st.native_handle(), h2_first, sizeof h2_first - 1);
   else
     SSL_set_alpn_protos(st.native_handle(), http1_only, sizeof http1_only - 1);
-  st.expires_after(lim.handshake_timeout);
   auto hec = co_await st.handshake(false);
   if (hec) {
     if (hec == beast::error::timeout) {

@@ -10,9 +10,10 @@ namespace {
 
 // The sweeper's period: fine enough for the shortest configured timeout.
 clock::duration sweep_interval(const limits& lim) {
-  auto shortest = std::min({lim.handshake_timeout, lim.head_timeout, lim.keepalive_idle_timeout,
-                            lim.upstream_connect_timeout, lim.upstream_response_timeout,
-                            lim.stream_idle_timeout, lim.write_timeout});
+  auto shortest =
+      std::min({lim.handshake_timeout, lim.head_timeout, lim.keepalive_idle_timeout,
+                lim.upstream_connect_timeout, lim.request_timeout, lim.upstream_response_timeout,
+                lim.stream_idle_timeout, lim.write_timeout});
   return std::clamp<clock::duration>(shortest / 8, std::chrono::milliseconds(10),
                                      std::chrono::seconds(1));
 }

@@ -1,5 +1,6 @@
 #include "mvproxy/request/request_info.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -463,6 +464,17 @@ request_info classify(std::string_view method, std::string_view path, std::strin
   }
   if (info.name.empty() && info.verb == "delete"sv) info.verb = "deletecollection"sv;
   return info;
+}
+
+bool is_long_running(const request_fields& info) {
+  if (!info.malformed.empty()) return false;
+  if (info.verb == "watch"sv || info.verb == "proxy"sv) return true;
+  if (info.is_resource_request) {
+    static constexpr std::array<std::string_view, 5> streaming{"attach", "exec", "proxy", "log",
+                                                               "portforward"};
+    return std::find(streaming.begin(), streaming.end(), info.subresource) != streaming.end();
+  }
+  return info.path.substr(0, "/debug/pprof/"sv.size()) == "/debug/pprof/"sv;
 }
 
 }  // namespace mvproxy::request

@@ -79,6 +79,11 @@ struct config {
   log_format log_fmt = log_format::text;
   int verbosity = 0;  // -v
   std::chrono::milliseconds shutdown_grace_period{30'000};
+  // Timeouts (docs/operations.md, "Timeouts"). --request-timeout: the silence allowed
+  // while an ordinary request's response or body is read; --upstream-connect-timeout:
+  // TCP connect plus TLS handshake to an upstream.
+  std::chrono::milliseconds request_timeout{60'000};
+  std::chrono::milliseconds upstream_connect_timeout{5'000};
 };
 
 }  // namespace mvproxy::config

@@ -17,6 +17,11 @@
 
 namespace mvproxy::http {
 
+// The longest field name or value a Beast header can hold (its offsets are 16 bits,
+// two bytes go to ": "/CRLF); a longer one in a head collected into get() is
+// header_limit.
+constexpr std::size_t max_field_bytes = 65535 - 2;
+
 template <bool isRequest>
 class relay_parser : public boost::beast::http::basic_parser<isRequest> {
  public:

@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,9 +17,10 @@
 
 namespace mvproxy::proxy {
 
-// How relaying a body ended: `from` failed to deliver it (closed early, malformed,
-// timed out), `to` did not take it, or the client went away while we waited.
-enum class relay_end { done, from_failed, to_failed, client_gone };
+// How relaying a body ended: `from` failed to deliver it (closed early, timed out) or
+// sent what is not HTTP (a bad chunk line: from_malformed), `to` did not take it, or the
+// client went away while we waited.
+enum class relay_end { done, from_failed, from_malformed, to_failed, client_gone };
 
 // A response head as the exchange hands it over: the status line and the end-to-end
 // fields, each line CRLF-terminated, without the blank line and without framing or
@@ -66,6 +68,14 @@ class client_side {
   // 101 Switching Protocols: writes `start` and joins the client to `up` until either
   // ends or it idles out. Only an HTTP/1.1 connection can.
   virtual boost::asio::awaitable<void> tunnel(response_start& start, upstream_connection& up) = 0;
+
+  // How long send_body may wait for the client's next body bytes and relay_response
+  // for the upstream's: the exchange sets it from the request's kind (--request-timeout
+  // for an ordinary request, the stream limit for a long-running one).
+  void read_idle_timeout(std::chrono::milliseconds t) { read_idle_ = t; }
+
+ protected:
+  std::chrono::milliseconds read_idle_{60'000};
 };
 
 }  // namespace mvproxy::proxy

@@ -110,6 +110,8 @@ class exchange {
 
   // exchange.cpp
   boost::asio::awaitable<bool> serve();
+  // Sets long_running_ and the client side's read idle timeout from the request.
+  void classify_timeouts();
   boost::asio::awaitable<void> send_local_reply(const local_reply& r, bool keep_alive);
   boost::asio::awaitable<void> send_answer(const dispatch::answer& a, bool head_request,
                                            bool keep_alive);
@@ -164,6 +166,8 @@ class exchange {
                                                  upstream_reply& out);
   boost::asio::awaitable<bool> send_body(upstream_connection& up, forward_state& st,
                                          std::string& head, upstream_reply& out);
+  // After the upstream stopped taking the body: its answer, if one came first.
+  bool early_answer(upstream_connection& up, forward_state& st);
   void check_handed_back(upstream_reply& out, const forward_state& st, bool peer) const;
   // Reads a response head from `up` (interim 1xx answers other than 101 skipped).
   // With `relayed_head`, the head is written there as it will go out (see
@@ -205,6 +209,7 @@ class exchange {
   std::uint64_t conn_id_;
   record rec_;
   bool terminating_ = false;
+  bool long_running_ = false;  // request::is_long_running: stream limits, not --request-timeout
   upstream_connection* current_upstream_ = nullptr;       // cancelled by terminate()
   std::shared_ptr<boost::asio::steady_timer> view_wait_;  // while waiting for the view
 };

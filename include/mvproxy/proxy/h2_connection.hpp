@@ -56,6 +56,8 @@ class h2_stream final : public client_side {
   // Wakes whatever the stream's exchange waits for (body bytes, room in out_, close).
   void wake();
   boost::asio::awaitable<void> wait();
+  // The same, bounded: false when `deadline` passed first.
+  boost::asio::awaitable<bool> wait_until(clock::time_point deadline);
   // The response bytes waiting for the client's window, past `out_off_`.
   std::size_t out_pending() const { return out_.size() - out_off_; }
   // nghttp2 asks for the next DATA payload.

@@ -13,10 +13,18 @@ using std::chrono::milliseconds;
 
 struct limits {
   std::size_t max_head_bytes = 1 << 20;         // Go's http.DefaultMaxHeaderBytes
-  milliseconds handshake_timeout{10'000};       // TLS handshake, both sides
+  milliseconds handshake_timeout{10'000};       // a client's TLS handshake
   milliseconds head_timeout{30'000};            // from a head's first byte to its end
   milliseconds keepalive_idle_timeout{90'000};  // between requests on one connection
-  milliseconds upstream_connect_timeout{10'000};
+  // TCP connect and TLS handshake to an upstream, together (--upstream-connect-timeout):
+  // a LAN answers in milliseconds, so a peer that has not in seconds is frozen or gone.
+  milliseconds upstream_connect_timeout{5'000};
+  // Ordinary (not long-running) requests, as kube-apiserver's --request-timeout bounds
+  // them: the most an upstream may stay silent while its response (head or body) is
+  // awaited, and a client while its request body is read (--request-timeout).
+  milliseconds request_timeout{60'000};
+  // Long-running requests (watch, proxy, log, exec/attach/portforward: request::
+  // is_long_running): their response head, then the silence allowed on their bodies.
   milliseconds upstream_response_timeout{120'000};  // request sent -> response head
   milliseconds stream_idle_timeout{3'600'000};      // a body in progress with no byte flowing
   milliseconds write_timeout{60'000};               // a peer that does not take our bytes

@@ -90,4 +90,11 @@ class request_info : public request_fields {
 // method: as sent ("GET"); path: raw, without the query; query: raw, without '?'.
 request_info classify(std::string_view method, std::string_view path, std::string_view query);
 
+// kube-apiserver's notion of a long-running request (its LongRunningFunc,
+// BasicLongRunningRequestCheck with verbs watch and proxy, subresources attach, exec,
+// proxy, log and portforward, and non-resource paths under /debug/pprof/): requests
+// the apiserver exempts from --request-timeout, because they stream for as long as
+// they last. A malformed request is not long-running (it is refused).
+bool is_long_running(const request_fields& info);
+
 }  // namespace mvproxy::request

@@ -48,6 +48,7 @@ TEST_F(inprocess, idle_keep_alive_connection_is_closed_after_the_idle_timeout) {
 TEST_F(inprocess, slow_stream_survives_while_bytes_flow_past_the_idle_timeout) {
   proxy::limits lim;
   lim.stream_idle_timeout = std::chrono::milliseconds(400);
+  lim.request_timeout = lim.stream_idle_timeout;  // /trickle and /stall are ordinary
   start(lim);
   upstream_.on("/trickle", [](upstream_conn& c, const recorded&) {
     c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");

@@ -451,7 +451,7 @@ namespace {
 // partition): one response timeout ejects it at once, not after three failures.
 TEST_F(seam, a_peer_that_times_out_is_ejected_at_once) {
   proxy::limits lim;
-  lim.upstream_response_timeout = std::chrono::milliseconds(300);
+  lim.request_timeout = std::chrono::milliseconds(300);  // a GET: an ordinary request
   proxy_.stop();
   proxy_.start(local_, metrics_, lim, &planner_);
   auto a = runtime("peer-a");

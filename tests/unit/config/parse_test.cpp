@@ -149,6 +149,18 @@ TEST_F(Config, GoodArgumentVectors) {
          EXPECT_EQ(c.discovery_sync_interval, 90s);
          EXPECT_EQ(c.shutdown_grace_period, 0s);
        }},
+      {"timeouts default as documented",
+       {},
+       [](const config& c) {
+         EXPECT_EQ(c.request_timeout, 60s);
+         EXPECT_EQ(c.upstream_connect_timeout, 5s);
+       }},
+      {"timeouts",
+       {"--request-timeout=2m30s", "--upstream-connect-timeout=1500ms"},
+       [](const config& c) {
+         EXPECT_EQ(c.request_timeout, 150s);
+         EXPECT_EQ(c.upstream_connect_timeout, 1500ms);
+       }},
       {"fractional duration",
        {"--lease-renew-interval=1.5s"},
        [](const config& c) { EXPECT_EQ(c.lease_renew_interval, 1500ms); }},
@@ -264,18 +276,21 @@ TEST_F(Config, HelpListsEveryFlagWithDefaults) {
                            "log-format",
                            "v",
                            "shutdown-grace-period",
+                           "request-timeout",
+                           "upstream-connect-timeout",
                            "version",
                            "help"}) {
     EXPECT_NE(text.find("  --" + std::string(name) + " "), std::string::npos) << name;
   }
-  for (const char* d : {"(default 7443)", "(default 0.0.0.0)", "(default https://127.0.0.1:6443)",
-                        "(default kubernetes.default.svc)", "(default lease)",
-                        "(default kube-system)", "(default 15s)", "(default 5s)", "(default 10s)",
-                        "(default 127.0.0.1:7444)", "(default 30s)", "(default text)"}) {
+  for (const char* d :
+       {"(default 7443)", "(default 0.0.0.0)", "(default https://127.0.0.1:6443)",
+        "(default kubernetes.default.svc)", "(default lease)", "(default kube-system)",
+        "(default 15s)", "(default 5s)", "(default 10s)", "(default 127.0.0.1:7444)",
+        "(default 30s)", "(default text)", "(default 1m)"}) {
     EXPECT_NE(text.find(d), std::string::npos) << d;
   }
-  for (const char* group :
-       {"\nListener:\n", "\nLocal apiserver:\n", "\nPeers:\n", "\nOperations:\n"}) {
+  for (const char* group : {"\nListener:\n", "\nLocal apiserver:\n", "\nPeers:\n", "\nTimeouts:\n",
+                            "\nOperations:\n"}) {
     EXPECT_NE(text.find(group), std::string::npos) << group;
   }
 }
@@ -345,6 +360,15 @@ TEST_F(Config, BadArgumentVectors) {
       {with(base(), {"--http2-max-streams-per-connection=-1"}),
        "--http2-max-streams-per-connection: \"-1\" is out of range [0, 100000]"},
       // Durations.
+      {with(base(), {"--request-timeout=0"}), "--request-timeout: must be positive"},
+      {with(base(), {"--request-timeout=60"}),
+       "--request-timeout: \"60\" is not a duration: missing unit in duration"},
+      {with(base(), {"--request-timeout=-1s"}),
+       "--request-timeout: \"-1s\" is not a duration: negative duration"},
+      {with(base(), {"--upstream-connect-timeout=0s"}),
+       "--upstream-connect-timeout: 0s is out of range (above 0s, at most 5m)"},
+      {with(base(), {"--upstream-connect-timeout=10m"}),
+       "--upstream-connect-timeout: 10m0s is out of range (above 0s, at most 5m)"},
       {with(base(), {"--lease-duration=10"}),
        "--lease-duration: \"10\" is not a duration: missing unit in duration"},
       {with(base(), {"--lease-duration=-5s"}),

@@ -571,6 +571,32 @@ TEST(RelayParser, PipelinedRequestsEachGetTheirOwnParser) {
                                             "DELETE /c HTTP/1.1 []"}));
 }
 
+// Beast's fields hold a name's and a value's length in 16 bits and throw past that; the
+// parser reports header_limit instead (the session answers 431), and only when it
+// collects fields (a relayed response's head is written out, never collected).
+TEST(RelayParser, AFieldBeastCannotHoldIsHeaderLimitNotAnException) {
+  constexpr std::uint32_t big_head = 1 << 20;
+  for (std::size_t n : {mvproxy::http::max_field_bytes, mvproxy::http::max_field_bytes + 1}) {
+    SCOPED_TRACE(n);
+    const bool fits = n <= mvproxy::http::max_field_bytes;
+    for (bool as_name : {false, true}) {
+      std::string field = as_name ? std::string(n, 'n') + ": v" : "X-Big: " + std::string(n, 'v');
+      std::string req = "GET / HTTP/1.1\r\nHost: x\r\n" + field + "\r\n\r\n";
+      request_relay_parser p(big_head);
+      error_code ec;
+      EXPECT_NO_THROW(ec = p.feed(req.data(), req.size()).ec);
+      EXPECT_EQ(ec, fits ? error_code() : error_code(bhttp::error::header_limit));
+    }
+    std::string res = "HTTP/1.1 200 OK\r\nX-Big: " + std::string(n, 'v') +
+                      "\r\nContent-Length: 0\r\n\r\n";
+    response_relay_parser rp(big_head);
+    std::string head;
+    rp.write_head_to(&head);
+    EXPECT_FALSE(rp.feed(res.data(), res.size()).ec);
+    EXPECT_NE(head.find(std::string(n, 'v')), std::string::npos);
+  }
+}
+
 // --- serialize_head ----------------------------------------------------------------------
 
 TEST(SerializeHead, RequestRoundTrips) {
