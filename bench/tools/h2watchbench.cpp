@@ -356,9 +356,9 @@ awaitable<std::size_t> poke(const tcp::endpoint& control) {
 }
 
 struct results {
-  long rss_before = 0, rss_after = 0, upstream = -1;
+  long rss_before = 0, rss_open = 0, rss_after = 0, upstream = -1;
   double open_s = 0, fanout_ms = -1;
-  std::size_t open_at_rss = 0, sent = 0, max_streams = 0;
+  std::size_t open_at_rss = 0, sent = 0, max_streams = 0, initial_window = 0;
 };
 
 awaitable<void> run(client_state& st, ssl::context& ctx, const options& o, results& r) {
@@ -366,7 +366,11 @@ awaitable<void> run(client_state& st, ssl::context& ctx, const options& o, resul
   r.rss_before = watch_common::rss_kib(o.pid);
   auto t_open = clock_type::now();
   r.max_streams = co_await open_watches(st, ctx, o);
+  if (!st.conns.empty())
+    r.initial_window = nghttp2_session_get_remote_settings(st.conns.front()->session,
+                                                           NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
   r.open_s = std::chrono::duration<double>(clock_type::now() - t_open).count();
+  r.rss_open = watch_common::rss_kib(o.pid);
   if (o.settle.count() > 0) {
     asio::steady_timer settle(ex, o.settle);
     co_await settle.async_wait(nothrow);
@@ -407,8 +411,9 @@ std::string json(const client_state& st, const options& o, const results& r) {
   out << "{\"watches\":" << o.watches << ",\"opened\":" << st.opened
       << ",\"open_at_rss\":" << r.open_at_rss << ",\"failed\":" << st.failed
       << ",\"connections\":" << st.conns.size() << ",\"server_max_streams\":" << r.max_streams
-      << ",\"backend_sent\":" << r.sent << ",\"received\":" << st.received
-      << ",\"open_s\":" << r.open_s << ",\"rss_before_kib\":" << r.rss_before
+      << ",\"server_initial_window\":" << r.initial_window << ",\"backend_sent\":" << r.sent
+      << ",\"received\":" << st.received << ",\"open_s\":" << r.open_s
+      << ",\"rss_before_kib\":" << r.rss_before << ",\"rss_open_kib\":" << r.rss_open
       << ",\"rss_after_kib\":" << r.rss_after << ",\"upstream_connections\":" << r.upstream
       << ",\"fanout_ms\":" << r.fanout_ms
       << ",\"arrival_p50_ms\":" << watch_common::percentile(arrivals, 0.5) << ",\"first_error\":\""
