@@ -7,15 +7,14 @@
 //     accepted), filling each TLS connection up to min(M, the server's
 //     SETTINGS_MAX_CONCURRENT_STREAMS) before opening the next, at most 128 watches
 //     opening at a time. A watch is open once it has a 200 head and E events (lines);
-//     every one must open and stay open. Then it
-//     reads the RSS of --rss-pid (before opening and after, --settle seconds later),
-//     counts that process's connections to --upstream-port, pokes watchbench
-//     backend's control port and times until every stream has received the event.
-//     Prints one JSON line; exits 1 unless every watch opened, stayed open and got
-//     the event.
+//     every one must open and stay open. Then it reads the RSS of --rss-pid (before
+//     opening, right after, and --settle seconds later), counts that process's
+//     connections to --upstream-port, pokes watchbench backend's control port and
+//     times until every stream has received the event. Prints one JSON line; exits 1
+//     unless every watch opened, stayed open and got the event.
 //
-// One thread, nghttp2's client session on Asio (the codec mvproxy uses, so the bytes
-// on the wire are what an nghttp2 client sends; client-go's differ only in settings).
+// One thread, nghttp2's client session on Asio: the proxy in between is what is
+// measured, so the tool must stay out of its way.
 #include <nghttp2/nghttp2.h>
 
 #include <boost/asio.hpp>
@@ -69,7 +68,7 @@ struct h2_conn {
 };
 
 struct client_state {
-  explicit client_state(asio::any_io_executor ex) : progress(ex) {}
+  explicit client_state(const asio::any_io_executor& ex) : progress(ex) {}
   std::vector<std::unique_ptr<h2_conn>> conns;
   std::size_t wanted = 0, submitted = 0, pending = 0, opened = 0, failed = 0, received = 0;
   std::size_t initial_events = 0;  // lines a watch gets before it counts as open
@@ -451,7 +450,7 @@ int run_client(const watch_common::args& a) {
   results r;
   std::exception_ptr failure;
   asio::co_spawn(io, run(st, ctx, o, r), [&](std::exception_ptr e) {
-    failure = e;
+    failure = std::move(e);
     close_all(st);
   });
   io.run();
