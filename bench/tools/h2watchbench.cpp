@@ -240,8 +240,12 @@ void start_session(h2_conn& c) {
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
   nghttp2_session_client_new(&c.session, cb, &c);
   nghttp2_session_callbacks_del(cb);
-  const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0}};
-  nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, 1);
+  // Go's HTTP/2 transport (client-go's) windows: 4 MiB per stream, 1 GiB per
+  // connection, so the client's window does not pace the fan-out of an event.
+  const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+                                             {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 4 << 20}};
+  nghttp2_submit_settings(c.session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+  nghttp2_session_set_local_window_size(c.session, NGHTTP2_FLAG_NONE, 0, 1 << 30);
   flush(c);
   asio::co_spawn(c.stream.get_executor(), read_loop(c), asio::detached);
 }
@@ -290,6 +294,7 @@ awaitable<h2_conn*> connect(client_state& st, ssl::context& ctx, const options& 
     st.error("connect: " + ec.message());
     co_return nullptr;
   }
+  s.next_layer().set_option(tcp::no_delay(true));  // WINDOW_UPDATEs must not wait
   if (auto [ec] = co_await s.async_handshake(ssl::stream_base::client, nothrow); ec) {
     st.error("handshake: " + ec.message());
     co_return nullptr;

@@ -4,7 +4,8 @@
 //     A TLS "apiserver" that answers `?watch=true` requests with a chunked 200 and
 //     holds them open (with `sendInitialEvents=true`, after one BOOKMARK event, as
 //     kube-apiserver ends the initial events of an empty collection), and any other
-//     GET with a small JSON object. It prints
+//     GET with a small JSON object; over HTTP/1.1, or over HTTP/2 to a client that
+//     offers ALPN h2 (bench/tools/h2_backend.hpp). It prints
 //     "listening on 127.0.0.1:PORT" and "control on 127.0.0.1:PORT"; each connection
 //     to the control port sends one event (the first line of --event-file) to every
 //     open watch and is answered "sent N".
@@ -33,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "h2_backend.hpp"
 #include "watch_common.hpp"
 
 namespace asio = boost::asio;
@@ -69,6 +71,7 @@ struct watcher {
 struct backend_state {
   std::list<std::shared_ptr<watcher>> watchers;
   std::string event;
+  h2_backend::state h2;  // the watches and answers of HTTP/2 connections
 };
 
 awaitable<void> flush(std::shared_ptr<watcher> w) {
@@ -98,6 +101,10 @@ const std::string bookmark =
 
 awaitable<void> serve(tls_stream s, backend_state& st) {
   if (auto [ec] = co_await s.async_handshake(ssl::stream_base::server, nothrow); ec) co_return;
+  if (h2_backend::negotiated_h2(s)) {
+    co_await h2_backend::serve(std::move(s), st.h2);
+    co_return;
+  }
   std::string buf;
   for (;;) {
     auto [ec, n] =
@@ -144,7 +151,8 @@ awaitable<void> control(tcp::socket sock, backend_state& st) {
   co_await asio::async_read_until(sock, asio::dynamic_buffer(buf), "\n", nothrow);
   const std::string bytes = chunk(st.event);
   for (auto& w : st.watchers) send_to(w, bytes);
-  std::string reply = "sent " + std::to_string(st.watchers.size()) + "\n";
+  const auto sent = st.watchers.size() + h2_backend::send_event(st.h2, st.event);
+  std::string reply = "sent " + std::to_string(sent) + "\n";
   co_await asio::async_write(sock, asio::buffer(reply), nothrow);
 }
 
@@ -168,10 +176,13 @@ int run_backend(const args& a) {
     static const unsigned char id[] = "watchbench";
     SSL_CTX_set_session_id_context(ctx.native_handle(), id, sizeof id - 1);
   }
+  h2_backend::offer_h2(ctx.native_handle());
   backend_state st;
   std::ifstream ev(arg(a, "--event-file"));
   std::getline(ev, st.event);
   st.event += "\n";
+  st.h2.small_object = small_object;
+  st.h2.bookmark = bookmark;
 
   tcp::acceptor tls_acc(io, parse_endpoint(arg(a, "--listen", "127.0.0.1:0")));
   tls_acc.listen(4096);
