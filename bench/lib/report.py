@@ -155,8 +155,8 @@ def markdown(meta, figures, targets, checks):
              f"All HTTP/1.1 from the client except the HTTP/2 rows: h2load -t1 -c{meta['h2_connections']} "
              f"-m{meta['h2_streams']} for {meta['duration']} s, curl --http2 for the LISTs, "
              f"{meta.get('h2_watches', '—')} HTTP/2 watches with h2watchbench "
-             f"(≤ {meta.get('h2_max_streams', '—')} streams per connection); nginx and haproxy speak HTTP/1.1 to the backends (the proxy→backend "
-             "connection counts show what each proxy used).",
+             f"(≤ {meta.get('h2_max_streams', '—')} streams per connection); nginx and haproxy speak HTTP/1.1 "
+             "to the backends (the proxy→backend connection counts show what each proxy used).",
              ""]
     lines += ["| figure | " + " | ".join(targets) + " | mvproxy ÷ nginx | mvproxy ÷ haproxy |",
               "|---" * (len(targets) + 3) + "|"]
