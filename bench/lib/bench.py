@@ -24,6 +24,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # certificate; a caller with no credential at all would reach an apiserver anonymously.
 AUTH_HEADER = "Authorization: Bearer mvproxy-bench-token"
 MIB = 1024 * 1024
+# HTTP/2 streams per client connection for h2watch: mvproxy's default
+# SETTINGS_MAX_CONCURRENT_STREAMS, and what nginx and haproxy are configured with.
+H2_MAX_STREAMS = 250
 
 
 def parse_args():
@@ -32,10 +35,11 @@ def parse_args():
     p.add_argument("--out", default=os.path.join(ROOT, "build", "bench"), help="results directory")
     p.add_argument("--mvproxy", default=os.environ.get("MVPROXY_BIN", os.path.join(ROOT, "build", "bin", "mvproxy")))
     p.add_argument("--watchbench", required=True, help="the compiled bench/tools/watchbench")
+    p.add_argument("--h2watchbench", required=True, help="the compiled bench/tools/h2watchbench")
     p.add_argument("--rounds", type=int)
     p.add_argument("--duration", type=int, help="seconds per load run")
     p.add_argument("--watches", type=int)
-    p.add_argument("--only", help="comma-separated subset of: local,peer,list,watch,newconn,h2,h2list")
+    p.add_argument("--only", help="comma-separated subset of: local,peer,list,watch,newconn,h2,h2list,h2watch")
     p.add_argument("--targets", help="comma-separated subset of: direct,mvproxy,nginx,haproxy")
     a = p.parse_args()
     a.rounds = a.rounds or (1 if a.quick else 3)
@@ -214,6 +218,17 @@ class Bench:
     def h2list(self, target, first_round):
         return self.list(target, first_round, http2=True)
 
+    def run_watch_tool(self, cmd, watches):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        try:
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise RuntimeError(f"{os.path.basename(cmd[0])}: {procs.tail(r.stdout + r.stderr)}")
+        if r.returncode != 0:
+            raise RuntimeError(f"watches: {res['opened']}/{watches} opened, {res.get('open_at_rss', '-')} still "
+                               f"open when measured, {res['received']} got the event; {res['first_error']}")
+        return res
+
     def watch(self, target, _):
         inst = target.start(self.env.watch_backend)
         direct = isinstance(target, targets.Direct)
@@ -223,23 +238,39 @@ class Bench:
             cmd = [self.args.watchbench, "client", "--connect", f"127.0.0.1:{inst.port}",
                    "--control", f"127.0.0.1:{self.env.watch_control}", "--ca", self.ca,
                    "--watches", str(self.env.watches), "--path", workspace.WATCH_PATH,
-                   "--rss-pid", str(inst.rss_pid or 0), "--timeout", "60"]
+                   "--rss-pid", str(inst.rss_pid or 0), "--upstream-port", str(self.env.watch_backend),
+                   "--timeout", "60"]
             if direct:
                 cmd += ["--cert", self.client_cert[0], "--key", self.client_cert[1]]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            try:
-                res = json.loads(r.stdout.strip().splitlines()[-1])
-            except (IndexError, ValueError):
-                raise RuntimeError(f"watchbench: {procs.tail(r.stdout + r.stderr)}")
-            if r.returncode != 0:
-                raise RuntimeError(f"watches: {res['opened']}/{res['watches']} opened, {res['received']} got the "
-                                   f"event; {res['first_error']}")
+            res = self.run_watch_tool(cmd, self.env.watches)
         finally:
             self.stop(inst)
         out = {"watches": res["opened"], "watch_fanout_ms": res["fanout_ms"], "watch_open_s": res["open_s"]}
         if inst.rss_pid:
             out["watch_kib"] = (res["rss_after_kib"] - res["rss_before_kib"]) / res["opened"]
+            out["watch_upstream_conns"] = res["upstream_connections"]
         return out
+
+    def h2watch(self, target, _):
+        """Idle watches as HTTP/2 streams, each client connection filled up to the
+        proxy's SETTINGS_MAX_CONCURRENT_STREAMS (250 for all three here)."""
+        if isinstance(target, targets.Direct):
+            return {}  # the watch backend speaks HTTP/1.1 only: there is no HTTP/2 ceiling
+        inst = target.start(self.env.watch_backend, http2=True)
+        try:
+            self.wait_ok(inst.port, workspace.SMALL_PATH, http2=True)
+            cmd = [self.args.h2watchbench, "--connect", f"127.0.0.1:{inst.port}",
+                   "--control", f"127.0.0.1:{self.env.watch_control}", "--ca", self.ca,
+                   "--watches", str(self.env.h2_watches), "--max-streams", str(H2_MAX_STREAMS),
+                   "--path", workspace.WATCH_LIST_PATH, "--initial-events", "1", "--rss-pid", str(inst.rss_pid),
+                   "--upstream-port", str(self.env.watch_backend), "--timeout", "60"]
+            res = self.run_watch_tool(cmd, self.env.h2_watches)
+        finally:
+            self.stop(inst)
+        return {"h2watches": res["opened"], "h2watch_conns": res["connections"],
+                "h2watch_kib": (res["rss_after_kib"] - res["rss_before_kib"]) / res["opened"],
+                "h2watch_upstream_conns": res["upstream_connections"],
+                "h2watch_fanout_ms": res["fanout_ms"], "h2watch_open_s": res["open_s"]}
 
     def newconn(self, target, _):
         inst = target.start(self.env.backend_a)
@@ -301,8 +332,14 @@ def run(args):
     notes = []
     watches = min(args.watches, (hard - 200) // 2)
     if watches < args.watches:
-        notes.append(f"{args.watches} watches asked, {watches} held: the hard open-files limit here is {hard} "
-                     "and a proxy needs two descriptors per watch.")
+        notes.append(f"{args.watches} watches asked, {watches} held over HTTP/1.1: the hard open-files limit "
+                     f"here is {hard} and a proxy needs two descriptors per HTTP/1.1 watch.")
+    # Over HTTP/2 a proxy that speaks HTTP/1.1 upstream needs one descriptor per watch
+    # (its upstream connection) plus one per 250 (the client connections).
+    h2_watches = min(args.watches, (hard - 200) * H2_MAX_STREAMS // (H2_MAX_STREAMS + 1))
+    if h2_watches < args.watches:
+        notes.append(f"{args.watches} watches asked, {h2_watches} held over HTTP/2: the hard open-files limit "
+                     f"here is {hard}.")
 
     t0 = time.monotonic()
     loadavg_start = " ".join(open("/proc/loadavg").read().split()[:3])
@@ -331,6 +368,7 @@ def run(args):
 
     env = targets.Env(ROOT, run_dir, pki, hard, backend_a, backend_b, watch_port)
     env.watch_control, env.watches, env.list_bytes = watch_control, watches, list_bytes
+    env.h2_watches = h2_watches
     bench = Bench(args, env, f"{pki}/ca.crt", direct,
                   (f"{pki}/front-proxy-client.crt", f"{pki}/front-proxy-client.key"))
     bench.wait_ok(direct, workspace.SMALL_PATH)
@@ -349,12 +387,13 @@ def run(args):
         notes.append("direct: wrk and curl reach the backend without a client certificate (wrk cannot present one); "
                      "the watch client presents the front-proxy client certificate.")
     print(f"== setup done in {time.monotonic() - t0:.1f}s: {len(order)} targets, {args.rounds} round(s), "
-          f"{args.duration}s load runs, {watches} watches", flush=True)
+          f"{args.duration}s load runs, {watches} watches ({h2_watches} over HTTP/2)", flush=True)
 
     rounds = {t.name: {} for t in order}
     if mvproxy_state == "not built" and (not args.targets or "mvproxy" in args.targets.split(",")):
         rounds["mvproxy"] = {k: ["not built"] for k, *_ in report.FIGURES}
-    measurements = [bench.local, bench.peer, bench.list, bench.watch, bench.newconn, bench.h2, bench.h2list]
+    measurements = [bench.local, bench.peer, bench.list, bench.watch, bench.newconn, bench.h2, bench.h2list,
+                    bench.h2watch]
     if args.only:
         measurements = [m for m in measurements if m.__name__ in args.only.split(",")]
     failed = []
@@ -388,7 +427,8 @@ def run(args):
                 mode="quick" if args.quick else "full", rounds=args.rounds, duration=args.duration,
                 concurrency=Bench.concurrency, h2_connections=Bench.h2_connections,
                 h2_streams=Bench.h2_streams, list_mib=list_bytes / MIB, list_downloads=args.list_downloads,
-                watches=watches, tls=bench.tls, tls_h2=bench.tls_h2, notes=notes, mvproxy=mvproxy_state,
+                watches=watches, h2_watches=h2_watches, h2_max_streams=H2_MAX_STREAMS, tls=bench.tls,
+                tls_h2=bench.tls_h2, notes=notes, mvproxy=mvproxy_state,
                 mvproxy_binary=mvproxy_binary(args),
                 wall_seconds=round(time.monotonic() - t0, 1), loadavg=loadavg_start,
                 loadavg_end=" ".join(open("/proc/loadavg").read().split()[:3]))

@@ -16,6 +16,7 @@ FIGURES = [
     ("list_rss_growth_mib", "(b) LISTs: proxy RSS growth (peak − before)", "MiB", "lower"),
     ("watches", "(c) idle watches held open", "", "higher"),
     ("watch_kib", "(c) memory per watch (RSS growth ÷ watches)", "KiB", "lower"),
+    ("watch_upstream_conns", "(c) proxy→backend connections while the watches are open", "", "lower"),
     ("watch_fanout_ms", "(c) one event reaches every watcher", "ms", "lower"),
     ("watch_open_s", "(c) time to open all watches", "s", "lower"),
     ("newconn_cps", "(d) new TLS connections/s (1 request each)", "conn/s", "higher"),
@@ -27,13 +28,19 @@ FIGURES = [
     ("h2list_cl_mbps", "HTTP/2 (b) LIST ~50 MiB, Content-Length upstream", "MB/s", "higher"),
     ("h2list_peak_rss_mib", "HTTP/2 (b) LISTs: proxy peak RSS (VmHWM)", "MiB", "lower"),
     ("h2list_rss_growth_mib", "HTTP/2 (b) LISTs: proxy RSS growth (peak − before)", "MiB", "lower"),
+    ("h2watches", "HTTP/2 (c) idle watches held open", "", "higher"),
+    ("h2watch_conns", "HTTP/2 (c) client connections they share", "", "lower"),
+    ("h2watch_kib", "HTTP/2 (c) memory per watch (RSS growth ÷ watches)", "KiB", "lower"),
+    ("h2watch_upstream_conns", "HTTP/2 (c) proxy→backend connections while the watches are open", "", "lower"),
+    ("h2watch_fanout_ms", "HTTP/2 (c) one event reaches every watcher", "ms", "lower"),
+    ("h2watch_open_s", "HTTP/2 (c) time to open all watches", "s", "lower"),
 ]
 PROXIES = ["mvproxy", "nginx", "haproxy"]
-MEASUREMENTS = ["local", "peer", "list", "watch", "newconn", "h2", "h2list"]
+MEASUREMENTS = ["local", "peer", "list", "watch", "newconn", "h2", "h2list", "h2watch"]
 
 
 def keys_of(measurement):
-    """The figures one measurement yields ("h2" does not yield the "h2list_" ones)."""
+    """The figures one measurement yields ("h2" does not yield the "h2list_" or "h2watch" ones)."""
     longer = [m for m in MEASUREMENTS if m != measurement and m.startswith(measurement)]
     return [k for k, *_ in FIGURES if k.startswith(measurement) and not any(k.startswith(m) for m in longer)]
 
@@ -112,6 +119,10 @@ def check_targets(figures):
     for key, kind in (("list_mbps", "chunked"), ("list_cl_mbps", "Content-Length")):
         checks.append(verdict(f"HTTP/2 (b) LIST ({kind}) MB/s ≥ 0.9 × mvproxy's HTTP/1.1 LIST",
                               lambda h2, h1: h2 >= 0.9 * h1, ("mvproxy", "h2" + key), ("mvproxy", key)))
+    # Issue 14 (c): idle HTTP/2 watches.
+    checks.append(verdict("HTTP/2 (c) memory per watch ≤ haproxy", lambda m, o: m <= o,
+                          ("mvproxy", "h2watch_kib"), ("haproxy", "h2watch_kib")))
+    checks.append(verdict("HTTP/2 (c) memory per watch ≤ 4 KiB", lambda m: m <= 4, ("mvproxy", "h2watch_kib")))
     if not mv:
         for c in checks:
             c["verdict"], c["detail"] = "not measured", "mvproxy not built"
@@ -123,6 +134,8 @@ def fmt(v):
         return "—"
     if isinstance(v, str):
         return v
+    if isinstance(v, int):  # counts (watches, connections) stay whole
+        return f"{v:,}"
     if abs(v) >= 100:
         return f"{v:,.0f}"
     if abs(v) >= 10:
@@ -140,7 +153,10 @@ def markdown(meta, figures, targets, checks):
              f"with wrk at {meta['concurrency']} connections, 1 thread; LIST {meta['list_mib']:.1f} MiB × "
              f"{meta['list_downloads']} downloads of each kind per round (curl); {meta['watches']} watches. "
              f"All HTTP/1.1 from the client except the HTTP/2 rows: h2load -t1 -c{meta['h2_connections']} "
-             f"-m{meta['h2_streams']} for {meta['duration']} s, curl --http2 for the LISTs (HTTP/1.1 to the backend).",
+             f"-m{meta['h2_streams']} for {meta['duration']} s, curl --http2 for the LISTs, "
+             f"{meta.get('h2_watches', '—')} HTTP/2 watches with h2watchbench "
+             f"(≤ {meta.get('h2_max_streams', '—')} streams per connection); nginx and haproxy speak HTTP/1.1 "
+             "to the backends (the proxy→backend connection counts show what each proxy used).",
              ""]
     lines += ["| figure | " + " | ".join(targets) + " | mvproxy ÷ nginx | mvproxy ÷ haproxy |",
               "|---" * (len(targets) + 3) + "|"]

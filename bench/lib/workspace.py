@@ -12,6 +12,11 @@ PEER_PATH = "/apis/bench.mvproxy.io/v1/namespaces/default/widgets/small"
 LIST_PATH = "/api/v1/pods"  # chunked, like kube-apiserver's LIST
 LIST_CL_PATH = "/api/v1/namespaces/default/pods"  # the same bytes with Content-Length
 WATCH_PATH = "/api/v1/namespaces/default/pods?watch=true&allowWatchBookmarks=true"
+# The HTTP/2 watches ask, as client-go's reflector does with WatchListClient, for the
+# initial events; the watch backend answers with the one BOOKMARK that ends them for an
+# empty collection. nginx 1.22 holds an HTTP/2 response head until the first body
+# byte, so without it nginx's watches would never open.
+WATCH_LIST_PATH = WATCH_PATH + "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
 # What every server is told to negotiate (and what OpenSSL clients such as wrk and
 # curl offer first, so a server that keeps OpenSSL's defaults picks it too).
 CIPHERSUITE = "TLS_AES_256_GCM_SHA384"

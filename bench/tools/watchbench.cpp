@@ -2,15 +2,20 @@
 //
 //   watchbench backend --cert F --key F [--client-ca F] --event-file F
 //     A TLS "apiserver" that answers `?watch=true` requests with a chunked 200 and
-//     holds them open, and any other GET with a small JSON object. It prints
+//     holds them open (with `sendInitialEvents=true`, after one BOOKMARK event, as
+//     kube-apiserver ends the initial events of an empty collection), and any other
+//     GET with a small JSON object; over HTTP/1.1, or over HTTP/2 to a client that
+//     offers ALPN h2 (bench/tools/h2_backend.hpp). It prints
 //     "listening on 127.0.0.1:PORT" and "control on 127.0.0.1:PORT"; each connection
 //     to the control port sends one event (the first line of --event-file) to every
 //     open watch and is answered "sent N".
 //
 //   watchbench client --connect HOST:PORT --control HOST:PORT --ca F --watches N
-//                     [--cert F --key F] [--rss-pid PID] [--path P] [--timeout S]
-//     Opens N watches, reads the RSS of --rss-pid before and after, pokes the control
-//     port and times until every watch has received the event. Prints one JSON line.
+//                     [--cert F --key F] [--rss-pid PID] [--upstream-port P] [--path P]
+//                     [--timeout S]
+//     Opens N watches, reads the RSS of --rss-pid before and after (and counts its
+//     connections to --upstream-port), pokes the control port and times until every
+//     watch has received the event. Prints one JSON line.
 //
 // Both run on one thread: what is measured is the proxy in between, so the tool
 // must stay out of its way (C++/Asio rather than a scripting language for that).
@@ -29,46 +34,24 @@
 #include <string>
 #include <vector>
 
+#include "h2_backend.hpp"
+#include "watch_common.hpp"
+
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using tls_stream = ssl::stream<tcp::socket>;
 using asio::awaitable;
 using clock_type = std::chrono::steady_clock;
+using args = watch_common::args;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-using args = std::map<std::string, std::string>;
-
-args parse_args(int argc, char** argv) {
-  args a;
-  for (int i = 2; i + 1 < argc; i += 2) a[argv[i]] = argv[i + 1];
-  return a;
-}
-
-std::string arg(const args& a, const std::string& k, const std::string& def = {}) {
-  auto it = a.find(k);
-  if (it != a.end()) return it->second;
-  if (def.empty()) throw std::runtime_error("missing " + k);
-  return def;
-}
-
-tcp::endpoint parse_endpoint(const std::string& s) {
-  auto colon = s.rfind(':');
-  return {asio::ip::make_address(s.substr(0, colon)),
-          static_cast<unsigned short>(std::stoi(s.substr(colon + 1)))};
-}
-
-// kB of VmRSS in /proc/PID/status; 0 when no pid was given.
-long rss_kib(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  return 0;
-}
+using watch_common::arg;
+using watch_common::parse_endpoint;
+using watch_common::percentile;
+using watch_common::rss_kib;
 
 std::string chunk(const std::string& data) {
   char size[32];
@@ -88,6 +71,7 @@ struct watcher {
 struct backend_state {
   std::list<std::shared_ptr<watcher>> watchers;
   std::string event;
+  h2_backend::state h2;  // the watches and answers of HTTP/2 connections
 };
 
 awaitable<void> flush(std::shared_ptr<watcher> w) {
@@ -109,8 +93,18 @@ void send_to(const std::shared_ptr<watcher>& w, const std::string& bytes) {
 const std::string small_object =
     R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"small","namespace":"default"},"data":{}})";
 
+const std::string bookmark =
+    R"({"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":)"
+    R"("123456","creationTimestamp":null,"annotations":{"k8s.io/initial-events-end":"true"}},)"
+    R"("spec":{"containers":null},"status":{}}})"
+    "\n";
+
 awaitable<void> serve(tls_stream s, backend_state& st) {
   if (auto [ec] = co_await s.async_handshake(ssl::stream_base::server, nothrow); ec) co_return;
+  if (h2_backend::negotiated_h2(s)) {
+    co_await h2_backend::serve(std::move(s), st.h2);
+    co_return;
+  }
   std::string buf;
   for (;;) {
     auto [ec, n] =
@@ -126,6 +120,9 @@ awaitable<void> serve(tls_stream s, backend_state& st) {
       send_to(w,
               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
               "Transfer-Encoding: chunked\r\n\r\n");
+      // A watch-list (client-go's reflector with WatchListClient) of an empty
+      // collection: kube-apiserver ends its initial events with this bookmark at once.
+      if (target.find("sendInitialEvents=true") != std::string::npos) send_to(w, chunk(bookmark));
       // Reading only notices the client going away; watches send nothing more.
       char sink[512];
       for (;;) {
@@ -154,7 +151,8 @@ awaitable<void> control(tcp::socket sock, backend_state& st) {
   co_await asio::async_read_until(sock, asio::dynamic_buffer(buf), "\n", nothrow);
   const std::string bytes = chunk(st.event);
   for (auto& w : st.watchers) send_to(w, bytes);
-  std::string reply = "sent " + std::to_string(st.watchers.size()) + "\n";
+  const auto sent = st.watchers.size() + h2_backend::send_event(st.h2, st.event);
+  std::string reply = "sent " + std::to_string(sent) + "\n";
   co_await asio::async_write(sock, asio::buffer(reply), nothrow);
 }
 
@@ -178,10 +176,13 @@ int run_backend(const args& a) {
     static const unsigned char id[] = "watchbench";
     SSL_CTX_set_session_id_context(ctx.native_handle(), id, sizeof id - 1);
   }
+  h2_backend::offer_h2(ctx.native_handle());
   backend_state st;
   std::ifstream ev(arg(a, "--event-file"));
   std::getline(ev, st.event);
   st.event += "\n";
+  st.h2.small_object = small_object;
+  st.h2.bookmark = bookmark;
 
   tcp::acceptor tls_acc(io, parse_endpoint(arg(a, "--listen", "127.0.0.1:0")));
   tls_acc.listen(4096);
@@ -299,12 +300,6 @@ awaitable<void> all_of(std::size_t copies, Make make) {
   if (left > 0) co_await done.async_wait(nothrow);
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * (v.size() - 1))];
-}
-
 int run_client(const args& a) {
   asio::io_context io(1);
   ssl::context ctx(ssl::context::tls_client);
@@ -318,6 +313,7 @@ int run_client(const args& a) {
   st.target = parse_endpoint(arg(a, "--connect"));
   st.wanted = std::stoul(arg(a, "--watches"));
   const int pid = std::stoi(arg(a, "--rss-pid", "0"));
+  const int upstream_port = std::stoi(arg(a, "--upstream-port", "0"));
   const auto timeout = std::chrono::seconds(std::stoi(arg(a, "--timeout", "60")));
   st.request =
       "GET " +
@@ -328,7 +324,7 @@ int run_client(const args& a) {
   const auto control_ep = parse_endpoint(arg(a, "--control"));
 
   std::ostringstream out;
-  long rss_before = 0, rss_after = 0;
+  long rss_before = 0, rss_after = 0, upstream = -1;
   double open_s = 0, fanout_ms = -1;
   std::size_t sent = 0;
   asio::co_spawn(
@@ -342,6 +338,7 @@ int run_client(const args& a) {
                         [&](std::size_t) { return open_watches(st, ctx); });
         open_s = std::chrono::duration<double>(clock_type::now() - t_open).count();
         rss_after = rss_kib(pid);
+        upstream = watch_common::connections_to(pid, upstream_port);
         if (st.conns.empty()) co_return;
 
         asio::steady_timer deadline(ex, timeout);
@@ -377,8 +374,9 @@ int run_client(const args& a) {
       << ",\"failed\":" << st.failed << ",\"backend_sent\":" << sent
       << ",\"received\":" << st.arrival_ms.size() << ",\"open_s\":" << open_s
       << ",\"rss_before_kib\":" << rss_before << ",\"rss_after_kib\":" << rss_after
-      << ",\"fanout_ms\":" << fanout_ms << ",\"arrival_p50_ms\":" << percentile(st.arrival_ms, 0.5)
-      << ",\"first_error\":\"" << st.first_error << "\"}";
+      << ",\"upstream_connections\":" << upstream << ",\"fanout_ms\":" << fanout_ms
+      << ",\"arrival_p50_ms\":" << percentile(st.arrival_ms, 0.5) << ",\"first_error\":\""
+      << st.first_error << "\"}";
   std::cout << out.str() << std::endl;
   return fanout_ms >= 0 && st.failed == 0 ? 0 : 1;
 }
@@ -388,8 +386,8 @@ int run_client(const args& a) {
 int main(int argc, char** argv) {
   try {
     std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "backend") return run_backend(parse_args(argc, argv));
-    if (mode == "client") return run_client(parse_args(argc, argv));
+    if (mode == "backend") return run_backend(watch_common::parse_args(argc, argv));
+    if (mode == "client") return run_client(watch_common::parse_args(argc, argv));
     std::cerr << "usage: watchbench backend|client --flag value ...\n";
     return 2;
   } catch (const std::exception& e) {
