@@ -154,6 +154,17 @@ TEST_F(Config, GoodArgumentVectors) {
        [](const config& c) {
          EXPECT_EQ(c.request_timeout, 60s);
          EXPECT_EQ(c.upstream_connect_timeout, 5s);
+         EXPECT_FALSE(c.disable_upstream_http2);
+         EXPECT_EQ(c.upstream_http2_read_idle_timeout, 30s);
+         EXPECT_EQ(c.upstream_http2_ping_timeout, 15s);
+       }},
+      {"upstream HTTP/2 flags",
+       {"--disable-upstream-http2", "--upstream-http2-read-idle-timeout=10s",
+        "--upstream-http2-ping-timeout=2500ms"},
+       [](const config& c) {
+         EXPECT_TRUE(c.disable_upstream_http2);
+         EXPECT_EQ(c.upstream_http2_read_idle_timeout, 10s);
+         EXPECT_EQ(c.upstream_http2_ping_timeout, 2500ms);
        }},
       {"timeouts",
        {"--request-timeout=2m30s", "--upstream-connect-timeout=1500ms"},
@@ -278,6 +289,9 @@ TEST_F(Config, HelpListsEveryFlagWithDefaults) {
                            "shutdown-grace-period",
                            "request-timeout",
                            "upstream-connect-timeout",
+                           "disable-upstream-http2",
+                           "upstream-http2-read-idle-timeout",
+                           "upstream-http2-ping-timeout",
                            "version",
                            "help"}) {
     EXPECT_NE(text.find("  --" + std::string(name) + " "), std::string::npos) << name;
@@ -361,6 +375,14 @@ TEST_F(Config, BadArgumentVectors) {
        "--http2-max-streams-per-connection: \"-1\" is out of range [0, 100000]"},
       // Durations.
       {with(base(), {"--request-timeout=0"}), "--request-timeout: must be positive"},
+      {with(base(), {"--upstream-http2-ping-timeout=0s"}),
+       "--upstream-http2-ping-timeout: must be positive"},
+      {with(base(), {"--upstream-http2-read-idle-timeout=0"}),
+       "--upstream-http2-read-idle-timeout: must be positive"},
+      {with(base(), {"--upstream-http2-read-idle-timeout=30"}),
+       "--upstream-http2-read-idle-timeout: \"30\" is not a duration: missing unit in duration"},
+      {with(base(), {"--disable-upstream-http2=maybe"}),
+       "--disable-upstream-http2: \"maybe\" is not a boolean"},
       {with(base(), {"--request-timeout=60"}),
        "--request-timeout: \"60\" is not a duration: missing unit in duration"},
       {with(base(), {"--request-timeout=-1s"}),
