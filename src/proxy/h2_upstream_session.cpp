@@ -73,7 +73,7 @@ void h2_upstream_session::start() {
 }
 
 bool h2_upstream_session::usable() const {
-  return !ended_ && !going_away_ && streams_ < max_streams_ &&
+  return !ended_ && !going_away_ && !idle_closing_ && streams_ < max_streams_ &&
          nghttp2_session_check_request_allowed(session_) != 0;
 }
 
@@ -197,6 +197,10 @@ asio::awaitable<void> h2_upstream_session::write_loop() {
       end(true, "write failed");
       break;
     }
+    if (idle_closing_) {
+      end(false, "idle");
+      break;
+    }
     if (write_wanted_) continue;
     write_signal_.expires_at(clock::time_point::max());
     co_await write_signal_.async_wait(use_tuple);
@@ -255,10 +259,10 @@ asio::awaitable<void> h2_upstream_session::keepalive_loop() {
     const auto now = clock::now();
     if (streams_ > 0) idle_since_ = now;
     if (streams_ == 0 && now - idle_since_ >= lim.pool_idle_timeout) {
+      // GOAWAY, written by the write loop, which then ends the connection.
+      idle_closing_ = true;
       nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
       want_write();
-      co_await flush();
-      end(false, "idle");
       break;
     }
     if (ping_out_ && now - last_read_ >= lim.upstream_http2_read_idle_timeout +

@@ -243,7 +243,9 @@ ssize_t h2_upstream_stream::read_body(nghttp2_session* session, std::int32_t id,
     else
       s->out_.clear();
     s->out_off_ = 0;
-    if (s->out_done_ || s->final_seen_)
+    // After an early answer the body stops here, without an end (RFC 9113 §8.1: the
+    // rest is not sent); the stream is reset once the exchange is done with it.
+    if (s->out_done_)
       *flags |= NGHTTP2_DATA_FLAG_EOF;
     else if (n == 0)
       return NGHTTP2_ERR_DEFERRED;

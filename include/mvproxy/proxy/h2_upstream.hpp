@@ -153,6 +153,7 @@ class h2_upstream_session : public std::enable_shared_from_this<h2_upstream_sess
   bool ended_ = false;
   bool closed_by_upstream_ = false;
   bool going_away_ = false;
+  bool idle_closing_ = false;  // unused too long: GOAWAY goes out, then it ends
   bool write_wanted_ = false;
   clock::time_point last_read_ = clock::now();
   clock::time_point idle_since_ = clock::now();
