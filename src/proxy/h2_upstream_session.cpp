@@ -23,11 +23,12 @@ constexpr std::int32_t upstream_connection_window = 0x7fffffff;
 }  // namespace
 
 h2_upstream_session::h2_upstream_session(worker& w, std::unique_ptr<upstream_connection> conn,
-                                         std::string name, std::string authority)
+                                         const upstream_target& target, std::string authority)
     : worker_(w),
       conn_(std::move(conn)),
       tls_(*conn_->tls()),
-      name_(std::move(name)),
+      name_(target.name),
+      target_(target),
       authority_(std::move(authority)),
       write_signal_(w.ioc),
       keepalive_(w.ioc) {
@@ -90,6 +91,7 @@ void h2_upstream_session::end(bool by_upstream, const char* why) {
   if (ended_) return;
   ended_ = true;
   closed_by_upstream_ = by_upstream;
+  worker_.pool.wake_waiters(target_);  // they dial a connection of their own
   worker_.shared.log->debug("HTTP/2 connection to {} ended: {}", name_, why);
   tls_.cancel();
   write_signal_.cancel();
@@ -127,8 +129,13 @@ int h2_upstream_session::on_frame_recv(nghttp2_session* s, const nghttp2_frame* 
       }
       break;
     case NGHTTP2_SETTINGS:
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) break;
       self->max_streams_ =
           nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+      if (!self->settings_seen_) {
+        self->settings_seen_ = true;
+        self->worker_.pool.wake_waiters(self->target_);  // there may be room now
+      }
       break;
     case NGHTTP2_GOAWAY:
       // Streams past its last id are closed by nghttp2 (REFUSED_STREAM): unprocessed,

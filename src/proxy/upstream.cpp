@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
+#include <algorithm>
 #include <stdexcept>
 
 #include "mvproxy/metrics/standard.hpp"
@@ -213,7 +214,7 @@ std::unique_ptr<upstream_connection> upstream_pool::adopt_h2(
     worker& w, const upstream_target& target, std::unique_ptr<upstream_connection> conn) {
   auto& e = entry(target.key(), target);
   auto s = std::make_shared<h2_upstream_session>(
-      w, std::move(conn), target.name, target.server_name + ":" + std::to_string(target.port));
+      w, std::move(conn), target, target.server_name + ":" + std::to_string(target.port));
   s->start();
   e.h2.push_back(s);
   return s->open_stream(target.key());
@@ -221,8 +222,11 @@ std::unique_ptr<upstream_connection> upstream_pool::adopt_h2(
 
 bool upstream_pool::h2_connect_pending(const upstream_target& target) {
   auto& e = entry(target.key(), target);
+  if (!limits_.upstream_http2) return false;
   // Unknown yet: the first connection will tell, and it may be HTTP/2.
-  return (e.speaks_h2 || !e.known) && e.connecting > 0 && limits_.upstream_http2;
+  if ((e.speaks_h2 || !e.known) && e.connecting > 0) return true;
+  return std::any_of(e.h2.begin(), e.h2.end(),
+                     [](const auto& s) { return s->awaiting_settings(); });
 }
 
 asio::awaitable<void> upstream_pool::wait_for_connect(const upstream_target& target,
@@ -244,6 +248,14 @@ void upstream_pool::done_connecting(const upstream_target& target, bool made, bo
     e.known = true;
   }
   if (e.connecting > 0) --e.connecting;
+  wake(e);
+}
+
+void upstream_pool::wake_waiters(const upstream_target& target) {
+  if (auto it = targets_.find(target.key()); it != targets_.end()) wake(it->second);
+}
+
+void upstream_pool::wake(target_entry& e) {
   for (auto* t : e.waiting) t->cancel();
   e.waiting.clear();
 }

@@ -105,8 +105,8 @@ class h2_upstream_stream final : public byte_stream {
 class h2_upstream_session : public std::enable_shared_from_this<h2_upstream_session> {
  public:
   // `conn` has negotiated "h2"; `authority` is used when a request has no Host.
-  h2_upstream_session(worker& w, std::unique_ptr<upstream_connection> conn, std::string name,
-                      std::string authority);
+  h2_upstream_session(worker& w, std::unique_ptr<upstream_connection> conn,
+                      const upstream_target& target, std::string authority);
   ~h2_upstream_session();
   h2_upstream_session(const h2_upstream_session&) = delete;
   h2_upstream_session& operator=(const h2_upstream_session&) = delete;
@@ -123,6 +123,9 @@ class h2_upstream_session : public std::enable_shared_from_this<h2_upstream_sess
   // Closes the connection now; its streams end with an error.
   void close();
   std::size_t streams() const { return streams_; }
+  // Full by the limit assumed before the upstream's SETTINGS came: they may raise it,
+  // so a request waits for them rather than dialing another connection.
+  bool awaiting_settings() const { return !settings_seen_ && !ended_ && streams_ >= max_streams_; }
 
  private:
   friend class h2_upstream_stream;
@@ -145,11 +148,13 @@ class h2_upstream_session : public std::enable_shared_from_this<h2_upstream_sess
   std::unique_ptr<upstream_connection> conn_;
   tls_stream& tls_;
   std::string name_;
+  upstream_target target_;
   std::string authority_;
   nghttp2_session* session_ = nullptr;
   std::size_t streams_ = 0;  // h2_upstream_streams alive
   std::unordered_set<h2_upstream_stream*> open_streams_;  // with an nghttp2 stream open
-  std::uint32_t max_streams_ = 100;  // until the upstream's SETTINGS say
+  std::uint32_t max_streams_ = 100;  // until the upstream's SETTINGS say (as Go's client)
+  bool settings_seen_ = false;
   bool ended_ = false;
   bool closed_by_upstream_ = false;
   bool going_away_ = false;

@@ -135,6 +135,8 @@ class upstream_pool {
   bool h2_connect_pending(const upstream_target& target);
   boost::asio::awaitable<void> wait_for_connect(const upstream_target& target,
                                                 clock::duration timeout);
+  // Wakes the requests waiting for the target's HTTP/2 connection.
+  void wake_waiters(const upstream_target& target);
   // Marks a connect to the target under way; done_connecting() wakes the waiters.
   void connecting(const upstream_target& target);
   // `made`: a connection was made; `h2`: it negotiated HTTP/2.
@@ -164,6 +166,7 @@ class upstream_pool {
     metrics::gauge* active_gauge = nullptr;
   };
   target_entry& entry(const std::string& key, const upstream_target& target);
+  static void wake(target_entry& e);
 
   const limits& limits_;
   metrics::gauge_family* gauges_;
