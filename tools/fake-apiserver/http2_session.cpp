@@ -21,28 +21,28 @@ http2_connection& self(void* user) { return *static_cast<http2_connection*>(user
 
 }  // namespace
 
-net::awaitable<void> serve_http2(server& srv, std::shared_ptr<instance_state> inst,
-                                 tls_stream& stream, connection_handle& handle,
+net::awaitable<void> serve_http2(std::shared_ptr<server> srv, std::shared_ptr<instance_state> inst,
+                                 tls_stream& stream, std::shared_ptr<connection_handle> handle,
                                  connection_info conn) {
-  auto c =
-      std::make_shared<http2_connection>(srv, std::move(inst), stream, handle, std::move(conn));
-  auto previous = std::move(handle.cut);
-  handle.cut = [raw = c.get()] { raw->cut(); };
+  auto c = std::make_shared<http2_connection>(std::move(srv), std::move(inst), stream, handle,
+                                              std::move(conn));
+  auto previous = std::move(handle->cut);
+  handle->cut = [raw = c.get()] { raw->cut(); };
   co_await c->run();
-  handle.cut = std::move(previous);
+  handle->cut = std::move(previous);
 }
 
-http2_connection::http2_connection(server& srv, std::shared_ptr<instance_state> inst,
-                                   tls_stream& stream, connection_handle& handle,
-                                   connection_info conn)
-    : srv_(srv),
+http2_connection::http2_connection(std::shared_ptr<server> srv,
+                                   std::shared_ptr<instance_state> inst, tls_stream& stream,
+                                   std::shared_ptr<connection_handle> handle, connection_info conn)
+    : srv_(std::move(srv)),
       inst_(std::move(inst)),
       stream_(stream),
-      handle_(handle),
+      handle_(std::move(handle)),
       conn_(std::move(conn)),
-      write_signal_(srv.ioc_),
-      idle_(srv.ioc_),
-      grace_(srv.ioc_) {}
+      write_signal_(srv_->ioc_),
+      idle_(srv_->ioc_),
+      grace_(srv_->ioc_) {}
 
 http2_connection::~http2_connection() {
   streams_.clear();
@@ -76,7 +76,7 @@ net::awaitable<void> http2_connection::run() {
   want_write();
   net::co_spawn(stream_.get_executor(), write_loop(), net::detached);
   co_await read_loop();
-  // Reading is over: stream work ends (handle_.closed wakes its waits), then the last
+  // Reading is over: stream work ends (handle_->closed wakes its waits), then the last
   // frames go out and the write loop ends.
   end_streams();
   while (running_ > 0) co_await wait_idle();
@@ -92,9 +92,9 @@ net::awaitable<void> http2_connection::wait_idle() {
 }
 
 void http2_connection::end_streams() {
-  handle_.closed = true;
+  handle_->closed = true;
   for (auto& [id, s] : streams_) s->closed = true;
-  for (auto* t : handle_.timers) t->cancel();
+  for (auto* t : handle_->timers) t->cancel();
 }
 
 net::awaitable<void> http2_connection::read_loop() {

@@ -23,14 +23,17 @@
 namespace fake_apiserver {
 
 // Serves the connection until the client, a protocol error or /stop ends it.
-net::awaitable<void> serve_http2(server& srv, std::shared_ptr<instance_state> inst,
-                                 tls_stream& stream, connection_handle& handle,
+// Stream work may outlive the session's frame when the process exits: it shares the
+// server and the handle.
+net::awaitable<void> serve_http2(std::shared_ptr<server> srv, std::shared_ptr<instance_state> inst,
+                                 tls_stream& stream, std::shared_ptr<connection_handle> handle,
                                  connection_info conn);
 
 class http2_connection : public std::enable_shared_from_this<http2_connection> {
  public:
-  http2_connection(server& srv, std::shared_ptr<instance_state> inst, tls_stream& stream,
-                   connection_handle& handle, connection_info conn);
+  http2_connection(std::shared_ptr<server> srv, std::shared_ptr<instance_state> inst,
+                   tls_stream& stream, std::shared_ptr<connection_handle> handle,
+                   connection_info conn);
   ~http2_connection();
   http2_connection(const http2_connection&) = delete;
   http2_connection& operator=(const http2_connection&) = delete;
@@ -85,10 +88,10 @@ class http2_connection : public std::enable_shared_from_this<http2_connection> {
   void submit_head(stream_state& s, int status, const header_list& fields, bool with_body);
   void send(stream_state& s, std::string piece, bool end);
 
-  server& srv_;
+  std::shared_ptr<server> srv_;
   std::shared_ptr<instance_state> inst_;
-  tls_stream& stream_;
-  connection_handle& handle_;
+  tls_stream& stream_;  // the read and write loops' only: they end before run() does
+  std::shared_ptr<connection_handle> handle_;
   connection_info conn_;
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, stream_ptr> streams_;  // open streams with a request

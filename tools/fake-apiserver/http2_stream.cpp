@@ -35,8 +35,8 @@ void set_field(header_list& fields, const std::string& name, const std::string& 
 void http2_connection::request_complete(const stream_ptr& s) {
   ++running_;
   // Posted: co_spawn would start the work right here, inside nghttp2's parse.
-  net::post(srv_.ioc_, [self = shared_from_this(), s] {
-    net::co_spawn(self->srv_.ioc_, self->serve_stream(s), net::detached);
+  net::post(srv_->ioc_, [self = shared_from_this(), s] {
+    net::co_spawn(self->srv_->ioc_, self->serve_stream(s), net::detached);
   });
 }
 
@@ -66,7 +66,7 @@ net::awaitable<void> http2_connection::serve_request(const stream_ptr& s) {
     request_record record{inst_->name,  areq.method,  areq.path,  areq.query,
                           413,          areq.headers, conn_.cert, std::nullopt,
                           std::nullopt, conn_.proto,  conn_.id};
-    srv_.log_.write(record);
+    srv_->log_.write(record);
     respond(
         *s,
         status_response(413, "RequestEntityTooLarge",
@@ -74,11 +74,11 @@ net::awaitable<void> http2_connection::serve_request(const stream_ptr& s) {
         false);
     co_return;
   }
-  dispatched d = co_await srv_.dispatch(inst_, conn_, areq, handle_);
+  dispatched d = co_await srv_->dispatch(inst_, conn_, areq, *handle_);
   if (d.cut) co_return;
   if (d.result.watch) {
     d.record.status = 200;
-    srv_.log_.write(d.record);
+    srv_->log_.write(d.record);
     co_await serve_watch(s, std::move(*d.result.watch));
     co_return;
   }
@@ -87,7 +87,7 @@ net::awaitable<void> http2_connection::serve_request(const stream_ptr& s) {
   // refuses a request that is not an upgrade.
   if (d.result.exec) d.result.resp = status_response(400, "BadRequest", "Upgrade request required");
   d.record.status = d.result.resp.status;
-  srv_.log_.write(d.record);
+  srv_->log_.write(d.record);
   respond(*s, d.result.resp, areq.method == "HEAD");
 }
 
@@ -138,13 +138,13 @@ void http2_connection::send(stream_state& s, std::string piece, bool end) {
 }
 
 net::awaitable<void> http2_connection::serve_watch(stream_ptr s, watch_plan plan) {
-  net::steady_timer wake(srv_.ioc_);
-  wake_on_cut registered(handle_, wake);
+  net::steady_timer wake(srv_->ioc_);
+  wake_on_cut registered(*handle_, wake);
   s->wake = &wake;
   // Subscribed before anything is sent, so no event after the handler's history
   // snapshot is missed.
   stream_state* sp = s.get();
-  uint64_t id = srv_.store_.subscribe([this, sp, &plan](const watch_event& ev) {
+  uint64_t id = srv_->store_.subscribe([this, sp, &plan](const watch_event& ev) {
     if (ev.resource_version <= plan.since) return;
     if (auto line = render_watch_event(plan, ev)) send(*sp, std::move(*line), false);
   });
@@ -156,7 +156,7 @@ net::awaitable<void> http2_connection::serve_watch(stream_ptr s, watch_plan plan
       store.unsubscribe(id);
       s.wake = nullptr;
     }
-  } guard{srv_.store_, id, *s};
+  } guard{srv_->store_, id, *s};
   for (auto& line : plan.initial_lines) s->out.push_back(std::move(line));
   header_list fields{{"content-type", "application/json"},
                      {"cache-control", "no-cache, private"},
@@ -166,14 +166,14 @@ net::awaitable<void> http2_connection::serve_watch(stream_ptr s, watch_plan plan
   auto deadline = std::chrono::steady_clock::now() + plan.timeout;
   const auto bookmark_every = std::chrono::seconds(60);
   auto next_bookmark = std::chrono::steady_clock::now() + bookmark_every;
-  while (!s->closed && !handle_.closed) {
+  while (!s->closed && !handle_->closed) {
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
       send(*s, "", true);  // the watch timed out: END_STREAM
       break;
     }
     if (plan.bookmarks && now >= next_bookmark) {
-      send(*s, render_bookmark(plan, srv_.store_.resource_version()), false);
+      send(*s, render_bookmark(plan, srv_->store_.resource_version()), false);
       next_bookmark = now + bookmark_every;
       continue;
     }

@@ -39,7 +39,8 @@ struct registration {
 net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::socket socket) {
   auto self = shared_from_this();
   tls_stream stream(std::move(socket), *inst->tls);
-  connection_handle handle;
+  auto shared_handle = std::make_shared<connection_handle>();
+  connection_handle& handle = *shared_handle;
   handle.cut = [&stream] {
     boost::system::error_code ec;
     beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -56,7 +57,7 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
   if (negotiated_h2(stream.native_handle())) {
     conn.proto = "HTTP/2.0";
     beast::get_lowest_layer(stream).expires_never();
-    co_await serve_http2(*this, inst, stream, handle, conn);
+    co_await serve_http2(self, inst, stream, shared_handle, conn);
   } else {
     co_await serve_http1(inst, stream, handle, conn);
   }

@@ -246,7 +246,7 @@ TEST_F(FakeApiserverHttp2, WatchesStreamEventsAsTheyHappen) {
   EXPECT_EQ(version[0]["conn"], *conns.begin());
 }
 
-TEST_F(FakeApiserverHttp2, CurlWatchStaysOpenAndStopCutsIt) {
+TEST_F(FakeApiserverHttp2, CurlWatchStaysOpenTimesOutAndStopCutsIt) {
   process watch({"sh", "-c",
                  "curl -sS -N --http2 --cacert " + pki("ca.crt") + " --cert " + pki("admin.crt") +
                      " --key " + pki("admin.key") + " '" + url(configmaps + "?watch=true") + "'"},
@@ -256,6 +256,13 @@ TEST_F(FakeApiserverHttp2, CurlWatchStaysOpenAndStopCutsIt) {
   EXPECT_TRUE(watch.wait_for_output("\"name\":\"seen\"")) << watch.output();
   EXPECT_TRUE(watch.running());  // the watch goes on
   EXPECT_EQ(logged(api_->request_log(), configmaps)[0]["proto"], "HTTP/2.0");
+  // A watch that times out ends its stream cleanly (curl exits 0 with what it got).
+  auto timed = curl("-N -w '\n%{http_version} %{http_code}' '" +
+                    url(configmaps + "?watch=true&timeoutSeconds=1") + "'");
+  EXPECT_EQ(timed.exit_code, 0) << timed.output;
+  EXPECT_NE(timed.output.find("\"name\":\"seen\""), std::string::npos) << timed.output;
+  EXPECT_EQ(timed.output.substr(timed.output.rfind('\n') + 1), "2 200");
+  EXPECT_TRUE(watch.running());
   api_->control("old", "stop");
   EXPECT_TRUE(watch.wait_exit(std::chrono::seconds(5)));
 }
