@@ -7,7 +7,6 @@
 
 #include <array>
 #include <cstdio>
-#include <cstring>
 
 namespace fake_apiserver {
 namespace {
@@ -265,7 +264,7 @@ ssize_t http2_connection::read_body(nghttp2_session*, int32_t, uint8_t* buf, siz
   }
   const std::string& front = s->out.front();
   size_t n = std::min(length, front.size() - s->out_offset);
-  std::memcpy(buf, front.data() + s->out_offset, n);
+  front.copy(reinterpret_cast<char*>(buf), n, s->out_offset);
   s->out_offset += n;
   if (s->out_offset == front.size()) {
     s->out.pop_front();

@@ -100,7 +100,7 @@ std::optional<options> parse_options(const std::vector<std::string>& args, std::
     if (flag == "--disable-http2-serving") {
       // A boolean flag as Go's pflag takes it: bare, or =true / =false.
       if (inline_value && value != "true" && value != "false") {
-        error = flag + ": want true or false, got \"" + value + "\"";
+        error = "--disable-http2-serving: want true or false, got \"" + value + "\"";
         return std::nullopt;
       }
       o.disable_http2_serving = !inline_value || value == "true";

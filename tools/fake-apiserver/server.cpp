@@ -81,9 +81,8 @@ server::server(net::io_context& ioc, const options& opts)
     inst->port = io.port;
     try {
       inst->profile = profile(io.profile);
-      inst->http2 = !opts.disable_http2_serving;
       inst->tls = make_server_context(io.cert_file, io.key_file, client_ca_, requestheader_ca_,
-                                      inst->http2);
+                                      !opts.disable_http2_serving);
     } catch (const std::exception& e) {
       throw std::runtime_error("--instance " + io.name + ": " + e.what());
     }

@@ -78,7 +78,6 @@ struct instance_state {
   std::shared_ptr<const api_profile> profile;
   std::unique_ptr<net::ssl::context> tls;
   unsigned short port = 0;
-  bool http2 = true;                        // ALPN offers h2 (--disable-http2-serving)
   std::shared_ptr<tcp::acceptor> acceptor;  // null while stopped
   int fail_code = 0;
   int latency_ms = 0;
