@@ -3,7 +3,8 @@
 streams on one TLS connection (ALPN h2 only). Prints one JSON line per thing it
 sees, flushed, for the test to wait on.
 
-  get PATH N           N GETs at once; prints {"event":"done","statuses":[...]}
+  get PATH N           N GETs at once and a PING; once all are answered and the PING
+                       acknowledged: {"event":"done","statuses":[...],"ping_acked":true}
   watch PATH N EVENTS  N watches at once; {"event":"ready"} once every head is in,
                        {"event":"data",...} per DATA frame; once every watch has
                        EVENTS events, resets them all, then GETs /version on the
@@ -86,15 +87,19 @@ def status_of(ev):
 
 def run_get(c, path, n):
     statuses = {c.request(path): None for _ in range(n)}
-    ended = set()
+    c.conn.ping(b"stand-in")
+    c.flush()
+    ended, pinged = set(), False
     for ev in c.events():
         if isinstance(ev, h2.events.ResponseReceived):
             statuses[ev.stream_id] = status_of(ev)
         elif isinstance(ev, h2.events.StreamEnded):
             ended.add(ev.stream_id)
-            if len(ended) == n:
-                say(event="done", statuses=list(statuses.values()))
-                return 0
+        elif isinstance(ev, h2.events.PingAckReceived):
+            pinged = ev.ping_data == b"stand-in"
+        if len(ended) == n and pinged:
+            say(event="done", statuses=list(statuses.values()), ping_acked=pinged)
+            return 0
     return 1
 
 

@@ -203,6 +203,22 @@ TEST_F(FakeApiserverHttp2, ManyConcurrentStreamsShareOneConnection) {
   }
 }
 
+TEST_F(FakeApiserverHttp2, FortyStreamsAtOnceAndPingAnswered) {
+  if (!have_python_h2()) GTEST_SKIP() << "Debian's python3-h2 is not installed";
+  process client(python_h2("get", configmaps, 40), work_.path() / "h2-get.log");
+  ASSERT_EQ(client.wait_exit(), 0) << client.output();
+  auto out = client.output();
+  EXPECT_NE(out.find("\"alpn\": \"h2\""), std::string::npos) << out;
+  auto done = out.find("{\"event\": \"done\"");
+  ASSERT_NE(done, std::string::npos) << out;
+  auto result = json::parse(out.substr(done, out.find('\n', done) - done));
+  EXPECT_EQ(result["statuses"], json(std::vector<int>(40, 200))) << out;
+  EXPECT_EQ(result["ping_acked"], true);
+  auto entries = logged(api_->request_log(), configmaps);
+  ASSERT_EQ(entries.size(), 40u);
+  for (const auto& e : entries) EXPECT_EQ(e["conn"], entries[0]["conn"]) << e;
+}
+
 TEST_F(FakeApiserverHttp2, WatchesStreamEventsAsTheyHappen) {
   if (!have_python_h2()) GTEST_SKIP() << "Debian's python3-h2 is not installed";
   auto list = json::parse(curl(url(configmaps)).output);
