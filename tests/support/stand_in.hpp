@@ -15,6 +15,12 @@ struct stand_in_instance {
   std::string profile;  // v1.30, v1.31, v1.21-legacy
 };
 
+struct stand_in_options {
+  // --disable-http2-serving: ALPN offers http/1.1 only (by default h2 first, as
+  // kube-apiserver), to see how a client falls back.
+  bool disable_http2_serving = false;
+};
+
 class stand_in {
  public:
   static std::string binary() { return std::string(MVPROXY_BIN_DIR) + "/fake-apiserver"; }
@@ -22,7 +28,7 @@ class stand_in {
 
   // `pki` must hold make_pki output with a serving cert per instance name.
   stand_in(const std::filesystem::path& pki, const std::filesystem::path& workdir,
-           std::vector<stand_in_instance> instances) {
+           std::vector<stand_in_instance> instances, stand_in_options options = {}) {
     std::vector<std::string> argv = {binary()};
     for (auto& i : instances) {
       argv.push_back("--instance");
@@ -38,6 +44,7 @@ class stand_in {
           "--token-auth-file=" + (pki / "tokens.csv").string(), std::string("--deny-users=mallory"),
           "--request-log=" + request_log_.string(), std::string("--control-address=127.0.0.1:0")})
       argv.push_back(a);
+    if (options.disable_http2_serving) argv.push_back("--disable-http2-serving");
     proc_ = std::make_unique<process>(argv, workdir / "stand-in.log");
     if (!proc_->wait_for_output("\\bready\\b"))
       throw std::runtime_error("stand-in did not start: " + proc_->output());

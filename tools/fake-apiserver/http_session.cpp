@@ -1,10 +1,11 @@
 // One client connection to an instance: TLS handshake, client certificate check,
-// then HTTP/1.1 requests until the client or /stop ends it. Watches stream events
-// as chunks; exec upgrades to WebSocket or SPDY/3.1.
+// then HTTP/2 (http2_session.cpp) when ALPN chose h2, else HTTP/1.1 requests until
+// the client or /stop ends it. Watches stream events as chunks; exec upgrades to
+// WebSocket or SPDY/3.1.
 
 #include "exec.hpp"
 #include "exec_spdy.hpp"
-#include "protobuf.hpp"
+#include "http2_session.hpp"
 #include "server.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -15,7 +16,6 @@ namespace fake_apiserver {
 namespace {
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-constexpr size_t body_limit = 64 * 1024 * 1024;
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -39,20 +39,39 @@ struct registration {
 net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::socket socket) {
   auto self = shared_from_this();
   tls_stream stream(std::move(socket), *inst->tls);
-  connection_handle handle;
-  handle.stream = &stream;
+  auto shared_handle = std::make_shared<connection_handle>();
+  connection_handle& handle = *shared_handle;
+  handle.cut = [&stream] {
+    boost::system::error_code ec;
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(stream).socket().close(ec);
+  };
   registration reg(*inst, handle);
 
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
   auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, use_tuple);
   if (hec || handle.closed) co_return;
-  client_cert cert = inspect_client_cert(stream.native_handle(), client_ca_, requestheader_ca_);
+  connection_info conn;
+  conn.cert = inspect_client_cert(stream.native_handle(), client_ca_, requestheader_ca_);
+  conn.id = ++next_connection_id_;
+  if (negotiated_h2(stream.native_handle())) {
+    conn.proto = "HTTP/2.0";
+    beast::get_lowest_layer(stream).expires_never();
+    co_await serve_http2(self, inst, stream, shared_handle, conn);
+  } else {
+    co_await serve_http1(inst, stream, handle, conn);
+  }
+  boost::system::error_code ec;
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+}
 
+net::awaitable<void> server::serve_http1(std::shared_ptr<instance_state> inst, tls_stream& stream,
+                                         connection_handle& handle, connection_info conn) {
   beast::flat_buffer buffer;
   while (!handle.closed) {
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(120));
     http::request_parser<http::string_body> parser;
-    parser.body_limit(body_limit);
+    parser.body_limit(request_body_limit);
     auto [rec, rn] = co_await http::async_read(stream, buffer, parser, use_tuple);
     if (rec || handle.closed) break;
     auto req = parser.release();
@@ -68,47 +87,11 @@ net::awaitable<void> server::session(std::shared_ptr<instance_state> inst, tcp::
       areq.headers.emplace_back(lower(std::string(field.name_string())),
                                 std::string(field.value()));
     areq.body = req.body();
-    std::string body_error;
-    bool body_ok = protobuf_body_to_json(areq.headers, areq.body, body_error);
-
-    request_record record{inst->name,   areq.method, areq.path,    areq.query,  0,
-                          areq.headers, cert,        std::nullopt, std::nullopt};
-    if (inst->latency_ms > 0) {
-      net::steady_timer delay(ioc_, std::chrono::milliseconds(inst->latency_ms));
-      handle.wake = &delay;
-      co_await delay.async_wait(use_tuple);
-      handle.wake = nullptr;
-      if (handle.closed) break;
-    }
-
-    std::optional<user_info> user = authenticate(auth_, cert, areq.headers);
-    record.user = user;
-    api_result result;
-    if (inst->fail_code != 0) {
-      result.resp = injected_failure(inst->fail_code);
-    } else if (!user && offered_credentials(cert, areq.headers)) {
-      result.resp = status_response(401, "Unauthorized", "Unauthorized");
-    } else if (!user && !is_public_info_path(areq.path) &&
-               !classify(areq.method, areq.path, parse_query(areq.query)).is_resource) {
-      // Resource requests are refused by the API handler, which names the resource.
-      result.resp = status_response(403, "Forbidden",
-                                    "forbidden: User \"system:anonymous\" cannot " +
-                                        lower(areq.method) + " path \"" + areq.path + "\"");
-    } else if (!body_ok) {
-      result.resp = status_response(400, "BadRequest", body_error);
-    } else {
-      areq.user = user ? *user : anonymous_user();
-      impersonation imp = impersonate(auth_, areq.user, areq.headers);
-      if (imp.code == 400) {
-        result.resp = status_response(400, "BadRequest", imp.message);
-      } else if (imp.code == 403) {
-        result.resp = status_response(403, "Forbidden", imp.message, {{"kind", "users"}});
-      } else {
-        if (imp.user) areq.user = *imp.user;
-        record.impersonated = imp.user;
-        result = api_.handle(*inst->profile, areq);
-      }
-    }
+    conn.proto = req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
+    dispatched d = co_await dispatch(inst, conn, areq, handle);
+    if (d.cut) break;
+    api_result& result = d.result;
+    request_record& record = d.record;
 
     if (result.watch) {
       record.status = 200;
@@ -174,7 +157,7 @@ net::awaitable<void> server::serve_watch(tls_stream& stream, unsigned http_versi
   // the handler's history snapshot and the stream is missed.
   std::deque<std::string> pending(plan.initial_lines.begin(), plan.initial_lines.end());
   net::steady_timer wake(ioc_);
-  handle.wake = &wake;
+  wake_on_cut registered(handle, wake);
   uint64_t id = store_.subscribe([&](const watch_event& ev) {
     if (ev.resource_version <= plan.since) return;
     if (auto line = render_watch_event(plan, ev)) {
@@ -185,12 +168,8 @@ net::awaitable<void> server::serve_watch(tls_stream& stream, unsigned http_versi
   struct unsubscribe {
     object_store& store;
     uint64_t id;
-    connection_handle& handle;
-    ~unsubscribe() {
-      store.unsubscribe(id);
-      handle.wake = nullptr;
-    }
-  } guard{store_, id, handle};
+    ~unsubscribe() { store.unsubscribe(id); }
+  } guard{store_, id};
   http::response<http::empty_body> res{http::status::ok, http_version};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-cache, private");

@@ -97,6 +97,15 @@ std::optional<options> parse_options(const std::vector<std::string>& args, std::
       value = args[++i];
       return true;
     };
+    if (flag == "--disable-http2-serving") {
+      // A boolean flag as Go's pflag takes it: bare, or =true / =false.
+      if (inline_value && value != "true" && value != "false") {
+        error = "--disable-http2-serving: want true or false, got \"" + value + "\"";
+        return std::nullopt;
+      }
+      o.disable_http2_serving = !inline_value || value == "true";
+      continue;
+    }
     if (flag == "--instance") {
       if (!take()) return std::nullopt;
       auto inst = parse_instance(value, error);

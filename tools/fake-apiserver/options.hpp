@@ -26,6 +26,7 @@ struct options {
   std::string request_log;
   std::string control_address = "127.0.0.1:0";
   std::string fixtures_dir;
+  bool disable_http2_serving = false;  // ALPN offers http/1.1 only, as kube-apiserver's flag
 };
 
 std::optional<options> parse_options(const std::vector<std::string>& args, std::string& error);

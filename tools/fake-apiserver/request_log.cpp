@@ -22,7 +22,7 @@ nlohmann::json to_log_json(const request_record& r) {
   if (!groups.empty()) headers["x-remote-group"] = groups;
   json j = {{"time", now_rfc3339()}, {"instance", r.instance}, {"method", r.method},
             {"path", r.path},        {"query", r.query},       {"status", r.status},
-            {"headers", headers}};
+            {"headers", headers},    {"proto", r.proto},       {"conn", r.conn}};
   if (r.cert.present)
     j["client_cert"] = {{"subject_cn", r.cert.subject_cn},
                         {"subject_o", r.cert.subject_o},

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -22,6 +23,8 @@ struct request_record {
   client_cert cert;
   std::optional<user_info> user;          // as authenticated
   std::optional<user_info> impersonated;  // when Impersonate-User was honoured
+  std::string proto = "HTTP/1.1";         // as Go's Request.Proto: HTTP/1.1, HTTP/2.0
+  uint64_t conn = 0;                      // the connection it came on (per process)
 };
 
 // The log line for one request (without the newline).

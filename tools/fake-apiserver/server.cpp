@@ -81,7 +81,8 @@ server::server(net::io_context& ioc, const options& opts)
     inst->port = io.port;
     try {
       inst->profile = profile(io.profile);
-      inst->tls = make_server_context(io.cert_file, io.key_file, client_ca_, requestheader_ca_);
+      inst->tls = make_server_context(io.cert_file, io.key_file, client_ca_, requestheader_ca_,
+                                      !opts.disable_http2_serving);
     } catch (const std::exception& e) {
       throw std::runtime_error("--instance " + io.name + ": " + e.what());
     }
@@ -136,12 +137,12 @@ void server::stop(instance_state& inst) {
     inst.acceptor->close(ec);
     inst.acceptor.reset();
   }
-  for (auto* h : inst.connections) {
+  // A copy: a cut connection may leave the registry before the loop ends.
+  std::vector<connection_handle*> open(inst.connections.begin(), inst.connections.end());
+  for (auto* h : open) {
     h->closed = true;
-    boost::system::error_code ec;
-    beast::get_lowest_layer(*h->stream).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(*h->stream).socket().close(ec);
-    if (h->wake) h->wake->cancel();
+    for (auto* t : h->timers) t->cancel();
+    if (h->cut) h->cut();
   }
 }
 

@@ -1,9 +1,9 @@
 #pragma once
-
-#include <deque>
 // The I/O shell: one TLS listener per instance over one shared store, the plain-HTTP
 // control listener for fault injection, and the request log. One io_context thread,
-// so the store and instance state need no locks.
+// so the store and instance state need no locks. A connection speaks HTTP/1.1
+// (http_session.cpp) or HTTP/2 (http2_session.cpp), as ALPN decided; both hand every
+// request to server::dispatch (dispatch.cpp).
 
 #include "api.hpp"
 #include "options.hpp"
@@ -16,7 +16,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <cstdint>
+#include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,11 +34,43 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
-// Lets /stop reach live connections: close the socket, wake a waiting watch.
+// Request bodies above this are refused (HTTP/1.1: the connection ends; HTTP/2: 413).
+constexpr size_t request_body_limit = 64 * 1024 * 1024;
+
+// Lets /stop reach live connections: `cut` ends the connection (closes an HTTP/1.1
+// socket; GOAWAY then close for HTTP/2), and every waiting timer is woken.
 struct connection_handle {
-  tls_stream* stream = nullptr;
-  net::steady_timer* wake = nullptr;
+  std::function<void()> cut;
+  std::set<net::steady_timer*> timers;  // latency delays, watches
   bool closed = false;
+};
+
+// Registers a timer with its connection for as long as it waits.
+class wake_on_cut {
+ public:
+  wake_on_cut(connection_handle& h, net::steady_timer& t) : h_(h), t_(t) { h_.timers.insert(&t_); }
+  ~wake_on_cut() { h_.timers.erase(&t_); }
+  wake_on_cut(const wake_on_cut&) = delete;
+  wake_on_cut& operator=(const wake_on_cut&) = delete;
+
+ private:
+  connection_handle& h_;
+  net::steady_timer& t_;
+};
+
+// Who is on the other end of a connection, for every request it carries.
+struct connection_info {
+  client_cert cert;
+  uint64_t id = 0;    // the request log's "conn"
+  std::string proto;  // the request log's "proto": "HTTP/1.1", "HTTP/2.0"
+};
+
+// What dispatch made of a request: the handler's answer and its log entry (written by
+// the caller once the status is final), or `cut` when the connection ended meanwhile.
+struct dispatched {
+  api_result result;
+  request_record record;
+  bool cut = false;
 };
 
 struct instance_state {
@@ -51,6 +86,8 @@ struct instance_state {
 
 // The Status an instance answers with while /fail is in effect.
 response injected_failure(int code);
+
+class http2_connection;
 
 class server : public std::enable_shared_from_this<server> {
  public:
@@ -70,7 +107,14 @@ class server : public std::enable_shared_from_this<server> {
 
   net::awaitable<void> accept_loop(std::shared_ptr<instance_state> inst,
                                    std::shared_ptr<tcp::acceptor> acceptor);
+  friend class http2_connection;
   net::awaitable<void> session(std::shared_ptr<instance_state> inst, tcp::socket socket);
+  net::awaitable<void> serve_http1(std::shared_ptr<instance_state> inst, tls_stream& stream,
+                                   connection_handle& handle, connection_info conn);
+  // The request handling both protocols share: latency, authentication, the API.
+  net::awaitable<dispatched> dispatch(std::shared_ptr<instance_state> inst,
+                                      const connection_info& conn, api_request& areq,
+                                      connection_handle& handle);
   net::awaitable<void> serve_watch(tls_stream& stream, unsigned http_version, watch_plan plan,
                                    connection_handle& handle);
   net::awaitable<void> watch_events(tls_stream& stream, const watch_plan& plan,
@@ -93,6 +137,7 @@ class server : public std::enable_shared_from_this<server> {
   std::map<std::string, std::shared_ptr<const api_profile>> profiles_;
   std::vector<std::shared_ptr<instance_state>> instances_;
   std::string control_address_;
+  uint64_t next_connection_id_ = 0;
 };
 
 }  // namespace fake_apiserver

@@ -25,6 +25,29 @@ std::vector<std::string> name_entries(X509_NAME* name, int nid) {
   return out;
 }
 
+struct alpn_protocols {
+  const unsigned char* list;
+  unsigned int size;
+};
+const unsigned char h2_and_http1[] = "\x02h2\x08http/1.1";
+const unsigned char http1[] = "\x08http/1.1";
+const alpn_protocols with_h2{h2_and_http1, sizeof h2_and_http1 - 1};
+const alpn_protocols http1_only{http1, sizeof http1 - 1};
+
+// As Go's crypto/tls: our first protocol the client offers wins; a client offering
+// ALPN but nothing we speak (h2 alone, with http2 off) is refused with a
+// no_application_protocol alert. Without ALPN a client gets HTTP/1.1.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void* arg) {
+  const auto* ours = static_cast<const alpn_protocols*>(arg);
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, ours->list, ours->size, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
 }  // namespace
 
 ca_bundle::ca_bundle(const std::string& pem_file) : store_(X509_STORE_new()) {
@@ -51,7 +74,8 @@ bool ca_bundle::verifies(X509* leaf, STACK_OF(X509) * intermediates) const {
 std::unique_ptr<boost::asio::ssl::context> make_server_context(const std::string& cert_file,
                                                                const std::string& key_file,
                                                                const ca_bundle& client_ca,
-                                                               const ca_bundle& requestheader_ca) {
+                                                               const ca_bundle& requestheader_ca,
+                                                               bool http2) {
   namespace ssl = boost::asio::ssl;
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -76,7 +100,16 @@ std::unique_ptr<boost::asio::ssl::context> make_server_context(const std::string
   ctx->set_verify_callback([](bool, ssl::verify_context&) { return true; });
   static const unsigned char session_id[] = "fake-apiserver";
   SSL_CTX_set_session_id_context(native, session_id, sizeof session_id - 1);
+  SSL_CTX_set_alpn_select_cb(native, select_alpn,
+                             const_cast<alpn_protocols*>(http2 ? &with_h2 : &http1_only));
   return ctx;
+}
+
+bool negotiated_h2(const SSL* ssl) {
+  const unsigned char* proto = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(ssl, &proto, &len);
+  return len == 2 && proto[0] == 'h' && proto[1] == '2';
 }
 
 client_cert inspect_client_cert(SSL* ssl, const ca_bundle& client_ca,

@@ -27,11 +27,16 @@ class ca_bundle {
   X509_STORE* store_;
 };
 
-// Throws std::runtime_error when the certificate or key cannot be used.
+// Throws std::runtime_error when the certificate or key cannot be used. ALPN as
+// kube-apiserver (Go's crypto/tls): "h2,http/1.1" with `http2`, else "http/1.1".
 std::unique_ptr<boost::asio::ssl::context> make_server_context(const std::string& cert_file,
                                                                const std::string& key_file,
                                                                const ca_bundle& client_ca,
-                                                               const ca_bundle& requestheader_ca);
+                                                               const ca_bundle& requestheader_ca,
+                                                               bool http2 = true);
+
+// The handshake chose "h2".
+bool negotiated_h2(const SSL* ssl);
 
 client_cert inspect_client_cert(SSL* ssl, const ca_bundle& client_ca,
                                 const ca_bundle& requestheader_ca);

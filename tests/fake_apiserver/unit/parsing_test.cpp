@@ -1,11 +1,12 @@
 // Pure parsers of the stand-in: Accept negotiation, selectors, token file, options,
-// patches, exec programs.
+// patches, exec programs; the request log's lines.
 
 #include "accept.hpp"
 #include "auth.hpp"
 #include "exec.hpp"
 #include "options.hpp"
 #include "patch.hpp"
+#include "request_log.hpp"
 #include "selectors.hpp"
 
 #include <gtest/gtest.h>
@@ -320,6 +321,49 @@ TEST(Options, ParsesTheDocumentedCommandLine) {
   EXPECT_EQ(o->requestheader_allowed_names,
             (std::vector<std::string>{"front-proxy-client", "other"}));
   EXPECT_EQ(o->fixtures_dir, "/f");
+  EXPECT_FALSE(o->disable_http2_serving);  // h2 is offered unless asked otherwise
+}
+
+TEST(Options, DisableHttp2ServingIsABooleanFlag) {
+  const std::vector<std::string> base = {
+      "--instance", "name=a,profile=v1.30,cert=c,key=k", "--client-ca-file",
+      "ca",         "--requestheader-client-ca-file",    "fp"};
+  for (const auto& [flag, want] :
+       std::vector<std::pair<std::string, bool>>{{"--disable-http2-serving", true},
+                                                 {"--disable-http2-serving=true", true},
+                                                 {"--disable-http2-serving=false", false}}) {
+    auto args = base;
+    args.insert(args.begin(), flag);
+    std::string error;
+    auto o = parse_options(args, error);
+    ASSERT_TRUE(o) << flag << ": " << error;
+    EXPECT_EQ(o->disable_http2_serving, want) << flag;
+    EXPECT_EQ(o->instances.size(), 1u) << flag;  // the next argument is not its value
+  }
+  auto args = base;
+  args.push_back("--disable-http2-serving=yes");
+  std::string error;
+  EXPECT_FALSE(parse_options(args, error));
+  EXPECT_NE(error.find("--disable-http2-serving"), std::string::npos) << error;
+}
+
+TEST(RequestLog, NamesProtocolAndConnection) {
+  request_record r;
+  r.instance = "old";
+  r.method = "GET";
+  r.path = "/version";
+  r.status = 200;
+  auto h1 = to_log_json(r);
+  EXPECT_EQ(h1["proto"], "HTTP/1.1");
+  EXPECT_EQ(h1["conn"], 0);
+  r.proto = "HTTP/2.0";
+  r.conn = 7;
+  auto h2 = to_log_json(r);
+  EXPECT_EQ(h2["proto"], "HTTP/2.0");
+  EXPECT_EQ(h2["conn"], 7);
+  for (const char* key : {"time", "instance", "method", "path", "query", "status", "headers",
+                          "client_cert", "user", "groups"})
+    EXPECT_TRUE(h2.contains(key)) << key;  // the fields it had before stay
 }
 
 TEST(Options, BadInputs) {
