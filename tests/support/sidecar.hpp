@@ -53,9 +53,12 @@ class sidecar {
         "--shutdown-grace-period=2s"};
     if (!o.peers.empty()) argv.push_back("--peers=" + o.peers);
     // scripts/test runs the end-to-end tests twice: clients negotiate HTTP/2 with the
-    // sidecars (as with kube-apiserver), then, with this set, HTTP/1.1.
-    if (const char* h1 = std::getenv("MVPROXY_TEST_HTTP1"); h1 && *h1)
+    // sidecars (as with kube-apiserver) and the sidecars with their apiservers and
+    // peers; then, with this set, everything is HTTP/1.1.
+    if (const char* h1 = std::getenv("MVPROXY_TEST_HTTP1"); h1 && *h1) {
       argv.push_back("--disable-http2-serving");
+      argv.push_back("--disable-upstream-http2");
+    }
     for (auto& e : o.extra) argv.push_back(e);
     proc_ = std::make_unique<process>(argv, workdir / ("mvproxy-" + o.id + ".log"));
     auto main = proc_->wait_for_output("listening on 127\\.0\\.0\\.1:(\\d+) \\(");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <set>
 
 #include "cluster.hpp"
 #include "kubectl_version.hpp"
@@ -170,6 +171,36 @@ TEST_F(clients, each_client_speaks_the_protocol_it_negotiates_on_both_routes) {
     EXPECT_EQ(py.exit_code, 0) << py.output;
     EXPECT_TRUE(seen("GET /api/v1/namespaces", "HTTP/1.1")) << old_sidecar.proc().output();
   }
+}
+
+// What the sidecars speak to their apiservers, from the stand-in's request log: HTTP/2,
+// as client-go to kube-apiserver, on both hops of the peer route (old sidecar -> new
+// sidecar -> new apiserver), and several requests share one connection. With
+// MVPROXY_TEST_HTTP1 (--disable-upstream-http2) it is HTTP/1.1 throughout.
+TEST_F(clients, the_sidecars_speak_http2_to_their_apiservers_and_peers) {
+  const bool h1_only = std::getenv("MVPROXY_TEST_HTTP1") && *std::getenv("MVPROXY_TEST_HTTP1");
+  const std::string want = h1_only ? "HTTP/1.1" : "HTTP/2.0";
+  const auto url = c_->at("old").url();
+  const std::string local = "/api/v1/namespaces/kube-public/configmaps";
+  const std::string peer = "/apis/resource.k8s.io/v1alpha3/namespaces/kube-public/resourceclaims";
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(c_->curl(url + local, "admin").code, 200);
+    ASSERT_EQ(c_->curl(url + peer, "admin").code, 200);
+  }
+  auto check = [&](const std::string& path, const std::string& instance) {
+    std::set<int> conns;
+    int n = 0;
+    for (auto& e : c_->served(path)) {
+      if (e["instance"] != instance) continue;
+      ++n;
+      EXPECT_EQ(e.value("proto", ""), want) << e.dump();
+      conns.insert(e.value("conn", 0));
+    }
+    EXPECT_EQ(n, 3) << path;
+    if (!h1_only) EXPECT_EQ(conns.size(), 1u) << path << ": one multiplexed connection";
+  };
+  check(local, "old");
+  check(peer, "new");
 }
 
 }  // namespace
