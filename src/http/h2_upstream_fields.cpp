@@ -73,8 +73,8 @@ h2_upstream_request h2_request_from_head(std::string_view head, std::string_view
   return out;
 }
 
-std::string h1_response_head(int status, std::string_view fields, bool has_length,
-                             bool end_stream, bool head_method, bool* chunked) {
+std::string h1_response_head(int status, std::string_view fields, bool has_length, bool end_stream,
+                             bool head_method, bool* chunked) {
   *chunked = false;
   std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
   out += bhttp::obsolete_reason(static_cast<bhttp::status>(status));

@@ -269,8 +269,8 @@ asio::awaitable<connect_result> exchange::connect(const upstream_target& target,
   if (!ctx)
     co_return connect_result{nullptr, failure::tls, "no CA configured for peers (--peer-ca-file)"};
   const bool offer_h2 = http2 && shared_.options.lim.upstream_http2;
-  co_return co_await connect_upstream(target, std::move(ctx), shared_.options.lim,
-                                      &worker_.sweeper, offer_h2);
+  co_return co_await connect_upstream(target, std::move(ctx), shared_.options.lim, &worker_.sweeper,
+                                      offer_h2);
 }
 
 std::optional<local_reply> exchange::after_connect_failure(const dispatch::plan& plan,

@@ -53,8 +53,7 @@ h2_upstream_session::h2_upstream_session(worker& w, std::unique_ptr<upstream_con
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2_max_frame},
   }};
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings.data(), settings.size());
-  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                        upstream_connection_window);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, upstream_connection_window);
   gauge_ = worker_.pool.gauge_for_name(name_, "http2");
   if (gauge_) gauge_->inc();
 }
@@ -115,8 +114,7 @@ int h2_upstream_session::on_header(nghttp2_session* s, const nghttp2_frame* fram
   return 0;
 }
 
-int h2_upstream_session::on_frame_recv(nghttp2_session* s, const nghttp2_frame* frame,
-                                       void* user) {
+int h2_upstream_session::on_frame_recv(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<h2_upstream_session*>(user);
   const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (frame->hd.type) {
@@ -258,7 +256,8 @@ void h2_upstream_session::want_write() {
 asio::awaitable<void> h2_upstream_session::keepalive_loop() {
   auto self = shared_from_this();
   const auto& lim = worker_.shared.options.lim;
-  const auto tick = std::min(lim.upstream_http2_read_idle_timeout, lim.upstream_http2_ping_timeout) / 2;
+  const auto tick =
+      std::min(lim.upstream_http2_read_idle_timeout, lim.upstream_http2_ping_timeout) / 2;
   while (!ended_) {
     keepalive_.expires_after(std::max<clock::duration>(tick, std::chrono::milliseconds(100)));
     co_await keepalive_.async_wait(use_tuple);
@@ -272,8 +271,8 @@ asio::awaitable<void> h2_upstream_session::keepalive_loop() {
       want_write();
       break;
     }
-    if (ping_out_ && now - last_read_ >= lim.upstream_http2_read_idle_timeout +
-                                             lim.upstream_http2_ping_timeout) {
+    if (ping_out_ && now - last_read_ >=
+                         lim.upstream_http2_read_idle_timeout + lim.upstream_http2_ping_timeout) {
       worker_.shared.log->warn("HTTP/2 connection to {}: no answer to PING in {} ms, closing",
                                name_, lim.upstream_http2_ping_timeout.count());
       worker_.shared.metrics.upstream_errors_total.with({name_, "ping-timeout"}).inc();

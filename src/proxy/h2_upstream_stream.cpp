@@ -204,7 +204,8 @@ asio::awaitable<error_code> h2_upstream_stream::write_head(std::string_view data
 void h2_upstream_stream::write_body(std::string_view data) {
   if (out_done_ || final_seen_) return;  // answered already: the rest is not sent
   if (out_left_) {
-    data = data.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(*out_left_, data.size())));
+    data =
+        data.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(*out_left_, data.size())));
     *out_left_ -= data.size();
     if (*out_left_ == 0) out_done_ = true;
   }
@@ -272,8 +273,8 @@ void h2_upstream_stream::on_field(std::string_view name, std::string_view value)
 void h2_upstream_stream::on_headers_end(bool end_stream) {
   if (!final_seen_ && status_ != 0) {
     bool chunked = false;
-    in_.append(http::h1_response_head(status_, fields_, has_length_, end_stream, head_method_,
-                                      &chunked));
+    in_.append(
+        http::h1_response_head(status_, fields_, has_length_, end_stream, head_method_, &chunked));
     std::string().swap(fields_);
     if (status_ >= 200) {
       final_seen_ = true;

@@ -3,13 +3,13 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
-#include <algorithm>
 #include <stdexcept>
 
 #include "mvproxy/metrics/standard.hpp"
@@ -239,7 +239,9 @@ asio::awaitable<void> upstream_pool::wait_for_connect(const upstream_target& tar
   std::erase(w, &timer);
 }
 
-void upstream_pool::connecting(const upstream_target& target) { ++entry(target.key(), target).connecting; }
+void upstream_pool::connecting(const upstream_target& target) {
+  ++entry(target.key(), target).connecting;
+}
 
 void upstream_pool::done_connecting(const upstream_target& target, bool made, bool h2) {
   auto& e = entry(target.key(), target);

@@ -53,10 +53,10 @@ std::vector<std::pair<std::string, std::string>> h2_response_fields(std::string_
 // :authority, HTTP/1.1's connection-specific fields and its framing left out.
 struct h2_upstream_request {
   std::vector<std::pair<std::string, std::string>> fields;
-  bool has_body = false;               // DATA follows the head
+  bool has_body = false;                // DATA follows the head
   std::optional<std::uint64_t> length;  // the body's announced length
-  bool head_method = false;            // HEAD: the response has no body
-  std::string error;                   // not a head that can be sent (empty: fine)
+  bool head_method = false;             // HEAD: the response has no body
+  std::string error;                    // not a head that can be sent (empty: fine)
 };
 h2_upstream_request h2_request_from_head(std::string_view head, std::string_view authority);
 
@@ -65,7 +65,7 @@ h2_upstream_request h2_request_from_head(std::string_view head, std::string_view
 // body that follows (its content-length as sent, else chunks), then the blank line.
 // `end_stream`: the head ended the stream (no body). Interim (1xx) heads have no
 // framing. *chunked says whether DATA must be framed as chunks.
-std::string h1_response_head(int status, std::string_view fields, bool has_length,
-                             bool end_stream, bool head_method, bool* chunked);
+std::string h1_response_head(int status, std::string_view fields, bool has_length, bool end_stream,
+                             bool head_method, bool* chunked);
 
 }  // namespace mvproxy::http

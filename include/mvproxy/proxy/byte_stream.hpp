@@ -27,8 +27,8 @@ class byte_stream {
   };
   virtual read_result try_read(void* data, std::size_t size) = 0;
   // try_read, waiting as long as needed for at least one byte.
-  virtual boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data,
-                                                                               std::size_t size) = 0;
+  virtual boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(
+      void* data, std::size_t size) = 0;
   // Writes all of it. The bytes need stay valid only until the first suspension.
   virtual boost::asio::awaitable<error_code> write(const void* data, std::size_t size) = 0;
   // Waits until try_read has something to say (bytes or an error). Ends with an error

@@ -140,8 +140,7 @@ class exchange {
   // target's shared connection (the pool's), and what is returned is a stream on it.
   boost::asio::awaitable<connect_result> connect_for_request(const upstream_target& target);
   // With `http2`, the upstream may choose HTTP/2 (not for upgrades).
-  boost::asio::awaitable<connect_result> connect(const upstream_target& target,
-                                                 bool http2 = false);
+  boost::asio::awaitable<connect_result> connect(const upstream_target& target, bool http2 = false);
   // After a failed connect to plan target `ti` (nothing sent): recorded, and nothing
   // when the plan has a next target to try, else the answer for the client.
   std::optional<local_reply> after_connect_failure(const dispatch::plan& plan, std::size_t ti,

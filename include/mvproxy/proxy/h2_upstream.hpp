@@ -151,7 +151,7 @@ class h2_upstream_session : public std::enable_shared_from_this<h2_upstream_sess
   upstream_target target_;
   std::string authority_;
   nghttp2_session* session_ = nullptr;
-  std::size_t streams_ = 0;  // h2_upstream_streams alive
+  std::size_t streams_ = 0;                               // h2_upstream_streams alive
   std::unordered_set<h2_upstream_stream*> open_streams_;  // with an nghttp2 stream open
   std::uint32_t max_streams_ = 100;  // until the upstream's SETTINGS say (as Go's client)
   bool settings_seen_ = false;

@@ -135,7 +135,7 @@ class session final : public client_side {
   std::shared_ptr<client_watch> watch_;
   bool client_left_ = false;
   byte_stream* relay_from_ = nullptr;  // the upstream a watched relay waits on
-  h2_connection* h2_ = nullptr;       // ALPN chose HTTP/2: the connection is its
+  h2_connection* h2_ = nullptr;        // ALPN chose HTTP/2: the connection is its
 };
 
 }  // namespace mvproxy::proxy

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "mvproxy/metrics/registry.hpp"
-#include "mvproxy/proxy/settings.hpp"
 #include "mvproxy/proxy/byte_stream.hpp"
+#include "mvproxy/proxy/settings.hpp"
 #include "mvproxy/proxy/tls_stream.hpp"
 #include "mvproxy/tls/contexts.hpp"
 

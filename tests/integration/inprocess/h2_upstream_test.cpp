@@ -92,8 +92,9 @@ TEST_F(h2_upstream, a_watch_streams_event_by_event) {
   std::promise<void> first_seen;
   auto seen = first_seen.get_future();
   upstream_.on("/api/v1/watch/pods", [&](upstream_conn& c, const recorded&) {
-    c.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n7\r\nevent-1\r\n");
+    c.write(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n7\r\nevent-1\r\n");
     seen.wait_for(std::chrono::seconds(10));
     c.write("7\r\nevent-2\r\n0\r\n\r\n");
   });

@@ -145,9 +145,9 @@ TEST(H2UpstreamResponse, HeadsBecomeHttp11) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     bool chunked = !c.chunked;
-    EXPECT_EQ(h1_response_head(c.status, c.fields, c.has_length, c.end_stream, c.head_method,
-                               &chunked),
-              c.want);
+    EXPECT_EQ(
+        h1_response_head(c.status, c.fields, c.has_length, c.end_stream, c.head_method, &chunked),
+        c.want);
     EXPECT_EQ(chunked, c.chunked);
   }
 }

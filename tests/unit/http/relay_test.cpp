@@ -587,8 +587,8 @@ TEST(RelayParser, AFieldBeastCannotHoldIsHeaderLimitNotAnException) {
       EXPECT_NO_THROW(ec = p.feed(req.data(), req.size()).ec);
       EXPECT_EQ(ec, fits ? error_code() : error_code(bhttp::error::header_limit));
     }
-    std::string res = "HTTP/1.1 200 OK\r\nX-Big: " + std::string(n, 'v') +
-                      "\r\nContent-Length: 0\r\n\r\n";
+    std::string res =
+        "HTTP/1.1 200 OK\r\nX-Big: " + std::string(n, 'v') + "\r\nContent-Length: 0\r\n\r\n";
     response_relay_parser rp(big_head);
     std::string head;
     rp.write_head_to(&head);
