@@ -132,36 +132,38 @@ asio::awaitable<void> h2_connection::write_loop() {
   exchanges_done_.cancel();
 }
 
-// Writes every frame nghttp2 has ready, gathered in the worker's scratch (ours until
-// a write first waits: tls_stream::write copies what it cannot send at once).
 asio::awaitable<bool> h2_connection::flush() {
-  const auto write_timeout = shared_.options.lim.write_timeout;
-  char* const buf = worker_.scratch.data();
+  co_return co_await write_frames(session_, client_, worker_.scratch.data(),
+                                  shared_.options.lim.write_timeout);
+}
+
+asio::awaitable<bool> write_frames(nghttp2_session* session, tls_stream& to, char* buf,
+                                   clock::duration write_timeout) {
   for (;;) {
     std::size_t len = 0;
     for (;;) {
       const std::uint8_t* data = nullptr;
       auto n =
-          static_cast<std::size_t>(std::max<ssize_t>(0, nghttp2_session_mem_send(session_, &data)));
+          static_cast<std::size_t>(std::max<ssize_t>(0, nghttp2_session_mem_send(session, &data)));
       if (n == 0) break;
       if (len + n > relay_read_bytes) {
         // Full: what was gathered goes first, then this frame as it is.
-        client_.expires_after(write_timeout);
+        to.expires_after(write_timeout);
         if (len > 0) {
-          if (co_await client_.write(buf, len)) co_return false;
+          if (co_await to.write(buf, len)) co_return false;
         }
         len = 0;
-        client_.expires_after(write_timeout);
-        if (co_await client_.write(data, n)) co_return false;
+        to.expires_after(write_timeout);
+        if (co_await to.write(data, n)) co_return false;
         continue;
       }
       std::memcpy(buf + len, data, n);
       len += n;
     }
     if (len == 0) co_return true;
-    client_.expires_after(write_timeout);
-    auto ec = co_await client_.write(buf, len);
-    client_.expires_never();
+    to.expires_after(write_timeout);
+    auto ec = co_await to.write(buf, len);
+    to.expires_never();
     if (ec) co_return false;
   }
 }

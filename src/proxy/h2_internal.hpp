@@ -22,6 +22,12 @@ constexpr std::uint32_t h2_max_frame = 256 * 1024;
 constexpr double h2_reset_burst = 1000;
 constexpr double h2_reset_rate = 33;
 
+// Writes every frame `session` has ready to `to`, gathered in `buf` (the worker's
+// scratch: ours until a write first waits, as tls_stream::write copies what it cannot
+// send at once). False when a write fails or times out. Both sides of HTTP/2 use it.
+asio::awaitable<bool> write_frames(nghttp2_session* session, tls_stream& to, char* buf,
+                                   clock::duration write_timeout);
+
 inline std::array<nghttp2_settings_entry, 3> server_settings(std::uint32_t max_streams) {
   return {{{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams},
            {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2_stream_window},

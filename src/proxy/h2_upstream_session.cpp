@@ -212,37 +212,9 @@ asio::awaitable<void> h2_upstream_session::write_loop() {
   }
 }
 
-// As h2_connection::flush: frames gathered in the worker's scratch, ours until a write
-// first waits.
 asio::awaitable<bool> h2_upstream_session::flush() {
-  const auto write_timeout = worker_.shared.options.lim.write_timeout;
-  char* const buf = worker_.scratch.data();
-  for (;;) {
-    std::size_t len = 0;
-    for (;;) {
-      const std::uint8_t* data = nullptr;
-      auto n =
-          static_cast<std::size_t>(std::max<ssize_t>(0, nghttp2_session_mem_send(session_, &data)));
-      if (n == 0) break;
-      if (len + n > relay_read_bytes) {
-        tls_.expires_after(write_timeout);
-        if (len > 0) {
-          if (co_await tls_.write(buf, len)) co_return false;
-        }
-        len = 0;
-        tls_.expires_after(write_timeout);
-        if (co_await tls_.write(data, n)) co_return false;
-        continue;
-      }
-      std::memcpy(buf + len, data, n);
-      len += n;
-    }
-    if (len == 0) co_return true;
-    tls_.expires_after(write_timeout);
-    auto ec = co_await tls_.write(buf, len);
-    tls_.expires_never();
-    if (ec) co_return false;
-  }
+  co_return co_await write_frames(session_, tls_, worker_.scratch.data(),
+                                  worker_.shared.options.lim.write_timeout);
 }
 
 void h2_upstream_session::want_write() {

@@ -236,7 +236,7 @@ ssize_t h2_upstream_stream::read_body(nghttp2_session* session, std::int32_t id,
   auto* s = h2_upstream_session::stream_of(session, id);
   if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // its exchange is gone
   const std::size_t n = std::min(length, s->out_.size() - s->out_off_);
-  if (n > 0) std::memcpy(buf, s->out_.data() + s->out_off_, n);
+  if (n > 0) s->out_.copy(reinterpret_cast<char*>(buf), n, s->out_off_);
   s->out_off_ += n;
   if (s->out_off_ == s->out_.size()) {
     if (s->out_.capacity() > 64 * 1024)

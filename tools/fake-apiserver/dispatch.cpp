@@ -6,16 +6,6 @@
 #include "server.hpp"
 
 namespace fake_apiserver {
-namespace {
-
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
 
 net::awaitable<dispatched> server::dispatch(std::shared_ptr<instance_state> inst,
                                             const connection_info& conn, api_request& areq,

@@ -11,7 +11,6 @@
 namespace fake_apiserver {
 namespace {
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 namespace websocket = beast::websocket;
 
 std::string frame(unsigned char channel, const std::string& data) {

@@ -17,7 +17,6 @@
 namespace fake_apiserver {
 namespace {
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // kubelet's default streamCreationTimeout: how long the client has to open its
 // streams.
 constexpr auto stream_creation_timeout = std::chrono::seconds(30);

@@ -11,7 +11,6 @@
 namespace fake_apiserver {
 namespace {
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr uint32_t max_concurrent_streams = 250;
 constexpr uint32_t stream_window = 256 * 1024;
 constexpr size_t write_gather_bytes = 64 * 1024;

@@ -10,13 +10,6 @@
 namespace fake_apiserver {
 namespace {
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Fields HTTP/2 forbids in a message (RFC 9113 §8.2.2).
 bool connection_specific(const std::string& name) {
   return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||

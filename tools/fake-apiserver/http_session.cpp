@@ -15,13 +15,6 @@
 namespace fake_apiserver {
 namespace {
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Removes the connection from the instance's registry however the session ends.
 struct registration {
   instance_state& inst;

@@ -8,8 +8,6 @@
 namespace fake_apiserver {
 namespace {
 
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
 std::string read_text(const std::string& path, const std::string& flag) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(flag + ": cannot read " + path);

@@ -34,6 +34,13 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
+inline constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+inline std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 // Request bodies above this are refused (HTTP/1.1: the connection ends; HTTP/2: 413).
 constexpr size_t request_body_limit = 64 * 1024 * 1024;
 

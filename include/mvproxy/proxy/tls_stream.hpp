@@ -61,7 +61,7 @@ class tls_stream final : public byte_stream {
   // Server side: an accepted socket. Client side: an unconnected one (connect it
   // through socket(), then handshake). The SSL_CTX must outlive the stream.
   tls_stream(boost::asio::ip::tcp::socket socket, SSL_CTX* ctx, deadline_sweeper* sweeper);
-  ~tls_stream();
+  ~tls_stream() override;
   tls_stream(const tls_stream&) = delete;
   tls_stream& operator=(const tls_stream&) = delete;
 
