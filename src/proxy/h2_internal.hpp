@@ -8,6 +8,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "exchange_internal.hpp"
 #include "mvproxy/proxy/h2_connection.hpp"
@@ -27,6 +28,30 @@ constexpr double h2_reset_rate = 33;
 // send at once). False when a write fails or times out. Both sides of HTTP/2 use it.
 asio::awaitable<bool> write_frames(nghttp2_session* session, tls_stream& to, char* buf,
                                    clock::duration write_timeout);
+
+// A DATA payload for nghttp2 from a stream's queue `q` (unread past `off`): up to
+// `length` bytes into `buf`. A drained queue is emptied (freed when its capacity is over
+// `keep`, so a quiet stream holds no buffer); then the stream ends when `ended`, and an
+// empty read defers until nghttp2_session_resume_data. Both sides of HTTP/2 send bodies
+// this way.
+inline ssize_t take_data(std::string& q, std::size_t& off, std::uint8_t* buf, std::size_t length,
+                         bool ended, std::uint32_t* flags, std::size_t keep) {
+  const std::size_t n = std::min(length, q.size() - off);
+  if (n > 0) q.copy(reinterpret_cast<char*>(buf), n, off);
+  off += n;
+  if (off == q.size()) {
+    if (q.capacity() > keep)
+      std::string().swap(q);
+    else
+      q.clear();
+    off = 0;
+    if (ended)
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (n == 0)
+      return NGHTTP2_ERR_DEFERRED;
+  }
+  return static_cast<ssize_t>(n);
+}
 
 inline std::array<nghttp2_settings_entry, 3> server_settings(std::uint32_t max_streams) {
   return {{{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams},

@@ -194,23 +194,11 @@ asio::awaitable<void> h2_stream::tunnel(response_start&, upstream_connection&) {
 ssize_t h2_stream::read_data(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                              std::uint32_t* flags, nghttp2_data_source* src, void*) {
   auto* s = static_cast<h2_stream*>(src->ptr);
-  const std::size_t n = std::min(length, s->out_pending());
-  if (n > 0) std::memcpy(buf, s->out_.data() + s->out_off_, n);
-  s->out_off_ += n;
-  if (s->out_pending() == 0) {
-    // Drained: a quiet watch keeps no buffer.
-    if (s->out_.capacity() > 4096)
-      std::string().swap(s->out_);
-    else
-      s->out_.clear();
-    s->out_off_ = 0;
-    if (s->out_done_)
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (n == 0)
-      return NGHTTP2_ERR_DEFERRED;
-  }
+  // Drained, a quiet watch keeps no buffer.
+  const auto r = take_data(s->out_, s->out_off_, buf, length, s->out_done_, flags, 4096);
+  if (r == NGHTTP2_ERR_DEFERRED) return r;
   s->wake();  // room for more
-  return static_cast<ssize_t>(n);
+  return r;
 }
 
 }  // namespace mvproxy::proxy

@@ -5,7 +5,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <cstring>
 
 #include "h2_internal.hpp"
@@ -95,7 +94,7 @@ void h2_upstream_session::end(bool by_upstream, const char* why) {
   tls_.cancel();
   write_signal_.cancel();
   keepalive_.cancel();
-  auto open = open_streams_;  // on_close may not erase, but be safe
+  auto open = open_streams_;  // a copy: on_close erases from the set
   for (auto* s : open) s->on_close(NGHTTP2_CONNECT_ERROR);
 }
 

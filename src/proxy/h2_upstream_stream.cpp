@@ -235,24 +235,12 @@ ssize_t h2_upstream_stream::read_body(nghttp2_session* session, std::int32_t id,
                                       nghttp2_data_source*, void*) {
   auto* s = h2_upstream_session::stream_of(session, id);
   if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // its exchange is gone
-  const std::size_t n = std::min(length, s->out_.size() - s->out_off_);
-  if (n > 0) s->out_.copy(reinterpret_cast<char*>(buf), n, s->out_off_);
-  s->out_off_ += n;
-  if (s->out_off_ == s->out_.size()) {
-    if (s->out_.capacity() > 64 * 1024)
-      std::string().swap(s->out_);
-    else
-      s->out_.clear();
-    s->out_off_ = 0;
-    // After an early answer the body stops here, without an end (RFC 9113 §8.1: the
-    // rest is not sent); the stream is reset once the exchange is done with it.
-    if (s->out_done_)
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (n == 0)
-      return NGHTTP2_ERR_DEFERRED;
-  }
+  // After an early answer the body stops without an end (RFC 9113 §8.1: the rest is
+  // not sent; out_done_ stays false); the stream is reset once the exchange is done.
+  const auto r = take_data(s->out_, s->out_off_, buf, length, s->out_done_, flags, 64 * 1024);
+  if (r == NGHTTP2_ERR_DEFERRED) return r;
   s->wake();  // room for more
-  return static_cast<ssize_t>(n);
+  return r;
 }
 
 void h2_upstream_stream::on_field(std::string_view name, std::string_view value) {

@@ -122,7 +122,6 @@ class h2_upstream_session : public std::enable_shared_from_this<h2_upstream_sess
   std::unique_ptr<upstream_connection> open_stream(const std::string& key);
   // Closes the connection now; its streams end with an error.
   void close();
-  std::size_t streams() const { return streams_; }
   // Full by the limit assumed before the upstream's SETTINGS came: they may raise it,
   // so a request waits for them rather than dialing another connection.
   bool awaiting_settings() const { return !settings_seen_ && !ended_ && streams_ >= max_streams_; }
