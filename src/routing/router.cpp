@@ -47,6 +47,8 @@ struct capable_peers {
   // Reachable peers whose apiserver went away or was never read: they may serve it by
   // now, so they are asked (and hand the request back when they cannot).
   std::vector<std::string> in_doubt;
+  // Of those, the ones whose last discovery served it: the fallback after `healthy`.
+  std::vector<std::string> away;
   // A peer whose last discovery serves it cannot be reached, or its apiserver is down.
   bool any_unreachable = false;
 };
@@ -72,9 +74,11 @@ capable_peers find_capable(const route_input& in, const target& t) {
     }
     if (serves) out.any_unreachable = true;
     if (p.healthy) out.in_doubt.push_back(p.id);
+    if (p.healthy && serves) out.away.push_back(p.id);
   }
   rotate_to_random(out.healthy, in.random);
   rotate_to_random(out.in_doubt, in.random);
+  rotate_to_random(out.away, in.random);
   return out;
 }
 
@@ -113,8 +117,12 @@ route_decision route_target(const route_input& in, const target& t) {
     // Beyond upstream: the local apiserver has the resource but not this subresource.
     const bool subresource_only = t.what == target::scope::resource && !t.subresource.empty() &&
                                   in.local->serves(t.group, t.version, t.resource);
-    return to_peers(subresource_only ? "subresource"sv : "peer"sv, std::move(capable.healthy),
-                    false);
+    // When every healthy one hands the request back, a peer that served it and whose
+    // apiserver we last saw away may be up again by now: asking it costs one round trip
+    // where a 503 would cost the client a retry.
+    auto ids = std::move(capable.healthy);
+    ids.insert(ids.end(), capable.away.begin(), capable.away.end());
+    return to_peers(subresource_only ? "subresource"sv : "peer"sv, std::move(ids), false);
   }
   // Nobody known serves it. Peers whose apiserver changed are asked first; the local
   // apiserver's 404 is the answer only when no peer's last view served it.

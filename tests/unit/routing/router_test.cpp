@@ -518,15 +518,21 @@ TEST(Router, LocalApiserverAwayNonResourceReadsGoToAPeer) {
   EXPECT_EQ(write.run().kind, route_kind::local);
 }
 
-// Peers whose apiserver is down or unconfirmed are routed around; asked first when no
-// known server serves the request (they may serve it by now), and a 503 rather than
-// the local 404 when one of them served it before.
+// Peers whose apiserver is down or unconfirmed are asked last: after the healthy ones
+// (their apiserver may be back by now), first when no known server serves the request,
+// and a 503 rather than the local 404 when one of them served it before.
 TEST(Router, PeerApiserverAwayIsRoutedAroundOrAsked) {
   fixture f("GET", "/apis/resource.k8s.io/v1/deviceclasses");
   f.peers = {{"a", new_server, true, apiserver_state::down}, {"b", newest_server, true}};
   auto d = f.run();
   EXPECT_EQ(d.kind, route_kind::peer);
-  EXPECT_EQ(d.candidates, (names{"b"}));
+  EXPECT_EQ(d.candidates, (names{"b", "a"}));
+
+  // Only ones whose last discovery served it, and never an ejected one.
+  f.peers = {{"a", old_server, true, apiserver_state::down},
+             {"b", newest_server, true},
+             {"c", new_server, false, apiserver_state::down}};
+  EXPECT_EQ(f.run().candidates, (names{"b"}));
 
   f.peers = {{"a", new_server, true, apiserver_state::down},
              {"b", newest_server, true, apiserver_state::unconfirmed}};
