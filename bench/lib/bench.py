@@ -41,6 +41,10 @@ def parse_args():
     p.add_argument("--watches", type=int)
     p.add_argument("--only", help="comma-separated subset of: local,peer,list,watch,newconn,h2,h2list,h2watch")
     p.add_argument("--targets", help="comma-separated subset of: direct,mvproxy,nginx,haproxy")
+    p.add_argument("--pin", action="store_true",
+                   help="proxies and backends on the last CPU, load generators on the others (a sidecar "
+                        "shares its node's core with its apiserver); default: the scheduler places them")
+    p.add_argument("--mvproxy-flags", default="", help="extra flags for every mvproxy started (experiments)")
     a = p.parse_args()
     a.rounds = a.rounds or (1 if a.quick else 3)
     a.duration = a.duration or (2 if a.quick else 10)
@@ -60,6 +64,7 @@ class Bench:
         self.client_cert = client_cert
         self.tls = {}
         self.tls_h2 = {}  # what h2load negotiated with each HTTP/2 listener
+        self.threads = {}  # {route: {target: [CPU µs per request by thread name, per round]}}
         self.killed = {}  # target -> how many of its instances had to be SIGKILLed
 
     # -- tools
@@ -88,17 +93,22 @@ class Bench:
             time.sleep(0.05)
         raise RuntimeError(f"GET {path} on :{port} answered {code}, not 200, for {timeout}s")
 
-    def wrk(self, port, path, connection_close=False):
-        cmd = ["wrk", "-t1", f"-c{self.concurrency}", f"-d{self.args.duration}s", "--timeout", "5s",
+    def wrk(self, port, path, connection_close=False, inst=None):
+        """wrk's figures; with inst, also the proxy's CPU and context switches per request."""
+        cmd = procs.client_prefix() + ["wrk", "-t1", f"-c{self.concurrency}", f"-d{self.args.duration}s", "--timeout", "5s",
                "-s", os.path.join(ROOT, "bench/lib/wrk_report.lua"), "-H", AUTH_HEADER]
         if connection_close:
             cmd += ["-H", "Connection: close"]
+        before = procs.cpu_sample(inst.cpu_pids) if inst else None
         r = subprocess.run(cmd + [f"https://127.0.0.1:{port}{path}"], capture_output=True, text=True,
                            timeout=self.args.duration + 30)
+        after = procs.cpu_sample(inst.cpu_pids) if inst else None
         m = re.search(r"^WRKJSON (.*)$", r.stdout, re.M)
         if not m:
             raise RuntimeError(f"wrk: {procs.tail(r.stdout + r.stderr)}")
         res = json.loads(m.group(1))
+        if inst and inst.cpu_pids and res["requests"]:
+            res["cpu"] = procs.cpu_delta(before, after, res["requests"])
         if res["requests"] == 0 or res["errors"] + res["non2xx"] > res["requests"] // 100:
             raise RuntimeError(f"wrk: {res['requests']} requests, {res['errors']} socket errors, "
                                f"{res['non2xx']} non-2xx")
@@ -108,7 +118,7 @@ class Bench:
         """h2load -D over HTTP/2 only (ALPN h2, no fallback), the suite every server is
         told to negotiate; latency percentiles from its per-request log."""
         log = os.path.join(self.env.run, "h2load-requests.tsv")
-        cmd = ["h2load", "-t1", f"-c{self.h2_connections}", f"-m{self.h2_streams}", f"-D{self.args.duration}",
+        cmd = procs.client_prefix() + ["h2load", "-t1", f"-c{self.h2_connections}", f"-m{self.h2_streams}", f"-D{self.args.duration}",
                "--npn-list", "h2", "--tls13-ciphers", workspace.CIPHERSUITE, "-H", AUTH_HEADER,
                "--log-file", log, f"https://127.0.0.1:{port}{path}"]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=self.args.duration + 30)
@@ -148,11 +158,12 @@ class Bench:
             self.wait_ok(inst.port, workspace.SMALL_PATH)
             if first_round:
                 self.tls[target.name] = targets.negotiated_tls(inst.port)
-            res = self.wrk(inst.port, workspace.SMALL_PATH)
+            res = self.wrk(inst.port, workspace.SMALL_PATH, inst=inst)
         finally:
             self.stop(inst)
         return {"local_rps": res["requests"] / (res["duration_us"] / 1e6),
-                "local_p50_ms": res["p50_us"] / 1000, "local_p99_ms": res["p99_us"] / 1000}
+                "local_p50_ms": res["p50_us"] / 1000, "local_p99_ms": res["p99_us"] / 1000,
+                **self.cpu_figures("local", target, res)}
 
     def peer(self, target, _):
         if isinstance(target, targets.Direct):
@@ -174,11 +185,21 @@ class Bench:
             print(f"   mvproxy peer route pending: {e}", flush=True)
             return pending
         try:
-            res = self.wrk(inst.port, workspace.PEER_PATH)
+            res = self.wrk(inst.port, workspace.PEER_PATH, inst=inst)
         finally:
             self.stop(inst)
         return {"peer_rps": res["requests"] / (res["duration_us"] / 1e6),
-                "peer_p50_ms": res["p50_us"] / 1000, "peer_p99_ms": res["p99_us"] / 1000}
+                "peer_p50_ms": res["p50_us"] / 1000, "peer_p99_ms": res["p99_us"] / 1000,
+                **self.cpu_figures("peer", target, res)}
+
+    def cpu_figures(self, route, target, res):
+        """Proxy CPU and context switches per request (every hop's worker process); the
+        CPU by thread is kept for the JSON (which thread of mvproxy does what)."""
+        cpu = res.get("cpu")
+        if not cpu:
+            return {}
+        self.threads.setdefault(route, {}).setdefault(target.name, []).append(cpu["threads"])
+        return {f"{route}_cpu_us": cpu["cpu_us"], f"{route}_csw_vol": cpu["vol"], f"{route}_csw_invol": cpu["invol"]}
 
     def h2(self, target, first_round):
         inst = target.start(self.env.backend_a, http2=True)
@@ -341,6 +362,13 @@ def run(args):
         notes.append(f"{args.watches} watches asked, {h2_watches} held over HTTP/2: the hard open-files limit "
                      f"here is {hard}.")
 
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("bench/run: --pin needs at least 2 CPUs")
+        procs.SERVER_CPUS, procs.CLIENT_CPUS = {cpus[-1]}, set(cpus[:-1])
+        notes.append(f"pinned: proxies and backends on CPU {cpus[-1]}, wrk/h2load/curl on CPU(s) "
+                     f"{','.join(map(str, cpus[:-1]))} (--pin).")
     t0 = time.monotonic()
     loadavg_start = " ".join(open("/proc/loadavg").read().split()[:3])
     pki = os.path.join(run_dir, "pki")
@@ -376,7 +404,7 @@ def run(args):
     order = [targets.Direct(env, direct, direct_h2)]
     mvproxy_state = "measured"
     if os.access(args.mvproxy, os.X_OK):
-        order.append(targets.Mvproxy(env, args.mvproxy))
+        order.append(targets.Mvproxy(env, args.mvproxy, args.mvproxy_flags.split()))
     else:
         mvproxy_state = "not built"
         notes.append(f"mvproxy not built ({args.mvproxy} missing): its column is empty.")
@@ -428,7 +456,8 @@ def run(args):
                 concurrency=Bench.concurrency, h2_connections=Bench.h2_connections,
                 h2_streams=Bench.h2_streams, list_mib=list_bytes / MIB, list_downloads=args.list_downloads,
                 watches=watches, h2_watches=h2_watches, h2_max_streams=H2_MAX_STREAMS, tls=bench.tls,
-                tls_h2=bench.tls_h2, notes=notes, mvproxy=mvproxy_state,
+                tls_h2=bench.tls_h2, notes=notes, mvproxy=mvproxy_state, pinned=args.pin,
+                mvproxy_flags=args.mvproxy_flags,
                 mvproxy_binary=mvproxy_binary(args),
                 wall_seconds=round(time.monotonic() - t0, 1), loadavg=loadavg_start,
                 loadavg_end=" ".join(open("/proc/loadavg").read().split()[:3]))
@@ -439,7 +468,8 @@ def run(args):
         f.write(md)
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"meta": meta, "figures": figures, "rounds": rounds, "ratios_mvproxy_over": ratios,
-                   "h2_over_h1": report.h2_over_h1(figures), "targets": checks}, f, indent=2)
+                   "h2_over_h1": report.h2_over_h1(figures), "targets": checks,
+                   "cpu_by_thread_us_per_request": bench.threads}, f, indent=2)
     print(md)
     print(f"== wrote {args.out}/results.md and results.json in {time.monotonic() - t0:.0f}s", flush=True)
     return 1 if failed else 0

@@ -13,8 +13,63 @@ _PR_SET_PDEATHSIG = 1
 _started = []
 
 
+# CPUs for the servers (proxies, backends) and for the load generators, or None: set
+# by `bench/run --pin` so that the proxy and its backend share one core, as a sidecar
+# and its apiserver do, and the client runs on the other.
+SERVER_CPUS = None
+CLIENT_CPUS = None
+
+
 def _die_with_parent():
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if SERVER_CPUS is not None:
+        os.sched_setaffinity(0, SERVER_CPUS)  # inherited by every thread it starts
+
+
+def client_prefix():
+    """taskset prefix for a load generator's command line under --pin."""
+    if CLIENT_CPUS is None:
+        return []
+    return ["taskset", "-c", ",".join(str(c) for c in sorted(CLIENT_CPUS))]
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sample(pids):
+    """CPU seconds (user + system) and context switches (voluntary, involuntary) of
+    every thread of pids, plus CPU seconds by thread name."""
+    total, vol, invol, by_thread = 0.0, 0, 0, {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    stat = f.read()
+                with open(f"/proc/{pid}/task/{tid}/status") as f:
+                    status = f.read()
+            except FileNotFoundError:
+                continue  # the thread ended
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            seconds = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+            total += seconds
+            by_thread[name] = by_thread.get(name, 0.0) + seconds
+            vol += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
+            invol += int(re.search(r"^nonvoluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
+    return {"cpu_s": total, "vol": vol, "invol": invol, "threads": by_thread}
+
+
+def cpu_delta(before, after, requests):
+    """Per request: proxy CPU µs, voluntary and involuntary switches; CPU µs by thread."""
+    threads = {k: (v - before["threads"].get(k, 0.0)) * 1e6 / requests for k, v in after["threads"].items()}
+    return {"cpu_us": (after["cpu_s"] - before["cpu_s"]) * 1e6 / requests,
+            "vol": (after["vol"] - before["vol"]) / requests,
+            "invol": (after["invol"] - before["invol"]) / requests,
+            "threads": {k: v for k, v in threads.items() if v > 0}}
 
 
 class Proc:

@@ -7,9 +7,15 @@ FIGURES = [
     ("local_rps", "(a) GET ~1 KiB, local route: requests/s", "req/s", "higher"),
     ("local_p50_ms", "(a) GET ~1 KiB, local route: latency p50", "ms", "lower"),
     ("local_p99_ms", "(a) GET ~1 KiB, local route: latency p99", "ms", "lower"),
+    ("local_cpu_us", "(a) GET ~1 KiB, local route: proxy CPU per request", "µs", "lower"),
+    ("local_csw_vol", "(a) GET ~1 KiB, local route: proxy voluntary context switches per request", "", "lower"),
+    ("local_csw_invol", "(a) GET ~1 KiB, local route: proxy preemptions per request", "", "lower"),
     ("peer_rps", "(a) GET ~1 KiB, peer route (two hops): requests/s", "req/s", "higher"),
     ("peer_p50_ms", "(a) GET ~1 KiB, peer route (two hops): latency p50", "ms", "lower"),
     ("peer_p99_ms", "(a) GET ~1 KiB, peer route (two hops): latency p99", "ms", "lower"),
+    ("peer_cpu_us", "(a) GET ~1 KiB, peer route: CPU per request, both hops", "µs", "lower"),
+    ("peer_csw_vol", "(a) GET ~1 KiB, peer route: voluntary context switches per request, both hops", "", "lower"),
+    ("peer_csw_invol", "(a) GET ~1 KiB, peer route: preemptions per request, both hops", "", "lower"),
     ("list_mbps", "(b) LIST ~50 MiB, chunked as kube-apiserver sends it", "MB/s", "higher"),
     ("list_cl_mbps", "(b) LIST ~50 MiB, with Content-Length", "MB/s", "higher"),
     ("list_peak_rss_mib", "(b) LISTs: proxy peak RSS (VmHWM)", "MiB", "lower"),
@@ -102,6 +108,8 @@ def check_targets(figures):
                                   ("mvproxy", f"{route}_rps"), (other, f"{route}_rps")))
             checks.append(verdict(f"(a) {route}: p99 ≤ {other}", lambda m, o: m <= o,
                                   ("mvproxy", f"{route}_p99_ms"), (other, f"{route}_p99_ms")))
+            checks.append(verdict(f"(a) {route}: proxy CPU per request ≤ {other}", lambda m, o: m <= o,
+                                  ("mvproxy", f"{route}_cpu_us"), (other, f"{route}_cpu_us")))
     for key, kind in (("list_mbps", "chunked"), ("list_cl_mbps", "Content-Length")):
         checks.append(verdict(f"(b) LIST ({kind}) MB/s ≥ 0.9 × nginx", lambda m, o: m >= 0.9 * o,
                               ("mvproxy", key), ("nginx", key)))

@@ -12,10 +12,12 @@ import workspace
 class Instance:
     """A running proxy: where to send requests, whose memory to read."""
 
-    def __init__(self, port, rss_pid, processes):
+    def __init__(self, port, rss_pid, processes, cpu_pids=None):
         self.port = port
         self.rss_pid = rss_pid
         self.processes = processes
+        # Whose CPU time is the proxy's: every hop's worker process.
+        self.cpu_pids = cpu_pids if cpu_pids is not None else ([rss_pid] if rss_pid else [])
         self.killed = False  # did not stop within 5 s of SIGTERM
 
     def stop(self):
@@ -73,7 +75,7 @@ class Nginx:
     def start_peer_route(self):
         b = self.start(self.env.backend_b, self.env.backend_b, verify_client=True)
         a = self.start(self.env.backend_a, b.port)
-        return Instance(a.port, a.rss_pid, b.processes + a.processes)
+        return Instance(a.port, a.rss_pid, b.processes + a.processes, a.cpu_pids + b.cpu_pids)
 
 
 class Haproxy:
@@ -107,15 +109,16 @@ class Haproxy:
     def start_peer_route(self):
         b = self.start(self.env.backend_b, self.env.backend_b, verify_client=True)
         a = self.start(self.env.backend_a, b.port)
-        return Instance(a.port, a.rss_pid, b.processes + a.processes)
+        return Instance(a.port, a.rss_pid, b.processes + a.processes, a.cpu_pids + b.cpu_pids)
 
 
 class Mvproxy:
     name = "mvproxy"
 
-    def __init__(self, env, binary):
+    def __init__(self, env, binary, extra_flags=()):
         self.env = env
         self.binary = binary
+        self.extra_flags = list(extra_flags)  # bench/run --mvproxy-flags
         self.count = 0
         self.peer_pending = False  # why the peer route is pending, once found not to work
 
@@ -126,7 +129,7 @@ class Mvproxy:
                 "--upstream", f"https://127.0.0.1:{upstream}", "--upstream-ca-file", f"{pki}/ca.crt",
                 "--proxy-client-cert-file", f"{pki}/front-proxy-client.crt",
                 "--proxy-client-key-file", f"{pki}/front-proxy-client.key",
-                "--admin-address", "127.0.0.1:0", "--workers", "1"]
+                "--admin-address", "127.0.0.1:0", "--workers", "1", *self.extra_flags]
 
     def _spawn(self, argv, port_known=None):
         self.count += 1
@@ -171,7 +174,7 @@ class Mvproxy:
         except Exception:
             b.stop()
             raise
-        return Instance(a.port, a.rss_pid, b.processes + a.processes)
+        return Instance(a.port, a.rss_pid, b.processes + a.processes, a.cpu_pids + b.cpu_pids)
 
 
 class Direct:

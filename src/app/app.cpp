@@ -22,6 +22,7 @@
 #include "mvproxy/control/debug_peers.hpp"
 #include "mvproxy/tls/provider.hpp"
 #include "mvproxy/util/host_port.hpp"
+#include "mvproxy/util/thread_name.hpp"
 #include "mvproxy/view/cluster_state.hpp"
 #include "mvproxy/view/merged_discovery.hpp"
 
@@ -226,7 +227,10 @@ int app::run() {
   srv->start();
   adm->start();
   auto admin_guard = asio::make_work_guard(admin_ioc);
-  std::thread admin_thread([&] { admin_ioc.run(); });
+  std::thread admin_thread([&] {
+    util::name_this_thread("admin");
+    admin_ioc.run();
+  });
   m.ready.open("listening");
 
   asio::steady_timer reload_timer(main_ioc);

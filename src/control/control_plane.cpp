@@ -19,6 +19,7 @@
 #include "mvproxy/membership/lease.hpp"
 #include "mvproxy/util/host_port.hpp"
 #include "mvproxy/util/https_url.hpp"
+#include "mvproxy/util/thread_name.hpp"
 #include "mvproxy/view/peer_state.hpp"
 #include "peer_syncer.hpp"
 #include "sync_recorder.hpp"
@@ -215,6 +216,7 @@ control_plane::~control_plane() { stop(std::chrono::milliseconds(0)); }
 void control_plane::start() {
   impl_->start();
   thread_ = std::thread([this] {
+    util::name_this_thread("control");
     auto guard = asio::make_work_guard(impl_->ctx.ioc());
     impl_->ctx.ioc().run();
   });

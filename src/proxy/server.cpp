@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "mvproxy/proxy/session.hpp"
+#include "mvproxy/util/thread_name.hpp"
 
 namespace mvproxy::proxy {
 
@@ -110,7 +111,11 @@ std::size_t server::open_connections() const { return impl_->shared.live_session
 void server::start() {
   asio::co_spawn(impl_->workers[0]->ioc, impl_->accept_loop(), asio::detached);
   for (auto& w : impl_->workers) w->sweeper.start();
-  for (auto& w : impl_->workers) impl_->threads.emplace_back([&ioc = w->ioc] { ioc.run(); });
+  for (std::size_t i = 0; i < impl_->workers.size(); ++i)
+    impl_->threads.emplace_back([&ioc = impl_->workers[i]->ioc, i] {
+      util::name_this_thread("worker-" + std::to_string(i));
+      ioc.run();
+    });
 }
 
 void server::shutdown(std::chrono::milliseconds grace) {

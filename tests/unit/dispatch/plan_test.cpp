@@ -273,8 +273,9 @@ TEST_F(plan_test, first_peer_is_chosen_uniformly_over_many_plans) {
   EXPECT_LT(longest_run, 18);
 }
 
-// A peer whose apiserver it reported down is not chosen, however the draw falls.
-TEST_F(plan_test, a_peer_with_its_apiserver_down_is_never_chosen) {
+// A peer whose apiserver it reported down is never chosen first, however the draw
+// falls: it is only the fallback after the up peers hand the request back.
+TEST_F(plan_test, a_peer_with_its_apiserver_down_is_never_chosen_first) {
   view::peer_info c = view_.peers.front();
   c.endpoint.id = "c";
   c.runtime = std::make_shared<view::peer_runtime>("c");
@@ -284,8 +285,9 @@ TEST_F(plan_test, a_peer_with_its_apiserver_down_is_never_chosen) {
     inputs in;
     in.random = r;
     auto p = make(bhttp::verb::get, new_only, {}, in);
-    ASSERT_EQ(p.targets.size(), 1u);
+    ASSERT_EQ(p.targets.size(), 2u);
     EXPECT_EQ(p.targets.front().id, "b");
+    EXPECT_EQ(p.targets.back().id, "c");
   }
 }
 
