@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     if (!parsed.text.empty() && parsed.text.back() != '\n') std::fputc('\n', stdout);
     return 0;
   }
-  app::setup_logging(parsed.cfg.log_fmt, parsed.cfg.verbosity);
+  app::setup_logging(parsed.cfg.log_fmt, parsed.cfg.verbosity, parsed.cfg.access_log);
   std::unique_ptr<app::app> daemon;
   try {
     daemon = std::make_unique<app::app>(parsed.cfg);

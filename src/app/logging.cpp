@@ -156,7 +156,7 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-void setup_logging(config::log_format format, int verbosity) {
+void setup_logging(config::log_format format, int verbosity, bool access_log) {
   std::lock_guard lock(setup_mutex);
   if (!lines) {
     auto out = std::make_shared<stderr_writer>();
@@ -187,7 +187,8 @@ void setup_logging(config::log_format format, int verbosity) {
     spdlog::drop(name);
     bool buffered = std::string_view(name) == "access";
     auto l = std::make_shared<spdlog::logger>(name, buffered ? access_lines : lines);
-    l->set_level(level);
+    // Off, the access line is not even formatted (spdlog checks the level first).
+    l->set_level(buffered && !access_log ? spdlog::level::off : level);
     // The access logger must not flush per line: that is the write(2) per request the
     // buffer exists to avoid. The others flush per line (a no-op for line_sink).
     l->flush_on(buffered ? spdlog::level::off : spdlog::level::trace);

@@ -227,6 +227,10 @@ const std::vector<flag>& flags() {
            throw std::invalid_argument(quoted(v) + " is not one of text, json");
          }
        }},
+      {"access-log", "Operations", "", "true",
+       "One line per request on stderr (buffered, written at least every second). false: "
+       "none; the metrics still count every request.",
+       kind::boolean, [](config& c, string_view v, bool) { c.access_log = parse_bool(v); }},
       {"v", "Operations", "level", "0", "Log verbosity (also -v N).", kind::scalar,
        [](config& c, string_view v, bool) { c.verbosity = static_cast<int>(int_value(v, 0, 10)); }},
       {"shutdown-grace-period", "Operations", "duration", "30s",

@@ -6,6 +6,7 @@
 
 #include <openssl/rand.h>
 
+#include <array>
 #include <cstring>
 #include <random>
 
@@ -19,11 +20,21 @@ namespace mvproxy::proxy {
 namespace {
 
 // The randomness of a new audit ID: OpenSSL's generator, as Go's uuid.New() reads
-// crypto/rand. IDs need to be unique, not secret, so should it ever fail a per-thread
-// generator seeded from the system's entropy stands in.
+// crypto/rand (which Go's uuid also reads ahead in a pool). Drawn 32 IDs at a time: a
+// RAND_bytes call costs its locks and fork check, per request otherwise. IDs need to
+// be unique, not secret, so should it ever fail a per-thread generator seeded from the
+// system's entropy stands in.
 http::uuid_bytes audit_id_random() {
   http::uuid_bytes b;
-  if (RAND_bytes(b.data(), static_cast<int>(b.size())) == 1) return b;
+  thread_local std::array<unsigned char, 32 * sizeof(http::uuid_bytes)> pool;
+  thread_local std::size_t used = pool.size();
+  if (used == pool.size() && RAND_bytes(pool.data(), static_cast<int>(pool.size())) == 1)
+    used = 0;
+  if (used < pool.size()) {
+    std::memcpy(b.data(), pool.data() + used, b.size());
+    used += b.size();
+    return b;
+  }
   thread_local std::mt19937_64 fallback{std::random_device{}()};
   for (std::size_t i = 0; i < b.size(); i += 8) {
     auto r = fallback();

@@ -197,6 +197,13 @@ asio::awaitable<error_code> exchange::read_response_head(
     }
     char* buf = worker_.scratch.data();
     if (!long_running_) up.stream.expires_after(lim.request_timeout);
+    // The answer to a request just written is not there yet: wait for it instead of
+    // reading at once. Read in the same turn, the response of a fast apiserver is
+    // relayed one per wake-up, and the worker, its client and the apiserver hand the
+    // CPU to each other once per request (docs/benchmarks.md: 22 % less CPU per request).
+    if (up.buffer.empty() && up.tls()) {
+      if (auto wec = co_await up.stream.wait_readable()) co_return wec;
+    }
     auto [ec, n] = co_await up.stream.read_some(buf, relay_read_bytes);
     if (received) *received += n;
     if (ec) co_return ec;

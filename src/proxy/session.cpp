@@ -102,6 +102,12 @@ asio::awaitable<session::head_result> session::read_head(bool first, std::size_t
       }
     }
     if (idle_ && worker_.draining) co_return head_result::closed;
+    // Between requests, wait for the next before reading: a read now would find the
+    // socket empty, and a worker that reads and answers in the same turn ping-pongs
+    // with its client and apiserver one request per wake-up (docs/benchmarks.md).
+    if (idle_ && !first) {
+      if (co_await client_.wait_readable()) co_return head_result::closed;  // idle timeout too
+    }
     char* buf = worker_.scratch.data();
     auto [ec, n] = co_await client_.read_some(buf, 16 * 1024);
     client_buf_.append(buf, n);

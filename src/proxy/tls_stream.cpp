@@ -175,6 +175,12 @@ asio::awaitable<error_code> tls_stream::wait(asio::socket_base::wait_type w) {
   co_return ec;
 }
 
+asio::awaitable<error_code> tls_stream::wait_readable() {
+  // Bytes OpenSSL already holds are readable now: the socket may never say so again.
+  if (SSL_has_pending(ssl_) == 1) co_return error_code();
+  co_return co_await wait(asio::socket_base::wait_read);
+}
+
 asio::awaitable<error_code> tls_stream::handshake(bool server) {
   if (server)
     SSL_set_accept_state(ssl_);

@@ -15,7 +15,7 @@
 namespace mvproxy::app {
 
 // -v 0-1: info, 2-5: debug, 6+: trace.
-void setup_logging(config::log_format format, int verbosity);
+void setup_logging(config::log_format format, int verbosity, bool access_log = true);
 
 // Writes out everything buffered (the access log) now. Call before a normal exit.
 void flush_logs();

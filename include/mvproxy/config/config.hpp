@@ -78,6 +78,7 @@ struct config {
   unsigned workers = 0;  // 0 before defaults are applied; then hardware_concurrency
   log_format log_fmt = log_format::text;
   int verbosity = 0;  // -v
+  bool access_log = true;
   std::chrono::milliseconds shutdown_grace_period{30'000};
   // Timeouts (docs/operations.md, "Timeouts"). --request-timeout: the silence allowed
   // while an ordinary request's response or body is read; --upstream-connect-timeout:

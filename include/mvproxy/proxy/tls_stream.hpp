@@ -82,9 +82,7 @@ class tls_stream final : public byte_stream {
   boost::asio::awaitable<std::pair<error_code, std::size_t>> read_some(void* data,
                                                                        std::size_t size) override;
   boost::asio::awaitable<error_code> write(const void* data, std::size_t size) override;
-  boost::asio::awaitable<error_code> wait_readable() override {
-    return wait(boost::asio::socket_base::wait_read);
-  }
+  boost::asio::awaitable<error_code> wait_readable() override;
 
   // Sends close_notify without waiting for the peer's, then closes the socket.
   void shutdown_and_close();
