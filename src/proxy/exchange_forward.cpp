@@ -11,7 +11,7 @@
 
 namespace mvproxy::proxy {
 
-asio::awaitable<bool> exchange::forward(dispatch::plan plan) {
+asio::awaitable<bool> exchange::forward(dispatch::plan&& plan) {
   forward_state st;
   st.plan = std::move(plan);
   if (st.plan.targets.empty()) st.plan.targets.push_back({"local", {}, 0, false, nullptr});

@@ -54,16 +54,20 @@ asio::awaitable<void> session::run() {
   shared_.log->debug("conn={} caller={}{}", id_, static_cast<int>(caller.kind),
                      caller_.identity ? " user=" + caller_.identity->user : std::string());
   if (tls::negotiated_h2(client_.native_handle())) {
-    h2_connection h2(worker_, client_, caller_, id_);
-    h2_ = &h2;
-    co_await h2.run();
-    h2_ = nullptr;
+    co_await run_h2();
   } else {
     for (bool first = true; !terminating_; first = false) {
       if (!co_await serve_one(first)) break;
     }
   }
   close_client();
+}
+
+asio::awaitable<void> session::run_h2() {
+  h2_connection h2(worker_, client_, caller_, id_);
+  h2_ = &h2;
+  co_await h2.run();
+  h2_ = nullptr;
 }
 
 void session::close_client() {

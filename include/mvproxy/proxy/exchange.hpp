@@ -118,7 +118,7 @@ class exchange {
   void finish();
 
   // exchange_forward.cpp
-  boost::asio::awaitable<bool> forward(dispatch::plan plan);
+  boost::asio::awaitable<bool> forward(dispatch::plan&& plan);  // not a copy in the frame
   void prepare_request(forward_state& st);
   boost::asio::awaitable<step_result> attempt(forward_state& st);
   boost::asio::awaitable<step_result> answer_attempt(forward_state& st, upstream_ptr up,

@@ -71,6 +71,9 @@ class session final : public client_side {
   boost::asio::awaitable<head_result> read_head(bool first, std::size_t& head_size,
                                                 std::string_view& reason);
   boost::asio::awaitable<bool> serve_one(bool first);
+  // The connection once ALPN chose h2. Its own coroutine: a local h2_connection would
+  // take room in every session's frame, HTTP/1.1 ones and their idle watches too.
+  boost::asio::awaitable<void> run_h2();
   // A request that could not be read: answered and logged; the connection ends.
   boost::asio::awaitable<void> refuse(const local_reply& r);
   // `start` framed for this connection: Transfer-Encoding, Connection, the blank line.
