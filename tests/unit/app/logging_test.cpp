@@ -147,6 +147,18 @@ TEST(logging, access_line_reaches_stderr_within_a_second_unflushed) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2500ms);
 }
 
+// --access-log=false: no access line at all, every other line as before.
+TEST(logging, access_log_off_writes_no_access_line) {
+  setup_logging(config::log_format::text, 0, false);
+  captured_stderr err;
+  spdlog::get("access")->info("GET /healthz 200 route=local should-not-appear");
+  spdlog::get("proxy")->warn("still-here");
+  flush_logs();
+  EXPECT_EQ(err.text().find("should-not-appear"), std::string::npos) << err.text();
+  EXPECT_NE(err.text().find(" W proxy: still-here\n"), std::string::npos) << err.text();
+  setup_logging(config::log_format::text, 0);  // as the other tests expect
+}
+
 TEST(logging, other_lines_are_written_at_once) {
   setup_logging(config::log_format::text, 0);
   captured_stderr err;

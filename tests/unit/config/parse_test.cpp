@@ -193,10 +193,13 @@ TEST_F(Config, GoodArgumentVectors) {
        {"--http2-max-streams-per-connection=1000", "--goaway-chance=0.001",
         "--disable-http2-serving"},
        [](const config& c) {
+         EXPECT_TRUE(c.access_log);  // the default
          EXPECT_TRUE(c.disable_http2_serving);
          EXPECT_EQ(c.http2_max_streams_per_connection, 1000u);
          EXPECT_DOUBLE_EQ(c.goaway_chance, 0.001);
        }},
+      {"access log off", {"--access-log=false"},
+       [](const config& c) { EXPECT_FALSE(c.access_log); }},
       {"upstream without port, IPv6 with slash",
        {"--upstream=https://[::1]:6443/"},
        [](const config& c) { EXPECT_EQ(c.upstream, "https://[::1]:6443/"); }},
@@ -285,6 +288,7 @@ TEST_F(Config, HelpListsEveryFlagWithDefaults) {
                            "goaway-chance",
                            "disable-http2-serving",
                            "log-format",
+                           "access-log",
                            "v",
                            "shutdown-grace-period",
                            "request-timeout",
