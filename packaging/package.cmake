@@ -1,5 +1,7 @@
-# The Debian package (`cpack -G DEB` in the build directory, or the `package` target):
-# /usr/bin/mvproxy stripped, /etc/mvproxy/mvproxy.yaml as a conffile, the systemd unit,
+# The Debian package: `cmake --build build --target deb` writes build/mvproxy_*.deb.
+# The man page and changelog are built for it only (not by `all`: sanitizer builds
+# would run help2man on an instrumented binary).
+# It holds /usr/bin/mvproxy stripped, /etc/mvproxy/mvproxy.yaml as a conffile, the systemd unit,
 # mvproxy(1) generated from --help by help2man, copyright and changelog.
 # scripts/package-check builds it and runs lintian, dpkg -i/-r/--purge and
 # systemd-analyze verify on it.
@@ -14,7 +16,7 @@ if(HELP2MAN)
     COMMAND ${pkg_dir}/make-man $<TARGET_FILE:mvproxy> ${pkg_out}/mvproxy.1.gz
     DEPENDS mvproxy ${pkg_dir}/make-man
     COMMENT "mvproxy.1 from --help (help2man)")
-  add_custom_target(mvproxy_man ALL DEPENDS ${pkg_out}/mvproxy.1.gz)
+  add_custom_target(mvproxy_man DEPENDS ${pkg_out}/mvproxy.1.gz)
   install(FILES ${pkg_out}/mvproxy.1.gz DESTINATION share/man/man1 COMPONENT mvproxy)
 endif()
 
@@ -25,7 +27,7 @@ add_custom_command(
   COMMAND gzip -9nf changelog.Debian
   WORKING_DIRECTORY ${pkg_out}
   DEPENDS ${pkg_dir}/changelog)
-add_custom_target(mvproxy_changelog ALL DEPENDS ${pkg_out}/changelog.Debian.gz)
+add_custom_target(mvproxy_changelog DEPENDS ${pkg_out}/changelog.Debian.gz)
 
 install(TARGETS mvproxy RUNTIME DESTINATION bin COMPONENT mvproxy)
 install(FILES ${PROJECT_SOURCE_DIR}/config/mvproxy.yaml DESTINATION /etc/mvproxy
@@ -59,3 +61,10 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${pkg_dir}/deb/conffiles ${pkg_dir}/deb/postinst ${pkg_dir}/deb/prerm ${pkg_dir}/deb/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)
+
+add_custom_target(deb
+  COMMAND ${CMAKE_CPACK_COMMAND} -G DEB --config ${CMAKE_BINARY_DIR}/CPackConfig.cmake
+  WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
+  DEPENDS mvproxy mvproxy_changelog $<$<BOOL:${HELP2MAN}>:mvproxy_man>
+  COMMENT "mvproxy_${PROJECT_VERSION}-1_*.deb (CPack)"
+  VERBATIM)
