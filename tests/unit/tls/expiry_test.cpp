@@ -37,8 +37,8 @@ void append_certificate(const fs::path& file, const key_pair& k, const char* nam
   X509_gmtime_adj(X509_getm_notBefore(x), 0);
   ASN1_TIME_set(X509_getm_notAfter(x), not_after);
   X509_NAME* n = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(name), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(name),
+                             -1, -1, 0);
   X509_set_issuer_name(x, n);
   X509_set_pubkey(x, k.key);
   X509_sign(x, k.key, EVP_sha256());
@@ -95,8 +95,12 @@ TEST_F(expiry, provider_reports_loaded_certificates_and_updates_on_reload) {
   append_certificate(dir_ / "serving.crt", k, "serving", t2030);
   write_key(dir_ / "serving.key", k);
   append_certificate(dir_ / "ca.crt", k, "ca", t2031);
-  provider p(server_files{(dir_ / "serving.crt").string(), (dir_ / "serving.key").string(),
-                          (dir_ / "ca.crt").string(), "", {}, true},
+  provider p(server_files{(dir_ / "serving.crt").string(),
+                          (dir_ / "serving.key").string(),
+                          (dir_ / "ca.crt").string(),
+                          "",
+                          {},
+                          true},
              client_files{(dir_ / "ca.crt").string(), "", ""}, std::nullopt);
   auto e = p.expirations();
   ASSERT_EQ(e.size(), 3u);
