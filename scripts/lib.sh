@@ -7,7 +7,7 @@ MVPROXY_PACKAGES=(cmake ninja-build g++ pkg-config openssl curl
   clang-tidy-14 clang-format-14
   prometheus nginx haproxy wrk procps ccache python3 python3-kubernetes
   libnghttp2-dev nghttp2-client python3-h2
-  lintian help2man dpkg-dev file systemd python3-yaml)
+  lintian help2man dpkg-dev file systemd man-db python3-yaml)
 
 ensure_packages() {
   local missing=()
