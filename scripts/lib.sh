@@ -6,7 +6,8 @@ MVPROXY_PACKAGES=(cmake ninja-build g++ pkg-config openssl curl
   libgtest-dev libgmock-dev libbenchmark-dev clang-14 libclang-rt-14-dev
   clang-tidy-14 clang-format-14
   prometheus nginx haproxy wrk procps ccache python3 python3-kubernetes
-  libnghttp2-dev nghttp2-client python3-h2)
+  libnghttp2-dev nghttp2-client python3-h2
+  lintian help2man dpkg-dev file systemd man-db python3-yaml)
 
 ensure_packages() {
   local missing=()

@@ -117,6 +117,14 @@ struct app::impl final : dispatch::planner {
       };
     }
     ready.require("discovery");
+    registry.add_gauge_callback(
+        "mvproxy_certificate_expiration_timestamp_seconds",
+        "notAfter (Unix seconds) of each certificate in use; a CA bundle: its first to expire.",
+        {"certificate"}, [this] {
+          std::vector<metrics::sample> out;
+          for (auto& e : tls.expirations()) out.push_back({{e.certificate}, e.not_after});
+          return out;
+        });
     endpoints.add("/debug/peers", [this] {
       return admin::response{200, "application/json",
                              control::debug_peers_json(*cluster.current(), &merged)};

@@ -40,6 +40,15 @@ std::vector<std::string> watched(const server_files& s, const client_files& u,
       if (!f->empty()) out.push_back(*f);
   return out;
 }
+std::vector<certificate_expiry> read_expirations(const server_files& s, const client_files& u,
+                                                 const std::optional<client_files>& p) {
+  return expirations_of({{"serving", s.cert_file},
+                         {"client-ca", s.client_ca_file},
+                         {"requestheader-client-ca", s.requestheader_ca_file},
+                         {"upstream-ca", u.ca_file},
+                         {"proxy-client", u.cert_file},
+                         {"peer-ca", p ? p->ca_file : std::string()}});
+}
 client_files without_certificate(client_files f) {
   f.cert_file.clear();
   f.key_file.clear();
@@ -56,6 +65,12 @@ provider::provider(server_files server, client_files upstream, std::optional<cli
   upstream_.store(std::make_shared<client_context>(upstream_files_));
   anonymous_upstream_.store(std::make_shared<client_context>(without_certificate(upstream_files_)));
   if (peer_files_) peers_.store(std::make_shared<client_context>(*peer_files_));
+  expirations_ = read_expirations(server_files_, upstream_files_, peer_files_);
+}
+
+std::vector<certificate_expiry> provider::expirations() const {
+  std::lock_guard lock(expirations_mutex_);
+  return expirations_;
 }
 
 reload_result provider::reload_if_changed() {
@@ -73,6 +88,9 @@ reload_result provider::reload_if_changed() {
     upstream_.store(std::move(u));
     anonymous_upstream_.store(std::move(a));
     if (p) peers_.store(std::move(p));
+    auto e = read_expirations(server_files_, upstream_files_, peer_files_);
+    std::lock_guard lock(expirations_mutex_);
+    expirations_ = std::move(e);
     r.reloaded = true;
   } catch (const error& e) {
     r.error = e.what();

@@ -6,11 +6,13 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "mvproxy/tls/contexts.hpp"
+#include "mvproxy/tls/expiry.hpp"
 
 namespace mvproxy::tls {
 
@@ -53,6 +55,10 @@ class provider {
   // Rebuilds the contexts when a file changed. Not thread-safe with itself (one poller).
   reload_result reload_if_changed();
 
+  // notAfter of the certificates in use: read at construction and at each successful
+  // reload, so a renewal on disk that was not usable does not hide the old expiry.
+  std::vector<certificate_expiry> expirations() const;
+
  private:
   server_files server_files_;
   client_files upstream_files_;
@@ -62,6 +68,8 @@ class provider {
   std::atomic<std::shared_ptr<client_context>> upstream_;
   std::atomic<std::shared_ptr<client_context>> anonymous_upstream_;
   std::atomic<std::shared_ptr<client_context>> peers_;
+  mutable std::mutex expirations_mutex_;
+  std::vector<certificate_expiry> expirations_;
 };
 
 }  // namespace mvproxy::tls

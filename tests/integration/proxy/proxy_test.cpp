@@ -3,7 +3,9 @@
 // upgrades, errors as Status JSON).
 
 #include <gtest/gtest.h>
+#include <ctime>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "../common/harness.hpp"
 
@@ -433,6 +435,14 @@ TEST_F(proxy_test, admin_endpoints_and_promtool_accepts_metrics) {
   EXPECT_NE(m.output.find("mvproxy_upstream_connections{target=\"local\",state=\"idle\"} 1"),
             std::string::npos);
   EXPECT_NE(m.output.find("# TYPE apiserver_rerouted_request_total counter"), std::string::npos);
+  // The serving certificate's notAfter, from the certificate in use: in the future.
+  std::smatch expiry;
+  ASSERT_TRUE(std::regex_search(
+      m.output, expiry,
+      std::regex(
+          R"(mvproxy_certificate_expiration_timestamp_seconds\{certificate="serving"\} ([0-9.e+]+))")))
+      << m.output;
+  EXPECT_GT(std::stod(expiry[1].str()), static_cast<double>(std::time(nullptr)));
   if (run_command("command -v promtool").exit_code != 0) GTEST_SKIP() << "promtool not installed";
   auto file = dir.path() / "metrics.txt";
   std::ofstream(file) << m.output;
