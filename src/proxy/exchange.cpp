@@ -28,8 +28,7 @@ http::uuid_bytes audit_id_random() {
   http::uuid_bytes b;
   thread_local std::array<unsigned char, 32 * sizeof(http::uuid_bytes)> pool;
   thread_local std::size_t used = pool.size();
-  if (used == pool.size() && RAND_bytes(pool.data(), static_cast<int>(pool.size())) == 1)
-    used = 0;
+  if (used == pool.size() && RAND_bytes(pool.data(), static_cast<int>(pool.size())) == 1) used = 0;
   if (used < pool.size()) {
     std::memcpy(b.data(), pool.data() + used, b.size());
     used += b.size();

@@ -163,8 +163,7 @@ TEST_P(restart, a_request_every_peer_hands_back_ends_in_one_503) {
     auto series =
         std::string("mvproxy_upstream_errors_total{target=\"") + peer + "\",type=\"handed-back\"} ";
     auto at = metrics.find(series);
-    ASSERT_NE(at, std::string::npos) << series << "\n"
-                                     << metrics << c_->at("old").proc().output();
+    ASSERT_NE(at, std::string::npos) << series << "\n" << metrics << c_->at("old").proc().output();
     EXPECT_EQ(std::atoi(metrics.c_str() + at + series.size()), 1) << series;
   }
   // An apiserver comes back: served again (in Lease mode once its sidecar renews the

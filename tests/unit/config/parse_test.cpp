@@ -198,7 +198,8 @@ TEST_F(Config, GoodArgumentVectors) {
          EXPECT_EQ(c.http2_max_streams_per_connection, 1000u);
          EXPECT_DOUBLE_EQ(c.goaway_chance, 0.001);
        }},
-      {"access log off", {"--access-log=false"},
+      {"access log off",
+       {"--access-log=false"},
        [](const config& c) { EXPECT_FALSE(c.access_log); }},
       {"upstream without port, IPv6 with slash",
        {"--upstream=https://[::1]:6443/"},
