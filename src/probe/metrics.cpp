@@ -17,7 +17,11 @@ probe_metrics::probe_metrics(metrics::registry& r)
       last_success_(r.add_gauge("mvproxy_probe_last_success_timestamp_seconds",
                                 "Unix time of the last 2xx answer for the resource through the "
                                 "sidecar (any verb).",
-                                {"sidecar", "group", "version", "resource"})) {}
+                                {"sidecar", "group", "version", "resource"})),
+      listed_(r.add_gauge("mvproxy_probe_listed",
+                          "1 while some sidecar's discovery lists the resource; 0 once none does "
+                          "(a version the upgrade removed: its 404s are right).",
+                          {"group", "version", "resource"})) {}
 
 void probe_metrics::observe(const std::string& sidecar, const resource_ref* resource, verb v,
                             unsigned status, double seconds, double unix_seconds) {
@@ -30,6 +34,10 @@ void probe_metrics::observe(const std::string& sidecar, const resource_ref* reso
   if (resource && classify(status) == outcome::ok) {
     last_success_.with({sidecar, group, version, name}).set(unix_seconds);
   }
+}
+
+void probe_metrics::set_listed(const resource_ref& resource, bool listed) {
+  listed_.with({resource.group, resource.version, resource.resource}).set(listed ? 1.0 : 0.0);
 }
 
 void probe_metrics::set_resources(const std::string& sidecar, std::size_t n) {

@@ -24,6 +24,8 @@ TEST(ProbeMetrics, SeriesAndLabels) {
   m.observe("new", &pods, verb::get, 0, 10, 1700000010);          // no answer
   m.observe("new", nullptr, verb::discovery, 200, 0.001, 1700000011);
   m.set_resources("old", 84);
+  m.set_listed(claims, true);
+  m.set_listed(pods, false);
   auto text = r.render();
   for (const char* line : {
            "# TYPE mvproxy_probe_requests_total counter",
@@ -43,6 +45,9 @@ TEST(ProbeMetrics, SeriesAndLabels) {
            "mvproxy_probe_request_duration_seconds_count{sidecar=\"new\",verb=\"discovery\"} 1",
            "# TYPE mvproxy_probe_resources gauge",
            "mvproxy_probe_resources{sidecar=\"old\"} 84",
+           "mvproxy_probe_listed{group=\"resource.k8s.io\",version=\"v1alpha3\",resource="
+           "\"resourceclaims\"} 1",
+           "mvproxy_probe_listed{group=\"\",version=\"v1\",resource=\"pods\"} 0",
            "# TYPE mvproxy_probe_last_success_timestamp_seconds gauge",
            "mvproxy_probe_last_success_timestamp_seconds{sidecar=\"old\",group=\"resource.k8s.io\","
            "version=\"v1alpha3\",resource=\"resourceclaims\"} 1700000000.5",
