@@ -5,7 +5,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -249,11 +248,7 @@ class runner {
     auto resources = apply_filter(listable_resources(*model.value), opts_.resources);
     ledger_.set_discovered(s, resources);
     metrics_.set_resources(workers_[s].address.id, resources.size());
-    for (const auto& row : ledger_.rows()) {
-      const bool listed = std::find(row.in_discovery.begin(), row.in_discovery.end(), true) !=
-                          row.in_discovery.end();
-      metrics_.set_listed(row.resource, listed);
-    }
+    for (const auto& row : ledger_.rows()) metrics_.set_listed(row.resource, row.listed());
   }
 
   // A discovery document that answered 200 but cannot be read: the sidecar's clients

@@ -3,6 +3,7 @@
 // the outcomes of the last --window for the live table, and latency. Pure: the caller
 // passes the clock readings, so tests replay any timeline.
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -76,6 +77,11 @@ struct row {
   resource_ref resource;
   std::vector<cell> cells;         // one per sidecar
   std::vector<bool> in_discovery;  // per sidecar, as of its last successful read
+
+  // Some sidecar lists it now (a version the upgrade removed is listed by none).
+  bool listed() const {
+    return std::find(in_discovery.begin(), in_discovery.end(), true) != in_discovery.end();
+  }
 };
 
 class ledger {

@@ -76,6 +76,8 @@ TEST(ProbeLedger, DiscoveryMakesRowsThatNeverGoAway) {
   l.set_discovered(1, {pods, claims3});
   ASSERT_EQ(l.rows().size(), 3u);  // still probed: clients may still ask for it
   EXPECT_EQ(l.rows()[1].in_discovery, (std::vector<bool>{false, false}));
+  EXPECT_FALSE(l.rows()[1].listed());  // listed by none: its 404s are right
+  EXPECT_TRUE(l.rows()[2].listed());
 }
 
 TEST(ProbeLedger, WholeRunCountsPerVerbAndLatency) {
